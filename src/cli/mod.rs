@@ -1,0 +1,70 @@
+//! Command-line entry points. Each subcommand lives in its own file and
+//! returns an exit code; errors are printed here, at the edge.
+
+mod check_config;
+mod set_image;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status of a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: done (also when nothing had to change).
+    Ok,
+    /// 1: a failure that is not the input's fault (I/O, network).
+    Failure,
+    /// 2: bad input: arguments, YAML, config, an unsafe edit.
+    BadInput,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(match e {
+            Exit::Ok => 0,
+            Exit::Failure => 1,
+            Exit::BadInput => 2,
+        })
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "GitOps image promotion: ECR → Kustomize overlays → pull requests"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Set images in a kustomization, changing nothing but the edited values.
+    SetImage(set_image::Args),
+    /// Load and validate a ferry.yaml.
+    CheckConfig(check_config::Args),
+}
+
+/// Parses the arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::BadInput
+            } else {
+                Exit::Ok
+            }
+            .into();
+        }
+    };
+    match cli.command {
+        Command::SetImage(a) => set_image::run(a),
+        Command::CheckConfig(a) => check_config::run(a),
+    }
+    .into()
+}

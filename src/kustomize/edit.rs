@@ -1,0 +1,602 @@
+//! Lossless edits of the `images:` list: each change is a splice of exact
+//! byte ranges, so every byte that is not part of the change stays as it was.
+
+use yaml_rust2::scanner::TScalarStyle;
+
+use super::entries::{self, Entry, FIELDS, ImagesList, node_end};
+use super::error::{EditError, EditErrorKind};
+use super::scalar;
+use super::text::Text;
+use super::tree::{self, Kind, Node};
+use super::verify;
+use crate::image::{FieldChange, ImageUpdate};
+
+/// One replacement of `src[at..end]` by `text`.
+#[derive(Debug)]
+struct Splice {
+    at: usize,
+    end: usize,
+    text: String,
+}
+
+/// The desired value of one field after an update: `None` = absent.
+fn wanted<'a>(u: &'a ImageUpdate, key: &str, current: Option<&'a str>) -> Option<&'a str> {
+    fn pick<'a, T: AsRef<str>>(c: &'a FieldChange<T>, current: Option<&'a str>) -> Option<&'a str> {
+        match c {
+            FieldChange::Keep => current,
+            FieldChange::Set(v) => Some(v.as_ref()),
+            FieldChange::Remove => None,
+        }
+    }
+    match key {
+        "name" => Some(u.name.as_str()),
+        "newName" => pick(&u.new_name, current),
+        "newTag" => pick(&u.new_tag, current),
+        "digest" => pick(&u.digest, current),
+        _ => current,
+    }
+}
+
+impl AsRef<str> for crate::image::ImageName {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+impl AsRef<str> for crate::image::Tag {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+impl AsRef<str> for crate::image::Digest {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// The fields an entry should have after `u`, in kustomize's order.
+pub(crate) fn wanted_fields<'a>(
+    u: &'a ImageUpdate,
+    current: impl Fn(&str) -> Option<&'a str>,
+) -> Vec<(&'static str, &'a str)> {
+    FIELDS
+        .iter()
+        .filter_map(|k| wanted(u, k, current(k)).map(|v| (*k, v)))
+        .collect()
+}
+
+/// Applies `updates` to the kustomization text `src` and returns the new
+/// text. Nothing outside the edited values changes; the result is
+/// re-parsed and checked before it is returned.
+pub fn set_images(src: &str, updates: &[ImageUpdate]) -> Result<String, EditError> {
+    for (i, u) in updates.iter().enumerate() {
+        if updates[..i].iter().any(|p| p.name == u.name) {
+            return Err(EditError::new(EditErrorKind::DuplicateUpdate {
+                name: u.name.to_string(),
+            }));
+        }
+    }
+    let text = Text::new(src);
+    let root = tree::parse(&text)?;
+    let list = entries::images(&text, root.as_ref())?;
+
+    let mut splices = Vec::new();
+    let mut new_entries: Vec<&ImageUpdate> = Vec::new();
+    let existing: &[Entry] = match &list {
+        ImagesList::List { entries, .. } => entries,
+        _ => &[],
+    };
+    for u in updates {
+        match existing.iter().find(|e| e.name == u.name.as_str()) {
+            Some(e) => edit_entry(&text, e, u, &mut splices)?,
+            None => new_entries.push(u),
+        }
+    }
+    if !new_entries.is_empty() {
+        splices.push(append_entries(&text, root.as_ref(), &list, &new_entries)?);
+    }
+    if splices.is_empty() {
+        return Ok(src.to_string());
+    }
+    let out = apply(src, splices)?;
+    verify::check(root.as_ref(), &out, updates)?;
+    Ok(out)
+}
+
+fn apply(src: &str, mut splices: Vec<Splice>) -> Result<String, EditError> {
+    // Same start: deletions after insertions, so that applying from the end
+    // deletes first and inserts in the order the splices were made.
+    let order: Vec<usize> = {
+        let mut idx: Vec<usize> = (0..splices.len()).collect();
+        idx.sort_by_key(|&i| (splices[i].at, splices[i].end > splices[i].at, i));
+        idx
+    };
+    for w in order.windows(2) {
+        let (a, b) = (&splices[w[0]], &splices[w[1]]);
+        if a.end > b.at {
+            return Err(EditError::new(EditErrorKind::Verify(format!(
+                "overlapping edits at bytes {}..{} and {}..{}",
+                a.at, a.end, b.at, b.end
+            ))));
+        }
+    }
+    let mut out = src.to_string();
+    for &i in order.iter().rev() {
+        let s = std::mem::take(&mut splices[i].text);
+        out.replace_range(splices[i].at..splices[i].end, &s);
+    }
+    Ok(out)
+}
+
+fn field_err(text: &Text, node: &Node, kind: EditErrorKind) -> EditError {
+    EditError::at(kind, text.line_col(node.start))
+}
+
+/// Splices that turn entry `e` into what `u` asks for.
+fn edit_entry(
+    text: &Text,
+    e: &Entry,
+    u: &ImageUpdate,
+    out: &mut Vec<Splice>,
+) -> Result<(), EditError> {
+    let want = wanted_fields(u, |k| e.value(k));
+    let changes = FIELDS.iter().any(|k| {
+        let now = e.field(k).map(|(_, v)| v);
+        let to = want.iter().find(|(wk, _)| wk == k).map(|(_, v)| *v);
+        match (now, to) {
+            (None, None) => false,
+            (Some(n), Some(t)) => {
+                n.scalar() != Some(t)
+                    || !matches!(&n.kind, Kind::Scalar { style, .. } if scalar::reads_as_string(t, *style, n.tag.as_deref()))
+            }
+            _ => true,
+        }
+    });
+    if !changes {
+        return Ok(());
+    }
+    if e.node.anchor != 0 {
+        return Err(field_err(
+            text,
+            e.node,
+            EditErrorKind::Unsafe(format!(
+                "the entry of image {:?} has an anchor; its aliases would change too",
+                e.name
+            )),
+        ));
+    }
+    // Every value of an entry being edited must be a single-line scalar
+    // without an anchor: its lines decide where keys go.
+    for (k, v) in e.pairs {
+        let field = k.scalar().unwrap_or_default().to_string();
+        let image = e.name.clone();
+        match &v.kind {
+            Kind::Scalar { end: Some(_), .. } if v.anchor == 0 => {}
+            Kind::Scalar { end: Some(_), .. } => {
+                return Err(field_err(text, v, EditErrorKind::Anchored { field, image }));
+            }
+            Kind::Scalar { .. }
+                if entries::is_empty_plain(v) && !FIELDS.contains(&field.as_str()) => {}
+            Kind::Scalar { .. } if entries::is_empty_plain(v) => {
+                return Err(field_err(
+                    text,
+                    k,
+                    EditErrorKind::Unsafe(format!("`{field}` of image {image:?} has no value")),
+                ));
+            }
+            Kind::Scalar { .. } => {
+                return Err(field_err(
+                    text,
+                    v,
+                    EditErrorKind::MultiLine { field, image },
+                ));
+            }
+            _ if FIELDS.contains(&field.as_str()) => {
+                return Err(field_err(
+                    text,
+                    v,
+                    EditErrorKind::NotAScalar { field, image },
+                ));
+            }
+            _ if e.flow => {}
+            _ => {
+                return Err(field_err(
+                    text,
+                    v,
+                    EditErrorKind::Unsafe(format!(
+                        "image {image:?} has a nested value under `{field}`"
+                    )),
+                ));
+            }
+        }
+    }
+    let kept = |k: &str| want.iter().any(|(wk, _)| *wk == k);
+    let removed: Vec<usize> = FIELDS
+        .iter()
+        .filter(|k| !kept(k))
+        .filter_map(|k| e.field(k).map(|(i, _)| i))
+        .collect();
+
+    // Replace values that change.
+    for (k, v) in &want {
+        if let Some((_, node)) = e.field(k) {
+            let Kind::Scalar {
+                value,
+                style,
+                end: Some(end),
+            } = &node.kind
+            else {
+                continue;
+            };
+            let same = value == v && scalar::reads_as_string(v, *style, node.tag.as_deref());
+            if !same {
+                // An empty implicit value has no span; it is replaced by
+                // inserting after the key's colon.
+                out.push(Splice {
+                    at: node.start,
+                    end: *end,
+                    text: scalar::render(v, *style),
+                });
+            }
+        }
+    }
+
+    if e.flow {
+        flow_removals(e, &removed, out);
+        let mut add = String::new();
+        for (k, v) in &want {
+            if e.field(k).is_none() {
+                add.push_str(&format!(
+                    ", {k}: {}",
+                    scalar::render(v, TScalarStyle::Plain)
+                ));
+            }
+        }
+        if !add.is_empty() {
+            let at = e
+                .pairs
+                .last()
+                .and_then(|(_, v)| node_end(v))
+                .ok_or_else(|| {
+                    field_err(
+                        text,
+                        e.node,
+                        EditErrorKind::Unsafe("cannot find the end of the entry".into()),
+                    )
+                })?;
+            out.push(Splice {
+                at,
+                end: at,
+                text: add,
+            });
+        }
+        return Ok(());
+    }
+
+    for &i in &removed {
+        out.push(block_removal(text, e, i)?);
+    }
+    // New keys go on their own line after the nearest kept field that
+    // precedes them in kustomize's order (`name` at least).
+    for (pos, (k, v)) in want.iter().enumerate() {
+        if e.field(k).is_some() {
+            continue;
+        }
+        let anchor = want[..pos]
+            .iter()
+            .rev()
+            .find_map(|(ak, _)| e.field(ak))
+            .map(|(i, _)| i)
+            .ok_or_else(|| field_err(text, e.node, EditErrorKind::EntryWithoutName { index: 0 }))?;
+        let (anchor_key, anchor_val) = &e.pairs[anchor];
+        let line_end = node_end(anchor_val).unwrap_or(anchor_key.start);
+        let indent = " ".repeat(text.col(anchor_key.start));
+        let value = scalar::render(v, TScalarStyle::Plain);
+        out.push(match text.eol_of_line(line_end) {
+            Some(eol) => Splice {
+                at: text.next_line_start(line_end),
+                end: text.next_line_start(line_end),
+                text: format!("{indent}{k}: {value}{eol}"),
+            },
+            None => Splice {
+                at: text.src.len(),
+                end: text.src.len(),
+                text: format!("{}{indent}{k}: {value}", text.default_eol()),
+            },
+        });
+    }
+    Ok(())
+}
+
+/// Removes pair `i` of a block entry: its whole line, or, when it shares
+/// the `- ` line of the entry, everything up to the next key.
+fn block_removal(text: &Text, e: &Entry, i: usize) -> Result<Splice, EditError> {
+    let (k, v) = &e.pairs[i];
+    let end = node_end(v).unwrap_or(k.start);
+    if text.only_blank_before(k.start) {
+        let ls = text.line_start(k.start);
+        let nls = text.next_line_start(end);
+        if nls == text.src.len() && text.eol_of_line(end).is_none() && ls > 0 {
+            // Last line without a line break: take the break before it so
+            // that the file still ends without one.
+            let prev_eol = if text.src[..ls].ends_with("\r\n") {
+                2
+            } else {
+                1
+            };
+            return Ok(Splice {
+                at: ls - prev_eol,
+                end: nls,
+                text: String::new(),
+            });
+        }
+        return Ok(Splice {
+            at: ls,
+            end: nls,
+            text: String::new(),
+        });
+    }
+    // `- digest: x` followed by `  name: y` on the next line.
+    let next = e.pairs.get(i + 1).map(|(nk, _)| nk.start);
+    match next {
+        Some(nk)
+            if text.line_start(nk) == text.next_line_start(end)
+                && text.only_blank_before(nk)
+                && text.src[end..text.line_end(end)].trim().is_empty() =>
+        {
+            Ok(Splice {
+                at: k.start,
+                end: nk,
+                text: String::new(),
+            })
+        }
+        _ => Err(field_err(
+            text,
+            k,
+            EditErrorKind::Unsafe(format!(
+                "`{}` of image {:?} shares its line with the list dash and is not followed by a key on the next line",
+                k.scalar().unwrap_or_default(),
+                e.name
+            )),
+        )),
+    }
+}
+
+/// Removes pairs of a flow entry together with the comma that joins them.
+fn flow_removals(e: &Entry, removed: &[usize], out: &mut Vec<Splice>) {
+    let first_kept = (0..e.pairs.len())
+        .find(|i| !removed.contains(i))
+        .unwrap_or(0);
+    let value_end = |i: usize| node_end(&e.pairs[i].1).unwrap_or(e.pairs[i].0.start);
+    if first_kept > 0 {
+        out.push(Splice {
+            at: e.pairs[0].0.start,
+            end: e.pairs[first_kept].0.start,
+            text: String::new(),
+        });
+    }
+    for &i in removed.iter().filter(|&&i| i > first_kept) {
+        out.push(Splice {
+            at: value_end(i - 1),
+            end: value_end(i),
+            text: String::new(),
+        });
+    }
+}
+
+/// The key/value lines of a new block entry.
+fn block_entry(u: &ImageUpdate, dash_col: usize, key_off: usize, eol: &str) -> String {
+    let mut s = String::new();
+    for (n, (k, v)) in wanted_fields(u, |_| None).iter().enumerate() {
+        let value = scalar::render(v, TScalarStyle::Plain);
+        if n == 0 {
+            s.push_str(&format!(
+                "{}-{}{k}: {value}{eol}",
+                " ".repeat(dash_col),
+                " ".repeat(key_off.max(1) - 1)
+            ));
+        } else {
+            s.push_str(&format!(
+                "{}{k}: {value}{eol}",
+                " ".repeat(dash_col + key_off.max(1))
+            ));
+        }
+    }
+    s
+}
+
+fn flow_entry(u: &ImageUpdate) -> String {
+    let fields: Vec<String> = wanted_fields(u, |_| None)
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", scalar::render(v, TScalarStyle::Plain)))
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+/// Inserts `block` (lines ending in `eol`) after the line holding `after`;
+/// at the end of a file without a final line break, keeps it that way.
+fn insert_lines_after(text: &Text, after: usize, block: String) -> Splice {
+    let at = text.next_line_start(after);
+    if text.eol_of_line(after).is_none() {
+        let eol = text.default_eol();
+        let body = block.strip_suffix(eol).unwrap_or(&block);
+        let prefix = if text.src.is_empty() { "" } else { eol };
+        return Splice {
+            at,
+            end: at,
+            text: format!("{prefix}{body}"),
+        };
+    }
+    Splice {
+        at,
+        end: at,
+        text: block,
+    }
+}
+
+/// The splice that adds entries for images the list does not have yet.
+fn append_entries(
+    text: &Text,
+    root: Option<&Node>,
+    list: &ImagesList,
+    news: &[&ImageUpdate],
+) -> Result<Splice, EditError> {
+    let unsafe_at =
+        |node: &Node, why: &str| field_err(text, node, EditErrorKind::Unsafe(why.to_string()));
+    match list {
+        ImagesList::List { seq, entries } => {
+            if let Kind::Seq {
+                flow: true,
+                close: Some(close),
+                items,
+            } = &seq.kind
+            {
+                let (at, sep) = match items.last() {
+                    Some(last) => (
+                        node_end(last).ok_or_else(|| {
+                            unsafe_at(last, "cannot find the end of the last images entry")
+                        })?,
+                        ", ",
+                    ),
+                    None => (*close, ""),
+                };
+                let body: Vec<String> = news.iter().map(|u| flow_entry(u)).collect();
+                return Ok(Splice {
+                    at,
+                    end: at,
+                    text: format!("{sep}{}", body.join(", ")),
+                });
+            }
+            let last = entries
+                .last()
+                .ok_or_else(|| unsafe_at(seq, "empty block list"))?;
+            let end = node_end(last.node).ok_or_else(|| {
+                unsafe_at(
+                    last.node,
+                    "the last images entry ends with a multi-line value",
+                )
+            })?;
+            let (dash_col, key_off) = dash_layout(text, last.node).ok_or_else(|| {
+                unsafe_at(
+                    last.node,
+                    "the last images entry does not start on the line of its `-`",
+                )
+            })?;
+            let eol = text.eol_of_line(end).unwrap_or(text.default_eol());
+            let block: String = news
+                .iter()
+                .map(|u| block_entry(u, dash_col, key_off, eol))
+                .collect();
+            Ok(insert_lines_after(text, end, block))
+        }
+        ImagesList::Empty { key } => {
+            let after_key = node_end(key).unwrap_or(key.start);
+            let rest = &text.src[after_key..text.line_end(after_key)];
+            let rest = rest
+                .trim_start()
+                .strip_prefix(':')
+                .unwrap_or("x")
+                .trim_start();
+            if !(rest.is_empty() || rest.starts_with('#')) {
+                return Err(unsafe_at(key, "`images:` has a value that is not a list"));
+            }
+            let dash_col = text.col(key.start) + seq_indent(text, root);
+            let eol = text.eol_of_line(after_key).unwrap_or(text.default_eol());
+            let block: String = news
+                .iter()
+                .map(|u| block_entry(u, dash_col, 2, eol))
+                .collect();
+            Ok(insert_lines_after(text, after_key, block))
+        }
+        ImagesList::Absent => {
+            let key_col = match root {
+                Some(
+                    r @ Node {
+                        kind: Kind::Map { flow: false, .. },
+                        ..
+                    },
+                ) => text.col(r.start),
+                Some(r) => return Err(field_err(text, r, EditErrorKind::NotAMapping)),
+                None => 0,
+            };
+            let eol = text.default_eol();
+            let dash_col = key_col + seq_indent(text, root);
+            let mut block = format!("{}images:{eol}", " ".repeat(key_col));
+            for u in news {
+                block.push_str(&block_entry(u, dash_col, 2, eol));
+            }
+            let at = section_insert_point(text);
+            if at < text.src.len() || text.src.is_empty() || text.src.ends_with('\n') {
+                Ok(Splice {
+                    at,
+                    end: at,
+                    text: block,
+                })
+            } else {
+                // No final line break: start a new line, end without one.
+                let body = block.strip_suffix(eol).unwrap_or(&block);
+                Ok(Splice {
+                    at,
+                    end: at,
+                    text: format!("{eol}{body}"),
+                })
+            }
+        }
+    }
+}
+
+/// Column of the `-` of a block list item and the distance from it to the
+/// item's first key.
+fn dash_layout(text: &Text, item: &Node) -> Option<(usize, usize)> {
+    let ls = text.line_start(item.start);
+    let before = text.src[ls..item.start].trim_end_matches([' ', '\t']);
+    let dash = before.strip_suffix('-')?;
+    if !dash.chars().all(|c| c == ' ') {
+        return None;
+    }
+    let dash_col = text.col(ls + dash.len());
+    Some((dash_col, text.col(item.start) - dash_col))
+}
+
+/// How far this file indents a block list under its key (0 or more),
+/// judged from the first top-level block list it has.
+fn seq_indent(text: &Text, root: Option<&Node>) -> usize {
+    let Some(Node {
+        kind: Kind::Map { pairs, .. },
+        ..
+    }) = root
+    else {
+        return 0;
+    };
+    pairs
+        .iter()
+        .find_map(|(k, v)| match &v.kind {
+            Kind::Seq {
+                flow: false, items, ..
+            } => {
+                let first = items.first()?;
+                let (dash_col, _) = dash_layout(text, first)?;
+                dash_col.checked_sub(text.col(k.start))
+            }
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// Where a new top-level section goes: the end of the file, or before a
+/// closing `...` document marker (only blank and comment lines after it).
+fn section_insert_point(text: &Text) -> usize {
+    let src = text.src;
+    let mut end = src.len();
+    while end > 0 {
+        let ls = text.line_start(end - 1);
+        let line = src[ls..end].trim();
+        if line == "..." || line.starts_with("... ") {
+            return ls;
+        }
+        if !(line.is_empty() || line.starts_with('#')) {
+            break;
+        }
+        end = ls;
+    }
+    src.len()
+}

@@ -1,0 +1,123 @@
+//! Kustomization files: finding them, reading their `images:` entries and
+//! editing those entries without changing any other byte.
+//!
+//! The editor works on the text, not on a re-serialized tree: yaml-rust2's
+//! event stream gives the position of every scalar ([`tree`]), the editor
+//! computes byte splices for exactly the values it changes ([`edit`]), and
+//! the result is re-parsed and compared with the requested change before
+//! anything is written ([`verify`]). Files are replaced atomically.
+
+mod edit;
+mod entries;
+mod error;
+mod locate;
+mod scalar;
+mod text;
+mod tree;
+mod verify;
+
+use std::path::{Path, PathBuf};
+
+pub use edit::set_images;
+pub use error::{EditError, EditErrorKind};
+pub use locate::{KUSTOMIZATION_FILE_NAMES, find_kustomization, resolve};
+
+use crate::atomic;
+use crate::image::ImageUpdate;
+
+/// One `images:` entry as read from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageEntry {
+    /// `name`: the image the entry applies to.
+    pub name: String,
+    /// `newName`, if set.
+    pub new_name: Option<String>,
+    /// `newTag`, if set.
+    pub new_tag: Option<String>,
+    /// `digest`, if set.
+    pub digest: Option<String>,
+    /// 1-based line of the entry.
+    pub line: usize,
+}
+
+/// Reads the `images:` entries of a kustomization text.
+pub fn read_images(src: &str) -> Result<Vec<ImageEntry>, EditError> {
+    let text = text::Text::new(src);
+    let root = tree::parse(&text)?;
+    Ok(match entries::images(&text, root.as_ref())? {
+        entries::ImagesList::List { entries, .. } => entries
+            .iter()
+            .map(|e| ImageEntry {
+                name: e.name.clone(),
+                new_name: e.value("newName").map(str::to_string),
+                new_tag: e.value("newTag").map(str::to_string),
+                digest: e.value("digest").map(str::to_string),
+                line: text.line_col(e.node.start).0,
+            })
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// The result of editing one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEdit {
+    /// The kustomization file.
+    pub path: PathBuf,
+    /// Its text before.
+    pub before: String,
+    /// Its text after (equal to `before` when nothing changed).
+    pub after: String,
+}
+
+impl FileEdit {
+    /// True when the edit changed the file.
+    pub fn changed(&self) -> bool {
+        self.before != self.after
+    }
+
+    /// A unified diff of the change (empty when nothing changed).
+    pub fn unified_diff(&self) -> String {
+        if !self.changed() {
+            return String::new();
+        }
+        let name = self.path.display().to_string();
+        similar::TextDiff::from_lines(&self.before, &self.after)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{name}"), &format!("b/{name}"))
+            .to_string()
+    }
+}
+
+/// Reads the kustomization at `path` (a file, or a directory holding one),
+/// applies `updates`, and writes the result atomically unless `dry_run`.
+/// On any error the file is left as it was.
+pub fn edit_file(
+    path: &Path,
+    updates: &[ImageUpdate],
+    dry_run: bool,
+) -> Result<FileEdit, EditError> {
+    let file = resolve(path)?;
+    let bytes = std::fs::read(&file).map_err(|e| {
+        EditError::new(EditErrorKind::Io(format!("cannot read: {e}"))).in_file(&file)
+    })?;
+    let before = String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let src = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+        let t = text::Text::new(&src);
+        EditError::at(EditErrorKind::NotUtf8, t.line_col(valid)).in_file(&file)
+    })?;
+    let after = set_images(&before, updates).map_err(|e| e.in_file(&file))?;
+    let edit = FileEdit {
+        path: file,
+        before,
+        after,
+    };
+    if edit.changed() && !dry_run {
+        atomic::write(&edit.path, edit.after.as_bytes()).map_err(|e| {
+            EditError::new(EditErrorKind::Io(format!("cannot write: {e}"))).in_file(&edit.path)
+        })?;
+    }
+    Ok(edit)
+}

@@ -1,0 +1,11 @@
+//! ferry: a GitOps image-promotion bot.
+//!
+//! See `docs/ARCHITECTURE.md` for the map of modules and the data flow.
+
+#![warn(missing_docs)]
+
+pub mod atomic;
+pub mod cli;
+pub mod config;
+pub mod image;
+pub mod kustomize;

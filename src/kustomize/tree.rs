@@ -368,7 +368,7 @@ mod tests {
             items[0].kind,
             Kind::Map {
                 flow: true,
-                close: Some(12),
+                close: Some(13),
                 ..
             }
         ));

@@ -49,7 +49,8 @@ fn main() -> Result<()> {
         let path = entry?.path();
         if path.is_file() {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+            let text =
+                std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
             files.push((name, text));
         }
     }

@@ -9,3 +9,4 @@ pub mod cli;
 pub mod config;
 pub mod image;
 pub mod kustomize;
+pub mod yaml;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::Exit;
+use crate::config;
 
 /// Arguments of `ferry check-config`.
 #[derive(clap::Args)]
@@ -12,8 +13,29 @@ pub struct Args {
     config: PathBuf,
 }
 
-/// Runs the command.
+/// Runs the command: prints a summary, or every problem with its position.
 pub fn run(args: Args) -> Exit {
-    let _ = args;
-    Exit::Ok
+    match config::load(&args.config) {
+        Ok(c) => {
+            println!(
+                "{}: ok ({} environments, {} apps)",
+                args.config.display(),
+                c.environments.len(),
+                c.apps.len()
+            );
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            let unreadable = e
+                .errors
+                .iter()
+                .all(|x| x.pos.is_none() && x.field.is_none());
+            if unreadable {
+                Exit::Failure
+            } else {
+                Exit::BadInput
+            }
+        }
+    }
 }

@@ -6,10 +6,10 @@ use yaml_rust2::scanner::TScalarStyle;
 use super::entries::{self, Entry, FIELDS, ImagesList, node_end};
 use super::error::{EditError, EditErrorKind};
 use super::scalar;
-use super::text::Text;
-use super::tree::{self, Kind, Node};
 use super::verify;
 use crate::image::{FieldChange, ImageUpdate};
+use crate::yaml::Text;
+use crate::yaml::{Kind, Node, tree};
 
 /// One replacement of `src[at..end]` by `text`.
 #[derive(Debug)]

@@ -2,8 +2,8 @@
 //! checked for the shapes the editor can change safely.
 
 use super::error::{EditError, EditErrorKind};
-use super::text::Text;
-use super::tree::{Kind, Node};
+use crate::yaml::Text;
+use crate::yaml::{Kind, Node};
 
 /// Fields of an `images:` entry that ferry reads and writes, in the order
 /// kustomize writes them.

@@ -167,3 +167,14 @@ impl fmt::Display for EditError {
 }
 
 impl std::error::Error for EditError {}
+
+impl From<crate::yaml::YamlError> for EditError {
+    fn from(e: crate::yaml::YamlError) -> Self {
+        let kind = if e.multiple_documents {
+            EditErrorKind::MultipleDocuments
+        } else {
+            EditErrorKind::Syntax(e.message)
+        };
+        EditError::at(kind, e.pos)
+    }
+}

@@ -2,7 +2,7 @@
 //! editing those entries without changing any other byte.
 //!
 //! The editor works on the text, not on a re-serialized tree: yaml-rust2's
-//! event stream gives the position of every scalar ([`tree`]), the editor
+//! event stream gives the position of every scalar ([`crate::yaml`]), the editor
 //! computes byte splices for exactly the values it changes ([`edit`]), and
 //! the result is re-parsed and compared with the requested change before
 //! anything is written ([`verify`]). Files are replaced atomically.
@@ -12,8 +12,6 @@ mod entries;
 mod error;
 mod locate;
 mod scalar;
-mod text;
-mod tree;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +22,7 @@ pub use locate::{KUSTOMIZATION_FILE_NAMES, find_kustomization, resolve};
 
 use crate::atomic;
 use crate::image::ImageUpdate;
+use crate::yaml::{self, Text};
 
 /// One `images:` entry as read from a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +41,8 @@ pub struct ImageEntry {
 
 /// Reads the `images:` entries of a kustomization text.
 pub fn read_images(src: &str) -> Result<Vec<ImageEntry>, EditError> {
-    let text = text::Text::new(src);
-    let root = tree::parse(&text)?;
+    let text = Text::new(src);
+    let root = yaml::tree::parse(&text)?;
     Ok(match entries::images(&text, root.as_ref())? {
         entries::ImagesList::List { entries, .. } => entries
             .iter()
@@ -105,7 +104,7 @@ pub fn edit_file(
     let before = String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let src = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
-        let t = text::Text::new(&src);
+        let t = Text::new(&src);
         EditError::at(EditErrorKind::NotUtf8, t.line_col(valid)).in_file(&file)
     })?;
     let after = set_images(&before, updates).map_err(|e| e.in_file(&file))?;

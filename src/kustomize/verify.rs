@@ -4,9 +4,9 @@
 use super::edit::wanted_fields;
 use super::error::{EditError, EditErrorKind};
 use super::scalar;
-use super::text::Text;
-use super::tree::{self, Kind, Node};
 use crate::image::ImageUpdate;
+use crate::yaml::Text;
+use crate::yaml::{Kind, Node, tree};
 
 /// A YAML value without positions or styles, as a reader sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

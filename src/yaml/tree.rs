@@ -8,8 +8,19 @@
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
 
-use super::error::{EditError, EditErrorKind};
 use super::text::Text;
+
+/// A document that does not parse, or holds more than one document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct YamlError {
+    /// 1-based line and column.
+    pub pos: (usize, usize),
+    /// What the parser said.
+    pub message: String,
+    /// True when the text holds a second document.
+    pub multiple_documents: bool,
+}
 
 /// One node with its position in the source.
 #[derive(Debug, Clone)]
@@ -57,6 +68,7 @@ impl Node {
     }
 
     /// Looks up `key` in a mapping.
+    #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.kind {
             Kind::Map { pairs, .. } => pairs
@@ -69,7 +81,7 @@ impl Node {
 }
 
 /// Parses a single-document YAML text. `Ok(None)` for an empty document.
-pub(crate) fn parse(text: &Text) -> Result<Option<Node>, EditError> {
+pub(crate) fn parse(text: &Text) -> Result<Option<Node>, YamlError> {
     let mut b = Builder {
         text,
         parser: Parser::new_from_str(text.body()),
@@ -83,20 +95,21 @@ struct Builder<'t, 'a> {
 }
 
 impl Builder<'_, '_> {
-    fn next(&mut self) -> Result<(Event, usize), EditError> {
+    fn next(&mut self) -> Result<(Event, usize), YamlError> {
         match self.parser.next_token() {
             Ok((ev, m)) => Ok((ev, self.text.byte(m.index()))),
             Err(e) => {
                 let b = self.text.byte(e.marker().index());
-                Err(EditError::at(
-                    EditErrorKind::Syntax(e.info().to_string()),
-                    self.text.line_col(b),
-                ))
+                Err(YamlError {
+                    pos: self.text.line_col(b),
+                    message: e.info().to_string(),
+                    multiple_documents: false,
+                })
             }
         }
     }
 
-    fn parse_stream(&mut self) -> Result<Option<Node>, EditError> {
+    fn parse_stream(&mut self) -> Result<Option<Node>, YamlError> {
         let mut root = None;
         let mut docs = 0;
         loop {
@@ -106,10 +119,11 @@ impl Builder<'_, '_> {
                 Event::DocumentStart => {
                     docs += 1;
                     if docs > 1 {
-                        return Err(EditError::at(
-                            EditErrorKind::MultipleDocuments,
-                            self.text.line_col(at),
-                        ));
+                        return Err(YamlError {
+                            pos: self.text.line_col(at),
+                            message: "more than one YAML document".into(),
+                            multiple_documents: true,
+                        });
                     }
                     let (ev, at) = self.next()?;
                     let node = self.node(ev, at, false)?;
@@ -119,16 +133,17 @@ impl Builder<'_, '_> {
                 }
                 Event::StreamEnd => return Ok(root),
                 other => {
-                    return Err(EditError::at(
-                        EditErrorKind::Syntax(format!("unexpected event {other:?}")),
-                        self.text.line_col(at),
-                    ));
+                    return Err(YamlError {
+                        pos: self.text.line_col(at),
+                        message: format!("unexpected event {other:?}"),
+                        multiple_documents: false,
+                    });
                 }
             }
         }
     }
 
-    fn node(&mut self, ev: Event, at: usize, in_flow: bool) -> Result<Node, EditError> {
+    fn node(&mut self, ev: Event, at: usize, in_flow: bool) -> Result<Node, YamlError> {
         let src = self.text.src;
         Ok(match ev {
             Event::Scalar(value, style, anchor, tag) => {
@@ -206,10 +221,11 @@ impl Builder<'_, '_> {
                 }
             }
             other => {
-                return Err(EditError::at(
-                    EditErrorKind::Syntax(format!("unexpected event {other:?}")),
-                    self.text.line_col(at),
-                ));
+                return Err(YamlError {
+                    pos: self.text.line_col(at),
+                    message: format!("unexpected event {other:?}"),
+                    multiple_documents: false,
+                });
             }
         })
     }
@@ -384,11 +400,11 @@ mod tests {
     #[test]
     fn errors_and_documents() {
         let e = parse(&Text::new("a: [b\n")).unwrap_err();
-        assert!(matches!(e.kind, EditErrorKind::Syntax(_)), "{e}");
-        assert!(e.pos.is_some());
+        assert!(!e.multiple_documents, "{e}");
+        assert_eq!(e.pos.0, 2);
         let e = parse(&Text::new("a: 1\n---\nb: 2\n")).unwrap_err();
-        assert_eq!(e.kind, EditErrorKind::MultipleDocuments);
-        assert_eq!(e.pos, Some((2, 1)));
+        assert!(e.multiple_documents);
+        assert_eq!(e.pos, (2, 1));
         assert!(parse(&Text::new("# only a comment\n")).unwrap().is_none());
         assert!(parse(&Text::new("")).unwrap().is_none());
     }

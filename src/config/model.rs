@@ -1,0 +1,196 @@
+//! The typed `ferry.yaml`. Every struct rejects unknown keys, so a typo is
+//! an error at its line instead of a silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::values::{DurationValue, TagPattern};
+
+/// The whole configuration. Sections a command does not use may be absent.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The GitOps repository ferry writes to.
+    pub gitops: Option<GitOps>,
+    /// Where images come from.
+    pub registry: Option<Registry>,
+    /// What an image must pass before it moves.
+    pub gates: Option<Gates>,
+    /// The environments, in promotion order.
+    #[serde(default)]
+    pub environments: Vec<Environment>,
+    /// The applications ferry promotes.
+    #[serde(default)]
+    pub apps: Vec<App>,
+}
+
+/// `gitops:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitOps {
+    /// Any URL git understands, or a local path.
+    pub repo: String,
+    /// The branch ferry commits to and opens pull requests against.
+    #[serde(default = "default_branch")]
+    pub branch: String,
+}
+
+fn default_branch() -> String {
+    "main".to_string()
+}
+
+/// Which registry adapter to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryKind {
+    /// Amazon ECR through the AWS SDK.
+    Ecr,
+    /// A YAML file describing images, for the demo and tests.
+    Local,
+}
+
+/// `registry:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registry {
+    /// `ecr` or `local`.
+    pub kind: RegistryKind,
+    /// AWS region (ecr).
+    pub region: Option<String>,
+    /// Endpoint override, e.g. a local AWS-compatible server (ecr).
+    pub endpoint: Option<String>,
+    /// SQS queue receiving the EventBridge events (ecr).
+    pub sqs_queue_url: Option<String>,
+    /// Cron schedule of the full poll (ecr).
+    pub poll: Option<String>,
+    /// The registry file (local), relative to the config file.
+    pub path: Option<PathBuf>,
+}
+
+/// `gates:`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Gates {
+    /// The scan budget.
+    pub scan: Option<ScanGate>,
+    /// The signature check.
+    pub signature: Option<SignatureGate>,
+}
+
+/// Severities as ECR reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Severity {
+    /// CRITICAL
+    Critical,
+    /// HIGH
+    High,
+    /// MEDIUM
+    Medium,
+    /// LOW
+    Low,
+    /// INFORMATIONAL
+    Informational,
+    /// UNDEFINED
+    Undefined,
+}
+
+/// `gates.scan:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanGate {
+    /// Most findings allowed per severity; a severity not listed is unlimited.
+    #[serde(default)]
+    pub max: BTreeMap<Severity, u32>,
+    /// How long to wait for a pending scan before reporting it.
+    pub wait: Option<DurationValue>,
+}
+
+/// `gates.signature:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureGate {
+    /// PEM public keys, relative to the config file; any one verifying is enough.
+    pub cosign_keys: Vec<PathBuf>,
+}
+
+/// How an environment receives changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// ferry commits straight to the branch.
+    Commit,
+    /// ferry opens a pull request that people merge.
+    PullRequest,
+}
+
+/// One entry of `environments:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Unique name, used as the key of `apps[].overlays`.
+    pub name: String,
+    /// `commit` or `pull_request`.
+    pub mode: Mode,
+    /// The environment that must prove an image first.
+    pub after: Option<String>,
+    /// The Argo CD application that deploys it.
+    pub argocd_app: Option<String>,
+    /// HTTP checks that must pass.
+    #[serde(default)]
+    pub smoke: Vec<Smoke>,
+    /// How long an image must run healthy before it moves on.
+    pub soak: Option<DurationValue>,
+    /// Pull request reviewers (`user` or `team:slug`).
+    #[serde(default)]
+    pub reviewers: Vec<String>,
+    /// Pull request labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Cron-like windows in which promotion PRs may be opened.
+    #[serde(default)]
+    pub windows: Vec<String>,
+}
+
+/// One HTTP smoke check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smoke {
+    /// http:// or https:// URL.
+    pub url: String,
+    /// Expected status (default 200).
+    pub expect_status: Option<u16>,
+}
+
+/// How candidates are ordered, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// By push time.
+    #[default]
+    Pushed,
+    /// By semantic version of the tag.
+    Semver,
+}
+
+/// One entry of `apps:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// Unique name.
+    pub name: String,
+    /// The registry repository (e.g. ECR repository name).
+    pub repository: String,
+    /// The `images[].name` this app has in the overlays.
+    pub image: String,
+    /// Regex a tag must match to be a candidate (default: every tag).
+    pub tags: Option<TagPattern>,
+    /// Candidate order.
+    #[serde(default)]
+    pub order: Order,
+    /// Overlay directory per environment, relative to the repo root.
+    #[serde(default)]
+    pub overlays: BTreeMap<String, PathBuf>,
+}

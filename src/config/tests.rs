@@ -1,0 +1,131 @@
+use super::*;
+
+fn errors(src: &str) -> Vec<String> {
+    parse(src)
+        .unwrap_err()
+        .into_iter()
+        .map(|e| {
+            let (l, c) = e.pos.unwrap_or((0, 0));
+            format!("{l}:{c} {}: {}", e.field.unwrap_or_default(), e.message)
+        })
+        .collect()
+}
+
+#[test]
+fn example_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ferry.example.yaml");
+    let c = load(&path).unwrap();
+    assert_eq!(c.environments.len(), 3);
+    assert_eq!(c.environments[2].after.as_deref(), Some("staging"));
+    assert_eq!(
+        c.apps[0].overlays["production"],
+        PathBuf::from("k8s/overlays/prod")
+    );
+    assert_eq!(c.gates.unwrap().scan.unwrap().max[&Severity::High], 3);
+    assert!(c.apps[0].tags.as_ref().unwrap().0.is_match("sha-3f2a9c1"));
+    assert_eq!(c.registry.unwrap().kind, RegistryKind::Ecr);
+}
+
+#[test]
+fn sections_may_be_absent() {
+    let c = parse("registry: {kind: local, path: images.yaml}\n").unwrap();
+    assert!(c.apps.is_empty() && c.gitops.is_none());
+    assert!(parse("").unwrap().apps.is_empty());
+    assert!(parse("# nothing yet\n").is_ok());
+}
+
+#[test]
+fn unknown_keys_name_line_column_and_field() {
+    let e = errors("gitops:\n  repo: x\n  brnch: main\n");
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("3:3 gitops: unknown field `brnch`"),
+        "{e:?}"
+    );
+    let e = errors("apps:\n- name: a\n  repository: r\n  image: i\n  overlay: {}\n");
+    assert!(
+        e[0].starts_with("5:3 apps[0]: unknown field `overlay`"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn wrong_types_and_values() {
+    let e = errors("environments:\n- name: dev\n  mode: push\n");
+    assert!(
+        e[0].starts_with("3:9 environments[0].mode: unknown variant `push`"),
+        "{e:?}"
+    );
+    let e = errors("gates:\n  scan:\n    max: {CRITICAL: 0, SEVERE: 1}\n");
+    assert!(e[0].contains("unknown variant `SEVERE`"), "{e:?}");
+    let e = errors("environments:\n- {name: dev, mode: commit, soak: 5x}\n");
+    assert!(e[0].contains("unknown unit 'x'"), "{e:?}");
+    assert!(e[0].starts_with("2:"), "{e:?}");
+    let e = errors("apps:\n- {name: a, repository: r, image: i, tags: '(['}\n");
+    assert!(e[0].contains("invalid regex"), "{e:?}");
+}
+
+#[test]
+fn syntax_errors_have_positions() {
+    let e = errors("apps:\n  - name: [a\n");
+    assert!(e[0].contains("YAML syntax error"), "{e:?}");
+    assert!(e[0].starts_with("3:"), "{e:?}");
+}
+
+#[test]
+fn overlay_paths_stay_inside_the_repository() {
+    let src = "environments:\n- {name: dev, mode: commit}\napps:\n- name: a\n  repository: team/a\n  image: a\n  overlays:\n    dev: /etc/passwd\n- name: b\n  repository: team/b\n  image: b\n  overlays:\n    dev: k8s/../../outside\n- name: c\n  repository: team/c\n  image: c\n  overlays:\n    dev: ./k8s/a/../b\n";
+    let e = errors(src);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_eq!(
+        e[0],
+        "8:10 apps[0].overlays.dev: overlay path \"/etc/passwd\" must be relative to the repository root"
+    );
+    assert_eq!(
+        e[1],
+        "13:10 apps[1].overlays.dev: overlay path \"k8s/../../outside\" leaves the repository"
+    );
+}
+
+#[test]
+fn cross_references_are_checked() {
+    let src = "environments:\n- {name: dev, mode: commit, after: prod}\n- {name: prod, mode: pull_request, after: dev}\n- {name: qa, mode: commit, after: nowhere}\n- {name: dev, mode: commit}\n- {name: Bad_Name, mode: commit, smoke: [{url: ftp://x}]}\napps:\n- {name: a, repository: Team/A, image: a, overlays: {staging: k8s/a}}\n- {name: a, repository: team/a, image: 'a b'}\n";
+    let e = errors(src);
+    let want = [
+        "5:10 environments[3].name: environment \"dev\" is defined twice",
+        "6:10 environments[4].name: \"Bad_Name\" is not a valid name",
+        "6:48 environments[4].smoke[0].url: \"ftp://x\" is not an http:// or https:// URL",
+        "2:36 environments[0].after: `after` forms a cycle through \"prod\"",
+        "3:43 environments[1].after: `after` forms a cycle through \"dev\"",
+        "4:35 environments[2].after: unknown environment \"nowhere\"",
+        "8:25 apps[0].repository: invalid image name \"Team/A\"",
+        "8:63 apps[0].overlays.staging: unknown environment \"staging\"",
+        "9:10 apps[1].name: app \"a\" is defined twice",
+        "9:40 apps[1].image: invalid image name \"a b\"",
+    ];
+    assert_eq!(e.len(), want.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(want) {
+        assert!(got.starts_with(want), "got {got}\nwant {want}");
+    }
+}
+
+#[test]
+fn registry_kind_needs_its_fields() {
+    let e = errors("registry: {kind: ecr}\n");
+    assert!(
+        e[0].starts_with("1:11 registry: `region` is required"),
+        "{e:?}"
+    );
+    let e = errors("registry:\n  kind: local\n");
+    assert!(e[0].contains("`path` is required"), "{e:?}");
+}
+
+#[test]
+fn display_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ferry.yaml");
+    std::fs::write(&p, "gitops: {repo: x, brnch: y}\n").unwrap();
+    let e = load(&p).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:1:", p.display())), "{e}");
+    assert!(e.contains("gitops: unknown field `brnch`"), "{e}");
+}

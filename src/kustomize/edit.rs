@@ -186,7 +186,7 @@ fn edit_entry(
             Kind::Scalar { .. } => {
                 return Err(field_err(
                     text,
-                    v,
+                    k,
                     EditErrorKind::MultiLine { field, image },
                 ));
             }

@@ -172,10 +172,17 @@ impl Builder<'_, '_> {
                     items.push(self.node(ev, pos, in_flow || flow)?);
                 };
                 let flow = flow && src[close..].starts_with(']');
-                let start = if flow {
-                    at
-                } else {
-                    items.first().map_or(at, |n| n.start)
+                // A block sequence starts at the `-` of its first item.
+                let start = match items.first() {
+                    _ if flow => at,
+                    Some(first) => {
+                        let ls = self.text.line_start(first.start);
+                        let before = src[ls..first.start].trim_end_matches([' ', '\t']);
+                        before
+                            .strip_suffix('-')
+                            .map_or(first.start, |d| ls + d.len())
+                    }
+                    None => at,
                 };
                 Node {
                     start,

@@ -23,11 +23,15 @@ def new_yaml():
     return yaml
 
 
-def plan(files):
+def plan(files, file_errors):
     """Yields (edit id, source text, entry index, key, value)."""
     yaml = new_yaml()
     for name, src in files:
-        data = yaml.load(src)
+        try:
+            data = yaml.load(src)
+        except ruamel.yaml.YAMLError as err:
+            file_errors[name] = str(err)
+            continue
         images = data.get("images") if isinstance(data, dict) else None
         if not isinstance(images, list):
             continue
@@ -53,8 +57,9 @@ def main():
     ap.add_argument("--iterations", type=int, default=20)
     args = ap.parse_args()
 
-    files = sorted((p.name, p.read_text()) for p in args.input.iterdir() if p.is_file())
-    edits = list(plan(files))
+    files = sorted((p.name, p.read_bytes().decode()) for p in args.input.iterdir() if p.is_file())
+    file_errors = {}
+    edits = list(plan(files, file_errors))
     yaml = new_yaml()
 
     # One untimed pass writes the results (and warms up).
@@ -62,7 +67,7 @@ def main():
     refused = {}
     for edit_id, *e in edits:
         try:
-            (args.output / edit_id).write_text(edit(yaml, *e))
+            (args.output / edit_id).write_bytes(edit(yaml, *e).encode())
         except Exception as err:  # noqa: BLE001 - any failure is a refusal
             refused[edit_id] = f"{type(err).__name__}: {err}"
 
@@ -82,7 +87,7 @@ def main():
         "iterations": args.iterations,
         "mean_ns": mean_ns,
         "refused": refused,
-        "file_errors": {},
+        "file_errors": file_errors,
     }))
 
 

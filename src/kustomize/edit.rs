@@ -272,9 +272,7 @@ fn edit_entry(
         return Ok(());
     }
 
-    for &i in &removed {
-        out.push(block_removal(text, e, i)?);
-    }
+    block_removals(text, e, &removed, out)?;
     // New keys go on their own line after the nearest kept field that
     // precedes them in kustomize's order (`name` at least).
     for (pos, (k, v)) in want.iter().enumerate() {
@@ -307,58 +305,94 @@ fn edit_entry(
     Ok(())
 }
 
-/// Removes pair `i` of a block entry: its whole line, or, when it shares
-/// the `- ` line of the entry, everything up to the next key.
-fn block_removal(text: &Text, e: &Entry, i: usize) -> Result<Splice, EditError> {
-    let (k, v) = &e.pairs[i];
-    let end = node_end(v).unwrap_or(k.start);
-    if text.only_blank_before(k.start) {
-        let ls = text.line_start(k.start);
-        let nls = text.next_line_start(end);
-        if nls == text.src.len() && text.eol_of_line(end).is_none() && ls > 0 {
-            // Last line without a line break: take the break before it so
-            // that the file still ends without one.
-            let prev_eol = if text.src[..ls].ends_with("\r\n") {
-                2
-            } else {
-                1
-            };
-            return Ok(Splice {
-                at: ls - prev_eol,
-                end: nls,
-                text: String::new(),
-            });
+/// Removes pairs of a block entry: each its whole line; a pair on the
+/// `- ` line of the entry is removed up to the next kept key, which then
+/// moves up onto the dash line.
+fn block_removals(
+    text: &Text,
+    e: &Entry,
+    removed: &[usize],
+    out: &mut Vec<Splice>,
+) -> Result<(), EditError> {
+    let end_of = |i: usize| node_end(&e.pairs[i].1).unwrap_or(e.pairs[i].0.start);
+    let mut sorted = removed.to_vec();
+    sorted.sort_unstable();
+    let mut covered_to = 0;
+    for i in sorted {
+        if i < covered_to {
+            continue;
         }
-        return Ok(Splice {
-            at: ls,
-            end: nls,
+        let key = &e.pairs[i].0;
+        if text.only_blank_before(key.start) {
+            let ls = text.line_start(key.start);
+            let nls = text.next_line_start(end_of(i));
+            if text.eol_of_line(end_of(i)).is_none() && ls > 0 {
+                // Last line without a line break: take the break before it
+                // so that the file still ends without one.
+                let prev_eol = if text.src[..ls].ends_with("\r\n") {
+                    2
+                } else {
+                    1
+                };
+                out.push(Splice {
+                    at: ls - prev_eol,
+                    end: nls,
+                    text: String::new(),
+                });
+            } else {
+                out.push(Splice {
+                    at: ls,
+                    end: nls,
+                    text: String::new(),
+                });
+            }
+            continue;
+        }
+        // On the dash line: every following removed pair must sit alone on
+        // the next line, up to the first kept key.
+        let mut j = i;
+        let chained = loop {
+            let line_ok = is_blank_or_comment(&text.src[end_of(j)..text.line_end(end_of(j))]);
+            let Some((next, _)) = e.pairs.get(j + 1) else {
+                break false;
+            };
+            if !line_ok
+                || text.line_start(next.start) != text.next_line_start(end_of(j))
+                || !text.only_blank_before(next.start)
+            {
+                break false;
+            }
+            j += 1;
+            if !removed.contains(&j) {
+                break true;
+            }
+        };
+        if !chained {
+            return Err(field_err(
+                text,
+                key,
+                EditErrorKind::Unsafe(format!(
+                    "`{}` of image {:?} shares its line with the list dash and the next key is not on the next line",
+                    key.scalar().unwrap_or_default(),
+                    e.name
+                )),
+            ));
+        }
+        out.push(Splice {
+            at: key.start,
+            end: e.pairs[j].0.start,
             text: String::new(),
         });
+        covered_to = j;
     }
-    // `- digest: x` followed by `  name: y` on the next line.
-    let next = e.pairs.get(i + 1).map(|(nk, _)| nk.start);
-    match next {
-        Some(nk)
-            if text.line_start(nk) == text.next_line_start(end)
-                && text.only_blank_before(nk)
-                && text.src[end..text.line_end(end)].trim().is_empty() =>
-        {
-            Ok(Splice {
-                at: k.start,
-                end: nk,
-                text: String::new(),
-            })
-        }
-        _ => Err(field_err(
-            text,
-            k,
-            EditErrorKind::Unsafe(format!(
-                "`{}` of image {:?} shares its line with the list dash and is not followed by a key on the next line",
-                k.scalar().unwrap_or_default(),
-                e.name
-            )),
-        )),
-    }
+    Ok(())
+}
+
+/// Nothing but spaces and maybe a comment: the removed key's own comment
+/// goes with its line.
+fn is_blank_or_comment(rest: &str) -> bool {
+    let t = rest.trim();
+    t.is_empty() || t.starts_with('#')
 }
 
 /// Removes pairs of a flow entry together with the comma that joins them.

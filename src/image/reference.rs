@@ -166,13 +166,13 @@ impl ImageName {
             _ => (None, s),
         };
         if let Some(domain) = domain {
-            check_domain(domain).map_err(|why| err(why))?;
+            check_domain(domain).map_err(&err)?;
         }
         if path.is_empty() {
             return Err(err("repository path is empty".into()));
         }
         for component in path.split('/') {
-            check_path_component(component).map_err(|why| err(why))?;
+            check_path_component(component).map_err(&err)?;
         }
         Ok(ImageName(s.to_string()))
     }

@@ -37,22 +37,6 @@ fn wanted<'a>(u: &'a ImageUpdate, key: &str, current: Option<&'a str>) -> Option
     }
 }
 
-impl AsRef<str> for crate::image::ImageName {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-impl AsRef<str> for crate::image::Tag {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-impl AsRef<str> for crate::image::Digest {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 /// The fields an entry should have after `u`, in kustomize's order.
 pub(crate) fn wanted_fields<'a>(
     u: &'a ImageUpdate,

@@ -111,8 +111,7 @@ pub(crate) fn images<'n>(text: &Text, root: Option<&'n Node>) -> Result<ImagesLi
                 name_node,
             )
         })?;
-        if let Some(prev) = entries.iter().find(|e| e.name == name) {
-            let _ = prev;
+        if entries.iter().any(|e| e.name == name) {
             return Err(at(
                 EditErrorKind::DuplicateEntry {
                     name: name.to_string(),

@@ -120,3 +120,30 @@ pub fn edit_file(
     }
     Ok(edit)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(s: &str) -> ImageUpdate {
+        ImageUpdate::parse(s).unwrap()
+    }
+
+    /// Inputs the fuzzer found; each once panicked.
+    #[test]
+    fn fuzz_regressions() {
+        let out = set_images("\u{feff}", &[up("app:v2")]).unwrap();
+        assert!(out.starts_with('\u{feff}'));
+        assert_eq!(read_images(&out).unwrap()[0].new_tag.as_deref(), Some("v2"));
+    }
+
+    #[test]
+    fn read_images_reports_lines() {
+        let src = "# c\nimages:\n- name: a\n  newTag: '1'\n- {name: b, digest: x}\n";
+        let got = read_images(src).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].line, got[0].new_tag.as_deref()), (3, Some("1")));
+        assert_eq!((got[1].line, got[1].digest.as_deref()), (5, Some("x")));
+        assert!(read_images("resources: []\n").unwrap().is_empty());
+    }
+}

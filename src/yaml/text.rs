@@ -49,13 +49,25 @@ impl<'a> Text<'a> {
         }
     }
 
+    /// `b` moved back to a character boundary, so that positions computed
+    /// from odd input never slice inside a character.
+    fn boundary(&self, b: usize) -> usize {
+        let mut b = b.min(self.src.len());
+        while !self.src.is_char_boundary(b) {
+            b -= 1;
+        }
+        b
+    }
+
     /// Start of the line holding byte `b`.
     pub fn line_start(&self, b: usize) -> usize {
+        let b = self.boundary(b);
         self.src[..b].rfind('\n').map_or(0, |i| i + 1)
     }
 
     /// End of the content of the line holding `b` (before `\r\n` or `\n`).
     pub fn line_end(&self, b: usize) -> usize {
+        let b = self.boundary(b);
         let nl = self.src[b..].find('\n').map_or(self.src.len(), |i| b + i);
         if nl > b
             && self.src.as_bytes().get(nl.wrapping_sub(1)) == Some(&b'\r')
@@ -70,6 +82,7 @@ impl<'a> Text<'a> {
     /// Start of the line after the one holding `b` (or the end of the text
     /// when that line has no line break).
     pub fn next_line_start(&self, b: usize) -> usize {
+        let b = self.boundary(b);
         self.src[b..]
             .find('\n')
             .map_or(self.src.len(), |i| b + i + 1)
@@ -95,6 +108,7 @@ impl<'a> Text<'a> {
 
     /// Column of byte `b` in characters from the start of its line (0-based).
     pub fn col(&self, b: usize) -> usize {
+        let b = self.boundary(b);
         let ls = self.line_start(b);
         let col = self.src[ls..b].chars().count();
         if ls == 0 {
@@ -106,13 +120,14 @@ impl<'a> Text<'a> {
 
     /// 1-based line and column of byte `b`, for messages.
     pub fn line_col(&self, b: usize) -> (usize, usize) {
-        let b = b.min(self.src.len());
+        let b = self.boundary(b);
         let line = self.src[..b].matches('\n').count() + 1;
         (line, self.col(b) + 1)
     }
 
     /// True when only spaces and tabs stand between the line start and `b`.
     pub fn only_blank_before(&self, b: usize) -> bool {
+        let b = self.boundary(b);
         self.src[self.line_start(b)..b]
             .trim_start_matches(BOM)
             .chars()
@@ -139,6 +154,14 @@ mod tests {
         assert_eq!(&src[t.line_start(k)..t.line_end(k)], "k: v");
         assert_eq!(t.next_line_start(k), src.len());
         assert_eq!(t.byte(1000), src.len());
+    }
+
+    #[test]
+    fn positions_inside_a_character_do_not_panic() {
+        let t = Text::new("\u{feff}");
+        assert_eq!(t.line_start(2), 0);
+        assert_eq!(t.next_line_start(1), 3);
+        assert_eq!(t.line_col(2), (1, 1));
     }
 
     #[test]

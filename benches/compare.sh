@@ -16,7 +16,12 @@ corpus="$(cd "${1:-$root/../shared/corpus/kustomize}" && pwd)"
 out="$cmp/out"
 
 # 1. Python: ruamel.yaml at the pinned version.
-[ -x "$cmp/.venv/bin/python" ] || python3 -m venv "$cmp/.venv"
+if [ ! -x "$cmp/.venv/bin/pip" ]; then
+    python3 -m venv --clear "$cmp/.venv" || {
+        echo "python3 -m venv failed (on Debian: apt-get install python3-venv)" >&2
+        exit 1
+    }
+fi
 "$cmp/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$cmp/requirements.txt"
 
 # 2. Node: yaml at the version in package-lock.json.

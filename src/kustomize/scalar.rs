@@ -42,7 +42,7 @@ pub(crate) fn plain_is_safe(s: &str) -> bool {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@'));
     let first_ok = first.is_ascii_alphanumeric() || first == '_' || first == '/';
-    chars_ok && first_ok && !s.ends_with(':') && !NON_STRING.is_match(s)
+    chars_ok && first_ok && !s.ends_with(':') && !(may_be_non_string(s) && NON_STRING.is_match(s))
 }
 
 /// Renders `value` as a scalar in `style`, switching plain to double quotes
@@ -79,8 +79,16 @@ fn double_quoted(value: &str) -> String {
 pub(crate) fn reads_as_string(value: &str, style: TScalarStyle, tag: Option<&str>) -> bool {
     match tag {
         Some(t) => t.ends_with("str"),
-        None => style != TScalarStyle::Plain || !NON_STRING.is_match(value),
+        None => {
+            style != TScalarStyle::Plain || !may_be_non_string(value) || !NON_STRING.is_match(value)
+        }
     }
+}
+
+/// Cheap filter before the regex: every non-string plain scalar starts
+/// with one of these characters. Most keys and values do not.
+fn may_be_non_string(s: &str) -> bool {
+    s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit() || "~.+-yYnNtTfFoO".contains(c))
 }
 
 #[cfg(test)]

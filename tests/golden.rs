@@ -3,8 +3,9 @@
 //! `kubectl kustomize` (the oracle for what an overlay means) must render
 //! every requested image exactly. `FERRY_BLESS=1` rewrites `after.yaml`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ferry::image::ImageUpdate;
 use ferry::kustomize::{read_images, set_images};
@@ -32,36 +33,10 @@ fn updates(case: &Path) -> Vec<ImageUpdate> {
         .collect()
 }
 
-/// Container images of every Deployment that `kubectl kustomize` renders.
+/// What `kubectl kustomize` renders for `after`.
 fn render(after: &str) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("kustomization.yaml"), after).unwrap();
-    std::fs::copy(
-        golden_dir().join("deployment.yaml"),
-        dir.path().join("deployment.yaml"),
-    )
-    .unwrap();
-    let out = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir.path())
-        .output()
-        .expect("kubectl must be installed (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "kubectl kustomize failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let doc = yaml_serde::Deserializer::from_str(&stdout)
-        .map(|d| <yaml_serde::Value as serde::Deserialize>::deserialize(d).unwrap())
-        .find(|d| d["kind"].as_str() == Some("Deployment"))
-        .expect("a Deployment");
-    doc["spec"]["template"]["spec"]["containers"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|c| c["image"].as_str().unwrap().to_string())
-        .collect()
+    let deployment = std::fs::read_to_string(golden_dir().join("deployment.yaml")).unwrap();
+    common::rendered_images(after, &deployment)
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! exactly the requested change, and render with `kubectl kustomize` to
 //! exactly the requested image.
 
-use std::process::Command;
+mod common;
 
 use ferry::image::{FieldChange, ImageUpdate};
 use ferry::kustomize::{read_images, set_images};
@@ -258,29 +258,6 @@ fn deployment() -> String {
     )
 }
 
-fn rendered_images(kustomization: &str) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("kustomization.yaml"), kustomization).unwrap();
-    std::fs::write(dir.path().join("deployment.yaml"), deployment()).unwrap();
-    let out = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir.path())
-        .output()
-        .expect("kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: yaml_serde::Value = yaml_serde::from_slice(&out.stdout).unwrap();
-    doc["spec"]["template"]["spec"]["containers"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|c| c["image"].as_str().unwrap().to_string())
-        .collect()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -314,18 +291,16 @@ proptest! {
         let cur = before.iter().find(|e| e.name == update.name.as_str());
         let after = read_images(&out).unwrap();
         let entry = after.iter().find(|e| e.name == update.name.as_str()).unwrap();
-        let pick = |c: &FieldChange<String>, old: Option<&String>| match c {
-            FieldChange::Keep => old.cloned(),
-            FieldChange::Set(v) => Some(v.clone()),
-            FieldChange::Remove => None,
-        };
-        let as_str = |c: FieldChange<String>| c;
-        let nn = as_str(match &update.new_name { FieldChange::Set(v) => FieldChange::Set(v.to_string()), FieldChange::Keep => FieldChange::Keep, FieldChange::Remove => FieldChange::Remove });
-        let nt = match &update.new_tag { FieldChange::Set(v) => FieldChange::Set(v.to_string()), FieldChange::Keep => FieldChange::Keep, FieldChange::Remove => FieldChange::Remove };
-        let nd = match &update.digest { FieldChange::Set(v) => FieldChange::Set(v.to_string()), FieldChange::Keep => FieldChange::Keep, FieldChange::Remove => FieldChange::Remove };
-        prop_assert_eq!(&entry.new_name, &pick(&nn, cur.and_then(|e| e.new_name.as_ref())));
-        prop_assert_eq!(&entry.new_tag, &pick(&nt, cur.and_then(|e| e.new_tag.as_ref())));
-        prop_assert_eq!(&entry.digest, &pick(&nd, cur.and_then(|e| e.digest.as_ref())));
+        fn pick<T: ToString>(c: &FieldChange<T>, old: Option<&String>) -> Option<String> {
+            match c {
+                FieldChange::Keep => old.cloned(),
+                FieldChange::Set(v) => Some(v.to_string()),
+                FieldChange::Remove => None,
+            }
+        }
+        prop_assert_eq!(&entry.new_name, &pick(&update.new_name, cur.and_then(|e| e.new_name.as_ref())));
+        prop_assert_eq!(&entry.new_tag, &pick(&update.new_tag, cur.and_then(|e| e.new_tag.as_ref())));
+        prop_assert_eq!(&entry.digest, &pick(&update.digest, cur.and_then(|e| e.digest.as_ref())));
         let body = out.trim_start_matches('\u{feff}');
         let reread: yaml_serde::Value = yaml_serde::from_str(body).unwrap();
         prop_assert_eq!(reread["namePrefix"].as_str(), Some("demo-"));
@@ -343,7 +318,7 @@ proptest! {
         );
         let r = ferry::image::ImageRef::parse(&want).unwrap();
         let want = if r.tag.is_none() && r.digest.is_none() { format!("{want}:0.1") } else { want };
-        let images = rendered_images(&out);
+        let images = common::rendered_images(&out, &deployment());
         prop_assert!(images.contains(&want), "{want} not in {images:?}\n{out}");
     }
 }

@@ -37,6 +37,13 @@ fn string(s: &str) -> Value {
     Value::Scalar(s.to_string(), true)
 }
 
+fn scalar_text(v: &Value) -> Option<&str> {
+    match v {
+        Value::Scalar(s, _) => Some(s),
+        _ => None,
+    }
+}
+
 fn key_is(k: &Value, name: &str) -> bool {
     matches!(k, Value::Scalar(s, _) if s == name)
 }
@@ -50,7 +57,7 @@ fn normalize(v: &mut Value) {
                 if let Value::Seq(items) = val {
                     for item in items {
                         if let Value::Map(p) = item {
-                            p.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
+                            p.sort_by(|a, b| scalar_text(&a.0).cmp(&scalar_text(&b.0)));
                         }
                     }
                 }
@@ -154,4 +161,38 @@ pub(crate) fn check(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn orig(src: &str) -> Option<Node> {
+        tree::parse(&Text::new(src)).unwrap()
+    }
+
+    #[test]
+    fn refuses_output_that_is_not_exactly_the_change() {
+        let src = "images:\n- name: app\n  newTag: v1\nnamespace: a\n";
+        let up = [ImageUpdate::parse("app:1.10").unwrap()];
+        let o = orig(src);
+        assert!(
+            check(
+                o.as_ref(),
+                "images:\n- name: app\n  newTag: \"1.10\"\nnamespace: a\n",
+                &up
+            )
+            .is_ok()
+        );
+        for bad in [
+            "images:\n- name: app\n  newTag: 1.10\nnamespace: a\n", // a number, not a string
+            "images:\n- name: app\n  newTag: \"1.1\"\nnamespace: a\n", // wrong value
+            "images:\n- name: app\n  newTag: \"1.10\"\nnamespace: b\n", // something else changed
+            "images:\n- name: app\n  newTag: \"1.10\"\n",           // something lost
+            "images:\n- name: app\n  newTag: [\"1.10\"\nnamespace: a\n", // does not parse
+        ] {
+            let e = check(o.as_ref(), bad, &up).unwrap_err();
+            assert!(matches!(e.kind, EditErrorKind::Verify(_)), "{bad:?}: {e}");
+        }
+    }
 }

@@ -151,7 +151,7 @@ impl Builder<'_, '_> {
                 Node {
                     start: at,
                     anchor,
-                    tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)),
+                    tag: tag.map(tag_name),
                     kind: Kind::Scalar { value, style, end },
                 }
             }
@@ -187,7 +187,7 @@ impl Builder<'_, '_> {
                 Node {
                     start,
                     anchor,
-                    tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)),
+                    tag: tag.map(tag_name),
                     kind: Kind::Seq {
                         flow,
                         items,
@@ -219,7 +219,7 @@ impl Builder<'_, '_> {
                 Node {
                     start,
                     anchor,
-                    tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)),
+                    tag: tag.map(tag_name),
                     kind: Kind::Map {
                         flow,
                         pairs,
@@ -236,6 +236,11 @@ impl Builder<'_, '_> {
             }
         })
     }
+}
+
+/// A tag as one string (`tag:yaml.org,2002:str`).
+fn tag_name(t: yaml_rust2::parser::Tag) -> String {
+    format!("{}{}", t.handle, t.suffix)
 }
 
 /// The byte after a scalar that starts at `start`, or `None` when it spans

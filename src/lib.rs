@@ -9,4 +9,5 @@ pub mod cli;
 pub mod config;
 pub mod image;
 pub mod kustomize;
+pub mod registry;
 pub mod yaml;

@@ -7,7 +7,9 @@
 pub mod atomic;
 pub mod cli;
 pub mod config;
+pub mod gates;
 pub mod image;
 pub mod kustomize;
+pub mod oci;
 pub mod registry;
 pub mod yaml;

@@ -2,6 +2,7 @@
 //! returns an exit code; errors are printed here, at the edge.
 
 mod check_config;
+mod check_image;
 mod set_image;
 
 use std::process::ExitCode;
@@ -15,6 +16,8 @@ pub enum Exit {
     Ok,
     /// 1: a failure that is not the input's fault (I/O, network).
     Failure,
+    /// 1: a gate holds the image (check-image).
+    Hold,
     /// 2: bad input: arguments, YAML, config, an unsafe edit.
     BadInput,
 }
@@ -23,7 +26,7 @@ impl From<Exit> for ExitCode {
     fn from(e: Exit) -> Self {
         ExitCode::from(match e {
             Exit::Ok => 0,
-            Exit::Failure => 1,
+            Exit::Failure | Exit::Hold => 1,
             Exit::BadInput => 2,
         })
     }
@@ -46,6 +49,8 @@ enum Command {
     SetImage(set_image::Args),
     /// Load and validate a ferry.yaml.
     CheckConfig(check_config::Args),
+    /// Judge one image with the gates: scan budget and cosign signature.
+    CheckImage(check_image::Args),
 }
 
 /// Parses the arguments and runs the command.
@@ -65,6 +70,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::SetImage(a) => set_image::run(a),
         Command::CheckConfig(a) => check_config::run(a),
+        Command::CheckImage(a) => check_image::run(a),
     }
     .into()
 }

@@ -63,8 +63,12 @@ pub struct Registry {
     pub endpoint: Option<String>,
     /// SQS queue receiving the EventBridge events (ecr).
     pub sqs_queue_url: Option<String>,
-    /// Cron schedule of the full poll (ecr).
+    /// Cron schedule of the full poll (ecr), with seconds:
+    /// `0 */5 * * * *`.
     pub poll: Option<String>,
+    /// Registry URL for signature (OCI) requests instead of the one ECR's
+    /// token names (ecr; mirrors and tests).
+    pub oci_endpoint: Option<String>,
     /// The registry file (local), relative to the config file.
     pub path: Option<PathBuf>,
 }

@@ -104,10 +104,7 @@ pub fn run(args: Args) -> Exit {
         let (shown, digest) = match target {
             Target::Digest(d) => (format!("{repo}@{d}"), d),
             Target::Tag(tag) => match registry.list_images(&repo).await {
-                Ok(images) => match images
-                    .into_iter()
-                    .find(|i| i.tags.contains(&tag))
-                {
+                Ok(images) => match images.into_iter().find(|i| i.tags.contains(&tag)) {
                     Some(i) => (format!("{repo}:{tag}"), i.digest),
                     None => {
                         eprintln!("ferry: {repo}:{tag}: no such tag");

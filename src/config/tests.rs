@@ -116,6 +116,8 @@ fn registry_kind_needs_its_fields() {
         e[0].starts_with("1:11 registry: `region` is required"),
         "{e:?}"
     );
+    let e = errors("registry: {kind: ecr, region: us-west-2, poll: every minute}\n");
+    assert!(e[0].starts_with("1:48 registry.poll: invalid cron expression \"every minute\": The 'Seconds' field does not support"), "{e:?}");
     let e = errors("registry:\n  kind: local\n");
     assert!(e[0].contains("`path` is required"), "{e:?}");
 }

@@ -35,6 +35,11 @@ pub(super) fn validate(config: &Config) -> Problems {
                 format!("`{field}` is required for kind {:?}", r.kind),
             ));
         };
+        if let Some(poll) = &r.poll {
+            if let Err(e) = poll.parse::<crate::registry::intake::PollSchedule>() {
+                p.push((vec![key("registry"), key("poll")], e));
+            }
+        }
         match r.kind {
             RegistryKind::Ecr if r.region.is_none() => missing("region", &mut p),
             RegistryKind::Local if r.path.is_none() => missing("path", &mut p),

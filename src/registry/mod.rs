@@ -3,6 +3,7 @@
 
 pub mod ecr;
 pub mod events;
+pub mod intake;
 pub mod local;
 pub mod policy;
 

@@ -1,0 +1,172 @@
+//! Intake: what tells ferry to look now. EventBridge events arrive through
+//! an SQS queue; a cron-scheduled full poll is the fallback that catches
+//! anything missed. Events carry no state: a lost or duplicated one
+//! changes nothing, because every pass reads the registry itself.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use time::OffsetDateTime;
+
+use super::RegistryError;
+use super::events::{Trigger, parse_event};
+
+/// What one receive did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IntakeStats {
+    /// Messages received.
+    pub received: usize,
+    /// Messages handled and deleted.
+    pub handled: usize,
+    /// Malformed or unknown messages, logged and deleted.
+    pub dropped: usize,
+    /// Messages whose handler failed: left on the queue to come back.
+    pub failed: usize,
+}
+
+/// An SQS queue of EventBridge events.
+pub struct SqsIntake {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+    /// Long-poll wait (SQS allows at most 20 s).
+    pub wait: Duration,
+}
+
+impl SqsIntake {
+    /// Connects with the default credential chain.
+    pub async fn connect(region: &str, endpoint: Option<&str>, queue_url: &str) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()));
+        if let Some(ep) = endpoint {
+            loader = loader.endpoint_url(ep);
+        }
+        let config = loader.load().await;
+        SqsIntake {
+            client: aws_sdk_sqs::Client::new(&config),
+            queue_url: queue_url.to_string(),
+            wait: Duration::from_secs(20),
+        }
+    }
+
+    /// Receives one batch (long polling, up to 10 messages) and hands the
+    /// triggers of each message to `handle`. A message is deleted only
+    /// after it was handled, or when it can never be handled (malformed,
+    /// unknown type: logged with its id and dropped). One bad message
+    /// never stops the others.
+    pub async fn receive_once<F, Fut>(&self, mut handle: F) -> Result<IntakeStats, RegistryError>
+    where
+        F: FnMut(Vec<Trigger>) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(self.wait.as_secs().min(20) as i32)
+            .send()
+            .await
+            .map_err(|e| RegistryError::Other(format!("SQS receive: {e}")))?;
+        let mut stats = IntakeStats::default();
+        let mut done = Vec::new();
+        for (i, m) in out.messages().iter().enumerate() {
+            stats.received += 1;
+            let id = m.message_id().unwrap_or("?");
+            let Some(receipt) = m.receipt_handle() else {
+                continue;
+            };
+            let delete = match parse_event(m.body().unwrap_or_default()) {
+                Err(e) => {
+                    tracing::warn!(message_id = id, error = %e, "dropping an event ferry cannot use");
+                    stats.dropped += 1;
+                    true
+                }
+                Ok(triggers) => match handle(triggers).await {
+                    Ok(()) => {
+                        stats.handled += 1;
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(message_id = id, error = %e, "event not handled; it will be redelivered");
+                        stats.failed += 1;
+                        false
+                    }
+                },
+            };
+            if delete {
+                done.push(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .receipt_handle(receipt)
+                        .build()
+                        .map_err(|e| RegistryError::Other(e.to_string()))?,
+                );
+            }
+        }
+        if !done.is_empty() {
+            self.client
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(done))
+                .send()
+                .await
+                .map_err(|e| RegistryError::Other(format!("SQS delete: {e}")))?;
+        }
+        Ok(stats)
+    }
+}
+
+/// The schedule of the full poll, a cron expression with seconds
+/// (`0 */5 * * * *`: every five minutes).
+#[derive(Debug, Clone)]
+pub struct PollSchedule(cron::Schedule);
+
+impl FromStr for PollSchedule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        cron::Schedule::from_str(s).map(PollSchedule).map_err(|e| {
+            // The parser draws a caret under the input; keep its last line.
+            let e = e.to_string();
+            format!(
+                "invalid cron expression {s:?}: {}",
+                e.lines().last().unwrap_or_default()
+            )
+        })
+    }
+}
+
+impl PollSchedule {
+    /// The first poll strictly after `now`.
+    pub fn next_after(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        let now = chrono::DateTime::<chrono::Utc>::from_timestamp(now.unix_timestamp(), 0)?;
+        let next = self.0.after(&now).next()?;
+        OffsetDateTime::from_unix_timestamp(next.timestamp()).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn poll_schedule() {
+        let s: PollSchedule = "0 */5 * * * *".parse().unwrap();
+        assert_eq!(
+            s.next_after(datetime!(2026-11-26 10:02:30 UTC)),
+            Some(datetime!(2026-11-26 10:05:00 UTC))
+        );
+        assert_eq!(
+            s.next_after(datetime!(2026-11-26 10:05:00 UTC)),
+            Some(datetime!(2026-11-26 10:10:00 UTC))
+        );
+        assert!(
+            "every five minutes"
+                .parse::<PollSchedule>()
+                .unwrap_err()
+                .contains("invalid cron expression")
+        );
+    }
+}

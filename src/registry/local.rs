@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
@@ -70,23 +71,49 @@ struct Signature {
     bundle: Option<PathBuf>,
 }
 
+/// The parsed file and the metadata it was read with.
+type Loaded = (Option<std::time::SystemTime>, u64, Arc<File>);
+
 /// A registry backed by one YAML file.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LocalRegistry {
     path: PathBuf,
+    // The file is parsed again only when its size or mtime changes.
+    loaded: Mutex<Option<Loaded>>,
 }
 
 impl LocalRegistry {
     /// The registry described by the file at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        LocalRegistry { path: path.into() }
+        LocalRegistry {
+            path: path.into(),
+            loaded: Mutex::new(None),
+        }
     }
 
     fn base(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
-    fn load(&self) -> Result<File, RegistryError> {
+    fn load(&self) -> Result<Arc<File>, RegistryError> {
+        let meta = std::fs::metadata(&self.path)
+            .map_err(|e| RegistryError::Other(format!("{}: {e}", self.path.display())))?;
+        let stamp = (meta.modified().ok(), meta.len());
+        let mut slot = self
+            .loaded
+            .lock()
+            .map_err(|_| RegistryError::Other("registry cache poisoned".into()))?;
+        if let Some((m, l, file)) = slot.as_ref() {
+            if (*m, *l) == stamp {
+                return Ok(file.clone());
+            }
+        }
+        let file = Arc::new(self.parse()?);
+        *slot = Some((stamp.0, stamp.1, file.clone()));
+        Ok(file)
+    }
+
+    fn parse(&self) -> Result<File, RegistryError> {
         let text = std::fs::read_to_string(&self.path)
             .map_err(|e| RegistryError::Other(format!("{}: {e}", self.path.display())))?;
         yaml_serde::from_str(&text).map_err(|e| {
@@ -98,14 +125,25 @@ impl LocalRegistry {
         })
     }
 
-    fn image(&self, repository: &str, digest: &Digest) -> Result<Image, RegistryError> {
-        let mut file = self.load()?;
-        let repo = file
-            .repositories
-            .remove(repository)
-            .ok_or_else(|| RegistryError::RepositoryNotFound(repository.to_string()))?;
-        repo.images
-            .into_iter()
+    fn repository<'f>(
+        &self,
+        file: &'f File,
+        repository: &str,
+    ) -> Result<&'f Repository, RegistryError> {
+        file.repositories
+            .get(repository)
+            .ok_or_else(|| RegistryError::RepositoryNotFound(repository.to_string()))
+    }
+
+    fn image<'f>(
+        &self,
+        file: &'f File,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<&'f Image, RegistryError> {
+        self.repository(file, repository)?
+            .images
+            .iter()
             .find(|i| i.digest == digest.as_str())
             .ok_or_else(|| RegistryError::ImageNotFound(format!("{repository}@{digest}")))
     }
@@ -118,19 +156,16 @@ impl LocalRegistry {
 
 impl ImageSource for LocalRegistry {
     async fn list_images(&self, repository: &str) -> Result<Vec<ImageRecord>, RegistryError> {
-        let mut file = self.load()?;
-        let repo = file
-            .repositories
-            .remove(repository)
-            .ok_or_else(|| RegistryError::RepositoryNotFound(repository.to_string()))?;
-        repo.images
-            .into_iter()
+        let file = self.load()?;
+        self.repository(&file, repository)?
+            .images
+            .iter()
             .map(|i| {
                 let digest = Digest::parse(&i.digest)
                     .map_err(|e| RegistryError::Other(format!("{}: {e}", self.path.display())))?;
                 Ok(ImageRecord {
                     digest,
-                    tags: i.tags,
+                    tags: i.tags.clone(),
                     pushed_at: i.pushed_at,
                 })
             })
@@ -138,22 +173,23 @@ impl ImageSource for LocalRegistry {
     }
 
     async fn scan(&self, repository: &str, digest: &Digest) -> Result<ScanState, RegistryError> {
-        let Some(scan) = self.image(repository, digest)?.scan else {
+        let file = self.load()?;
+        let Some(scan) = &self.image(&file, repository, digest)?.scan else {
             return Ok(ScanState::Missing);
         };
         let mut counts = BTreeMap::new();
-        for (name, n) in scan.findings {
-            let sev = severity(&name).ok_or_else(|| {
+        for (name, n) in &scan.findings {
+            let sev = severity(name).ok_or_else(|| {
                 RegistryError::Other(format!(
                     "{}: unknown severity {name:?}",
                     self.path.display()
                 ))
             })?;
-            counts.insert(sev, n);
+            counts.insert(sev, *n);
         }
         Ok(ScanState::from_status(
             &scan.status,
-            scan.description,
+            scan.description.clone(),
             counts,
         ))
     }
@@ -163,8 +199,8 @@ impl ImageSource for LocalRegistry {
         repository: &str,
         digest: &Digest,
     ) -> Result<Vec<SignatureEvidence>, RegistryError> {
-        let image = self.image(repository, digest)?;
-        image
+        let file = self.load()?;
+        self.image(&file, repository, digest)?
             .signatures
             .iter()
             .map(|s| match (&s.payload, &s.signature, &s.bundle) {

@@ -169,7 +169,8 @@ struct Settled {
 #[derive(Debug, Default)]
 pub struct Gates {
     policy: GatePolicy,
-    cache: Mutex<HashMap<Digest, Settled>>,
+    // Keyed by repository and digest: signatures live in a repository.
+    cache: Mutex<HashMap<(String, Digest), Settled>>,
 }
 
 impl Gates {
@@ -186,17 +187,18 @@ impl Gates {
         self.cache.lock().map(|c| c.len()).unwrap_or(0)
     }
 
-    fn settled(&self, digest: &Digest) -> Settled {
+    fn settled(&self, repository: &str, digest: &Digest) -> Settled {
         self.cache
             .lock()
             .ok()
-            .and_then(|c| c.get(digest).cloned())
+            .and_then(|c| c.get(&(repository.to_string(), digest.clone())).cloned())
             .unwrap_or_default()
     }
 
-    fn remember(&self, digest: &Digest, f: impl FnOnce(&mut Settled)) {
+    fn remember(&self, repository: &str, digest: &Digest, f: impl FnOnce(&mut Settled)) {
         if let Ok(mut c) = self.cache.lock() {
-            f(c.entry(digest.clone()).or_default());
+            f(c.entry((repository.to_string(), digest.clone()))
+                .or_default());
         }
     }
 
@@ -207,7 +209,7 @@ impl Gates {
         repository: &str,
         digest: &Digest,
     ) -> Verdict {
-        let known = self.settled(digest);
+        let known = self.settled(repository, digest);
         let mut v = Verdict {
             digest: digest.clone(),
             reasons: Vec::new(),
@@ -222,14 +224,14 @@ impl Gates {
                 }),
                 None => source.scan(repository, digest).await,
             };
-            self.judge_scan(&mut v, state, max);
+            self.judge_scan(repository, &mut v, state, max);
         }
         if let Some(keys) = &self.policy.keys {
             match known.signature_key {
                 Some(key) => v.signature_key = Some(key),
                 None => {
                     let outcome = source.signatures(repository, digest).await;
-                    self.judge_signature(&mut v, outcome, keys);
+                    self.judge_signature(repository, &mut v, outcome, keys);
                 }
             }
         }
@@ -238,6 +240,7 @@ impl Gates {
 
     fn judge_scan(
         &self,
+        repository: &str,
         v: &mut Verdict,
         state: Result<ScanState, crate::registry::RegistryError>,
         max: &BTreeMap<Severity, u32>,
@@ -280,7 +283,7 @@ impl Gates {
                     );
                 }
                 if settled {
-                    self.remember(&v.digest, |s| s.scan = Some(counts.clone()));
+                    self.remember(repository, &v.digest, |s| s.scan = Some(counts.clone()));
                 }
                 v.scan_counts = Some(counts);
             }
@@ -289,6 +292,7 @@ impl Gates {
 
     fn judge_signature(
         &self,
+        repository: &str,
         v: &mut Verdict,
         evidence: Result<Vec<SignatureEvidence>, crate::registry::RegistryError>,
         keys: &[TrustedKey],
@@ -311,7 +315,9 @@ impl Gates {
         };
         match cosign::verify(&v.digest, &evidence, keys) {
             SignatureOutcome::Verified { key, .. } => {
-                self.remember(&v.digest, |s| s.signature_key = Some(key.clone()));
+                self.remember(repository, &v.digest, |s| {
+                    s.signature_key = Some(key.clone())
+                });
                 v.signature_key = Some(key);
             }
             SignatureOutcome::Unsigned => hold(Code::Unsigned, "no cosign signature found".into()),

@@ -71,9 +71,15 @@ impl EcrRegistry {
             loader = loader.endpoint_url(ep);
         }
         let config = loader.load().await;
+        Self::from_sdk_config(&config, settings.oci_endpoint.clone())
+    }
+
+    /// Builds the adapter from an SDK configuration (credentials, region,
+    /// endpoint and retry already chosen).
+    pub fn from_sdk_config(config: &aws_config::SdkConfig, oci_endpoint: Option<String>) -> Self {
         EcrRegistry {
-            client: aws_sdk_ecr::Client::new(&config),
-            oci_endpoint: settings.oci_endpoint.clone(),
+            client: aws_sdk_ecr::Client::new(config),
+            oci_endpoint,
             token: Mutex::new(None),
         }
     }

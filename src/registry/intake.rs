@@ -43,8 +43,13 @@ impl SqsIntake {
             loader = loader.endpoint_url(ep);
         }
         let config = loader.load().await;
+        Self::from_sdk_config(&config, queue_url)
+    }
+
+    /// Builds the consumer from an SDK configuration.
+    pub fn from_sdk_config(config: &aws_config::SdkConfig, queue_url: &str) -> Self {
         SqsIntake {
-            client: aws_sdk_sqs::Client::new(&config),
+            client: aws_sdk_sqs::Client::new(config),
             queue_url: queue_url.to_string(),
             wait: Duration::from_secs(20),
         }

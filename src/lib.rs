@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod gates;
+pub mod gitops;
 pub mod image;
 pub mod kustomize;
 pub mod oci;

@@ -1,0 +1,1 @@
+//! The GitOps repository workspace.

@@ -11,6 +11,7 @@ mod edit;
 mod entries;
 mod error;
 mod locate;
+mod pins;
 mod scalar;
 mod verify;
 
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 pub use edit::set_images;
 pub use error::{EditError, EditErrorKind};
 pub use locate::{KUSTOMIZATION_FILE_NAMES, find_kustomization, resolve};
+pub use pins::{PIN_MARKER, Pin, read_pins};
 
 use crate::atomic;
 use crate::image::ImageUpdate;

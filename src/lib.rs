@@ -12,5 +12,6 @@ pub mod gitops;
 pub mod image;
 pub mod kustomize;
 pub mod oci;
+pub mod promotion;
 pub mod registry;
 pub mod yaml;

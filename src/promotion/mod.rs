@@ -1,0 +1,7 @@
+//! Promotion: snapshot → plan (pure) → actions.
+
+pub mod plan;
+pub mod snapshot;
+
+pub use plan::{Action, Entry, Plan, plan};
+pub use snapshot::{AppState, EnvState, Judged, Running, Snapshot};

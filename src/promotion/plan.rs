@@ -1,0 +1,257 @@
+//! The planner: a pure function from a [`Snapshot`] to a [`Plan`]. For every
+//! app × environment it says what to do, or why nothing moves.
+
+use serde::Serialize;
+
+use super::snapshot::{AppState, EnvState, Judged, Running, Snapshot};
+use crate::config::Mode;
+use crate::gates::Reason;
+
+/// What to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Commit the new image straight to the branch.
+    Commit,
+    /// Open or update a promotion pull request.
+    PullRequest,
+    /// Nothing; see the reason.
+    None,
+}
+
+/// An image reference in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageRef {
+    /// Tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// A newer candidate that the gates hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Held {
+    /// Its tag.
+    pub tag: String,
+    /// Its digest.
+    pub digest: String,
+    /// Every gate reason.
+    pub reasons: Vec<Reason>,
+}
+
+/// Why an entry does not move.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Why {
+    /// `up_to_date`, `held`, `pinned`, `registry_unavailable`,
+    /// `overlay_unreadable`, `awaiting_upstream`.
+    pub code: &'static str,
+    /// What a person reads.
+    pub message: String,
+    /// Newer candidates the gates hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Held>,
+}
+
+/// One app in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// App name.
+    pub app: String,
+    /// Environment name.
+    pub env: String,
+    /// What to do.
+    pub action: Action,
+    /// What runs now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<ImageRef>,
+    /// What it moves to (moving entries).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<ImageRef>,
+    /// Why not (entries that do not move).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Why>,
+    /// Candidates newer than the target that the gates hold (moving
+    /// entries).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Held>,
+    /// Evidence for moving entries: `CRITICAL=0 HIGH=1`.
+    #[serde(skip)]
+    pub scan: Option<String>,
+    /// Evidence for moving entries: the verifying key's fingerprint.
+    #[serde(skip)]
+    pub signature_key: Option<String>,
+}
+
+/// The plan of one pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Every app × environment, in config order.
+    pub entries: Vec<Entry>,
+}
+
+impl Plan {
+    /// Entries that move, for one environment.
+    pub fn moves_in<'a>(&'a self, env: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.entries
+            .iter()
+            .filter(move |e| e.env == env && e.action != Action::None)
+    }
+}
+
+/// Plans a snapshot.
+pub fn plan(snapshot: &Snapshot) -> Plan {
+    let mut entries = Vec::new();
+    for app in &snapshot.apps {
+        for env in &app.envs {
+            entries.push(plan_one(app, env));
+        }
+    }
+    Plan { entries }
+}
+
+fn from_running(r: &Option<Running>) -> Option<ImageRef> {
+    r.as_ref().map(|r| ImageRef {
+        tag: r.tag.clone(),
+        digest: r.digest.clone(),
+    })
+}
+
+fn none(
+    app: &AppState,
+    env: &EnvState,
+    from: Option<ImageRef>,
+    code: &'static str,
+    message: String,
+    held: Vec<Held>,
+) -> Entry {
+    Entry {
+        app: app.app.clone(),
+        env: env.env.clone(),
+        action: Action::None,
+        from,
+        to: None,
+        reason: Some(Why {
+            code,
+            message,
+            held,
+        }),
+        held: Vec::new(),
+        scan: None,
+        signature_key: None,
+    }
+}
+
+fn held(j: &Judged) -> Option<Held> {
+    let v = j.verdict.as_ref()?;
+    (!v.passes()).then(|| Held {
+        tag: j.candidate.tag.to_string(),
+        digest: j.candidate.digest.to_string(),
+        reasons: v.reasons.clone(),
+    })
+}
+
+fn plan_one(app: &AppState, env: &EnvState) -> Entry {
+    let running = match &env.running {
+        Ok(r) => r.clone(),
+        Err(e) => return none(app, env, None, "overlay_unreadable", e.clone(), Vec::new()),
+    };
+    let from = from_running(&running);
+    if let Some(pin) = &env.pin {
+        let who = pin
+            .by
+            .as_deref()
+            .map(|b| format!(" by {b}"))
+            .unwrap_or_default();
+        let why = pin
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        return none(
+            app,
+            env,
+            from,
+            "pinned",
+            format!("pinned{who} (overlay line {}){why}", pin.line),
+            Vec::new(),
+        );
+    }
+    if env.mode == Mode::PullRequest || env.after.is_some() {
+        return none(
+            app,
+            env,
+            from,
+            "awaiting_upstream",
+            "promotion pull requests from an upstream environment are not enabled yet".into(),
+            Vec::new(),
+        );
+    }
+    let candidates = match &app.candidates {
+        Ok(c) => c,
+        Err(e) => {
+            return none(
+                app,
+                env,
+                from,
+                "registry_unavailable",
+                e.clone(),
+                Vec::new(),
+            );
+        }
+    };
+    // Candidates are newest first. What runs, if the registry knows it:
+    let running_at = running.as_ref().and_then(|r| {
+        candidates.iter().position(|j| {
+            r.digest.as_deref() == Some(j.candidate.digest.as_str())
+                || (r.digest.is_none() && r.tag.as_deref() == Some(j.candidate.tag.as_str()))
+        })
+    });
+    let newer = &candidates[..running_at.unwrap_or(candidates.len())];
+    let target = newer
+        .iter()
+        .position(|j| j.verdict.as_ref().is_some_and(|v| v.passes()));
+    let Some(t) = target else {
+        let held: Vec<Held> = newer.iter().filter_map(held).collect();
+        if held.is_empty() {
+            let message = match &running {
+                Some(_) if running_at.is_none() && !candidates.is_empty() => {
+                    "what runs is not in the registry and no candidate passes the gates".to_string()
+                }
+                _ => "no candidate newer than what runs".to_string(),
+            };
+            return none(app, env, from, "up_to_date", message, Vec::new());
+        }
+        let n = held.len();
+        return none(
+            app,
+            env,
+            from,
+            "held",
+            format!("{n} newer image(s) held by the gates"),
+            held,
+        );
+    };
+    let j = &newer[t];
+    let v = j.verdict.as_ref();
+    Entry {
+        app: app.app.clone(),
+        env: env.env.clone(),
+        action: Action::Commit,
+        from,
+        to: Some(ImageRef {
+            tag: Some(j.candidate.tag.to_string()),
+            digest: Some(j.candidate.digest.to_string()),
+        }),
+        reason: None,
+        held: newer[..t].iter().filter_map(held).collect(),
+        scan: v
+            .and_then(|v| v.scan_counts.as_ref())
+            .map(crate::gates::format_counts),
+        signature_key: v.and_then(|v| v.signature_key.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+use super::*;
+use crate::config::{Order, TagPattern};
+use crate::gates::{Code, Gate, Verdict};
+use crate::image::Digest;
+use crate::kustomize::Pin;
+use crate::promotion::snapshot::*;
+use crate::registry::policy::{ImageRecord, TagPolicy};
+
+fn d(n: u32) -> Digest {
+    Digest::parse(&format!("sha256:{n:064x}")).unwrap()
+}
+
+/// An image `n` pushed at minute `n` with `tag`.
+fn rec(n: u32, tag: &str) -> ImageRecord {
+    rec_at(
+        n,
+        tag,
+        datetime!(2026-11-20 10:00 UTC) + time::Duration::minutes(n as i64),
+    )
+}
+
+fn rec_at(n: u32, tag: &str, at: OffsetDateTime) -> ImageRecord {
+    ImageRecord {
+        digest: d(n),
+        tags: vec![tag.to_string()],
+        pushed_at: at,
+    }
+}
+
+fn pass(n: u32) -> Verdict {
+    Verdict {
+        digest: d(n),
+        reasons: vec![],
+        scan_counts: Some(BTreeMap::new()),
+        signature_key: Some("sha256:key".into()),
+    }
+}
+
+fn hold(n: u32, code: Code) -> Verdict {
+    Verdict {
+        digest: d(n),
+        reasons: vec![Reason {
+            gate: Gate::Scan,
+            code,
+            message: code.as_str().into(),
+        }],
+        scan_counts: None,
+        signature_key: None,
+    }
+}
+
+/// Candidates by `policy`; those in `holds` are held, the rest pass.
+fn judged(policy: &TagPolicy, records: &[ImageRecord], holds: &[(u32, Code)]) -> Vec<Judged> {
+    policy
+        .candidates(records)
+        .into_iter()
+        .map(|c| {
+            let digest_n = u32::from_str_radix(c.digest.hex(), 16).unwrap();
+            let verdict = match holds.iter().find(|(h, _)| *h == digest_n) {
+                Some((h, code)) => hold(*h, *code),
+                None => pass(digest_n),
+            };
+            Judged {
+                candidate: c,
+                verdict: Some(verdict),
+            }
+        })
+        .collect()
+}
+
+fn dev(running: Option<(&str, u32)>, pin: Option<Pin>) -> EnvState {
+    EnvState {
+        env: "dev".into(),
+        mode: Mode::Commit,
+        after: None,
+        running: Ok(running.map(|(t, n)| Running {
+            tag: Some(t.into()),
+            digest: Some(d(n).to_string()),
+        })),
+        pin,
+    }
+}
+
+fn one(candidates: Result<Vec<Judged>, String>, env: EnvState) -> Entry {
+    let snap = Snapshot {
+        taken_at: datetime!(2026-11-26 00:00 UTC),
+        apps: vec![AppState {
+            app: "api".into(),
+            image: "api".into(),
+            candidates,
+            envs: vec![env],
+        }],
+    };
+    plan(&snap).entries.remove(0)
+}
+
+fn pushed() -> TagPolicy {
+    TagPolicy::new(None, Order::Pushed)
+}
+
+#[test]
+fn moves_to_the_newest_candidate_that_passes() {
+    let recs = [rec(1, "sha-1"), rec(2, "sha-2"), rec(3, "sha-3")];
+    let e = one(
+        Ok(judged(&pushed(), &recs, &[])),
+        dev(Some(("sha-1", 1)), None),
+    );
+    assert_eq!(e.action, Action::Commit);
+    assert_eq!(
+        e.to,
+        Some(ImageRef {
+            tag: Some("sha-3".into()),
+            digest: Some(d(3).to_string())
+        })
+    );
+    assert_eq!(e.from.unwrap().tag.as_deref(), Some("sha-1"));
+    assert_eq!(e.signature_key.as_deref(), Some("sha256:key"));
+    assert!(e.held.is_empty());
+}
+
+#[test]
+fn newer_held_images_are_reported_beside_the_target() {
+    let recs = [
+        rec(1, "sha-1"),
+        rec(2, "sha-2"),
+        rec(3, "sha-3"),
+        rec(4, "sha-4"),
+    ];
+    let e = one(
+        Ok(judged(
+            &pushed(),
+            &recs,
+            &[(4, Code::ScanBudget), (3, Code::Unsigned)],
+        )),
+        dev(Some(("sha-1", 1)), None),
+    );
+    assert_eq!(e.to.unwrap().tag.as_deref(), Some("sha-2"));
+    let held: Vec<(&str, Code)> = e
+        .held
+        .iter()
+        .map(|h| (h.tag.as_str(), h.reasons[0].code))
+        .collect();
+    assert_eq!(
+        held,
+        vec![("sha-4", Code::ScanBudget), ("sha-3", Code::Unsigned)]
+    );
+}
+
+#[test]
+fn up_to_date_and_held() {
+    let recs = [rec(1, "sha-1"), rec(2, "sha-2")];
+    let e = one(
+        Ok(judged(&pushed(), &recs, &[])),
+        dev(Some(("sha-2", 2)), None),
+    );
+    assert_eq!(
+        (e.action, e.reason.as_ref().unwrap().code),
+        (Action::None, "up_to_date")
+    );
+
+    let e = one(
+        Ok(judged(&pushed(), &recs, &[(2, Code::ScanPending)])),
+        dev(Some(("sha-1", 1)), None),
+    );
+    let why = e.reason.unwrap();
+    assert_eq!(why.code, "held");
+    assert_eq!(why.held.len(), 1);
+    assert_eq!(why.held[0].tag, "sha-2");
+    assert_eq!(why.held[0].reasons[0].code, Code::ScanPending);
+}
+
+#[test]
+fn never_moves_backwards() {
+    // What runs (3) is newer than anything that passes (1, 2).
+    let recs = [
+        rec(1, "sha-1"),
+        rec(2, "sha-2"),
+        rec(3, "sha-3"),
+        rec(4, "sha-4"),
+    ];
+    let e = one(
+        Ok(judged(&pushed(), &recs, &[(4, Code::Unsigned)])),
+        dev(Some(("sha-3", 3)), None),
+    );
+    let why = e.reason.unwrap();
+    assert_eq!(why.code, "held", "sha-4 is newer and held");
+    let e = one(
+        Ok(judged(&pushed(), &recs[..3], &[])),
+        dev(Some(("sha-3", 3)), None),
+    );
+    assert_eq!(e.reason.unwrap().code, "up_to_date");
+}
+
+#[test]
+fn pinned_apps_never_move() {
+    let recs = [rec(1, "sha-1"), rec(2, "sha-2")];
+    let pin = Pin {
+        image: "api".into(),
+        by: Some("alice".into()),
+        at: None,
+        reason: Some("incident 42".into()),
+        line: 7,
+    };
+    let e = one(
+        Ok(judged(&pushed(), &recs, &[])),
+        dev(Some(("sha-1", 1)), Some(pin)),
+    );
+    let why = e.reason.unwrap();
+    assert_eq!(why.code, "pinned");
+    assert_eq!(why.message, "pinned by alice (overlay line 7): incident 42");
+}
+
+#[test]
+fn tag_filter_and_semver_order() {
+    let recs = [
+        rec(1, "v1.10.0"),
+        rec(2, "v1.9.0"),
+        rec(3, "nightly"),
+        rec(4, "v1.2.0-rc.1"),
+    ];
+    let semver = TagPolicy::new(None, Order::Semver);
+    let e = one(
+        Ok(judged(&semver, &recs, &[])),
+        dev(Some(("v1.9.0", 2)), None),
+    );
+    assert_eq!(
+        e.to.unwrap().tag.as_deref(),
+        Some("v1.10.0"),
+        "semver, not push time: 1.10 > 1.9"
+    );
+    // Under push order the newest push (4, a pre-release) wins, unless the
+    // tag filter excludes it.
+    let e = one(
+        Ok(judged(&pushed(), &recs, &[])),
+        dev(Some(("v1.9.0", 2)), None),
+    );
+    assert_eq!(e.to.unwrap().tag.as_deref(), Some("v1.2.0-rc.1"));
+    let filter = TagPattern(regex::Regex::new(r"^v\d+\.\d+\.\d+$").unwrap());
+    let e = one(
+        Ok(judged(
+            &TagPolicy::new(Some(&filter), Order::Pushed),
+            &recs,
+            &[],
+        )),
+        dev(Some(("v1.9.0", 2)), None),
+    );
+    assert_eq!(
+        e.reason.unwrap().code,
+        "up_to_date",
+        "v1.10.0 was pushed before v1.9.0"
+    );
+}
+
+#[test]
+fn equal_push_times_are_ordered_deterministically() {
+    let at = datetime!(2026-11-20 10:00 UTC);
+    let recs = [rec_at(1, "sha-a", at), rec_at(2, "sha-b", at)];
+    let a = one(Ok(judged(&pushed(), &recs, &[])), dev(None, None));
+    let recs_rev = [rec_at(2, "sha-b", at), rec_at(1, "sha-a", at)];
+    let b = one(Ok(judged(&pushed(), &recs_rev, &[])), dev(None, None));
+    assert_eq!(a.to, b.to, "input order does not matter");
+}
+
+#[test]
+fn an_overlay_naming_an_image_the_registry_no_longer_has() {
+    let recs = [rec(1, "sha-1"), rec(2, "sha-2")];
+    let e = one(
+        Ok(judged(&pushed(), &recs, &[])),
+        dev(Some(("sha-gone", 99)), None),
+    );
+    assert_eq!(e.action, Action::Commit);
+    assert_eq!(e.to.unwrap().tag.as_deref(), Some("sha-2"));
+    let e = one(
+        Ok(judged(
+            &pushed(),
+            &recs,
+            &[(1, Code::Unsigned), (2, Code::Unsigned)],
+        )),
+        dev(Some(("sha-gone", 99)), None),
+    );
+    assert_eq!(e.reason.unwrap().code, "held");
+}
+
+#[test]
+fn sources_that_fail_do_not_move_anything() {
+    let e = one(Err("registry down".into()), dev(Some(("sha-1", 1)), None));
+    assert_eq!(
+        (e.action, e.reason.unwrap().code),
+        (Action::None, "registry_unavailable")
+    );
+    let mut env = dev(None, None);
+    env.running = Err("k8s/dev/kustomization.yaml:3:1: YAML syntax error".into());
+    let e = one(Ok(vec![]), env);
+    assert_eq!(e.reason.unwrap().code, "overlay_unreadable");
+}
+
+#[test]
+fn pull_request_environments_wait_for_upstream() {
+    let recs = [rec(1, "sha-1")];
+    let mut env = dev(None, None);
+    env.env = "staging".into();
+    env.mode = Mode::PullRequest;
+    env.after = Some("dev".into());
+    let e = one(Ok(judged(&pushed(), &recs, &[])), env);
+    assert_eq!(e.reason.unwrap().code, "awaiting_upstream");
+}
+
+#[test]
+fn json_shape() {
+    let recs = [rec(1, "sha-1"), rec(2, "sha-2")];
+    let e = one(
+        Ok(judged(&pushed(), &recs, &[(2, Code::ScanBudget)])),
+        dev(Some(("sha-1", 1)), None),
+    );
+    let v = serde_json::to_value(Plan { entries: vec![e] }).unwrap();
+    assert_eq!(v["entries"][0]["action"], "none");
+    assert_eq!(v["entries"][0]["from"]["tag"], "sha-1");
+    assert_eq!(v["entries"][0]["reason"]["code"], "held");
+    assert_eq!(
+        v["entries"][0]["reason"]["held"][0]["reasons"][0]["code"],
+        "scan_budget"
+    );
+    assert!(v["entries"][0].get("to").is_none());
+}

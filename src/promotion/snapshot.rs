@@ -1,0 +1,67 @@
+//! The snapshot a pass plans from: everything read from the registry, the
+//! gates and the GitOps repository at one moment. Plain data, so planning
+//! is a pure function and tests build snapshots by hand.
+
+use time::OffsetDateTime;
+
+use crate::config::Mode;
+use crate::gates::Verdict;
+use crate::kustomize::Pin;
+use crate::registry::policy::Candidate;
+
+/// What an overlay runs for one app.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Running {
+    /// `newTag`, if set.
+    pub tag: Option<String>,
+    /// `digest`, if set.
+    pub digest: Option<String>,
+}
+
+/// A candidate image with the gates' verdict on it.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// Tag, digest and push time.
+    pub candidate: Candidate,
+    /// `None` when it was not checked (older than what runs, or after the
+    /// first candidate that passed).
+    pub verdict: Option<Verdict>,
+}
+
+/// One app in one environment.
+#[derive(Debug, Clone)]
+pub struct EnvState {
+    /// Environment name.
+    pub env: String,
+    /// How it receives changes.
+    pub mode: Mode,
+    /// The environment it follows (`after`), if any.
+    pub after: Option<String>,
+    /// What its overlay runs, or why it could not be read.
+    pub running: Result<Option<Running>, String>,
+    /// A pin on the app's image in this overlay.
+    pub pin: Option<Pin>,
+}
+
+/// One app: its candidates and its state per environment.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// App name.
+    pub app: String,
+    /// `images[].name` in the overlays.
+    pub image: String,
+    /// Candidates, newest first by the app's tag policy, with verdicts
+    /// where they were checked; `Err` when the registry could not list.
+    pub candidates: Result<Vec<Judged>, String>,
+    /// Environments the app has an overlay in, in config order.
+    pub envs: Vec<EnvState>,
+}
+
+/// Everything one pass plans from.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// When it was taken.
+    pub taken_at: OffsetDateTime,
+    /// Apps in config order.
+    pub apps: Vec<AppState>,
+}

@@ -3,6 +3,10 @@
 
 mod check_config;
 mod check_image;
+mod context;
+mod demo;
+mod plan;
+mod run;
 mod set_image;
 
 use std::process::ExitCode;
@@ -51,6 +55,12 @@ enum Command {
     CheckConfig(check_config::Args),
     /// Judge one image with the gates: scan budget and cosign signature.
     CheckImage(check_image::Args),
+    /// Run ferry's main job on its embedded demo: no cloud, a few seconds.
+    Demo(demo::Args),
+    /// Print what a pass would do, and why each app that does not move does not.
+    Plan(plan::Args),
+    /// Reconcile: run passes on events, the poll and a periodic resync.
+    Run(run::Args),
 }
 
 /// Parses the arguments and runs the command.
@@ -71,6 +81,9 @@ pub fn main() -> ExitCode {
         Command::SetImage(a) => set_image::run(a),
         Command::CheckConfig(a) => check_config::run(a),
         Command::CheckImage(a) => check_image::run(a),
+        Command::Plan(a) => plan::run(a),
+        Command::Demo(a) => demo::run(a),
+        Command::Run(a) => run::run(a),
     }
     .into()
 }

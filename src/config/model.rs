@@ -35,10 +35,28 @@ pub struct GitOps {
     /// The branch ferry commits to and opens pull requests against.
     #[serde(default = "default_branch")]
     pub branch: String,
+    /// Author and committer name of ferry's commits.
+    #[serde(default = "default_author_name")]
+    pub author_name: String,
+    /// Author and committer e-mail.
+    #[serde(default = "default_author_email")]
+    pub author_email: String,
+    /// Environment variable holding a token for https remotes.
+    pub token_env: Option<String>,
+    /// SSH private key for ssh remotes.
+    pub ssh_key: Option<PathBuf>,
 }
 
 fn default_branch() -> String {
     "main".to_string()
+}
+
+fn default_author_name() -> String {
+    "ferry".to_string()
+}
+
+fn default_author_email() -> String {
+    "ferry@localhost".to_string()
 }
 
 /// Which registry adapter to use.

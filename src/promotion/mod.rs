@@ -1,5 +1,8 @@
 //! Promotion: snapshot → plan (pure) → actions.
 
+pub mod execute;
+pub mod observe;
+pub mod pass;
 pub mod plan;
 pub mod snapshot;
 

@@ -1,0 +1,89 @@
+//! What the reconciling commands share: the loaded config, gates, the
+//! registry adapter and the GitOps checkout.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, Config};
+use crate::gates::{GatePolicy, Gates};
+use crate::gitops::{Author, Credentials, Workspace};
+use crate::registry::AnyRegistry;
+
+/// Everything a pass needs.
+pub struct Context {
+    /// The config.
+    pub config: Config,
+    /// The gates with their cache.
+    pub gates: Gates,
+    /// The registry adapter.
+    pub registry: AnyRegistry,
+    /// The checkout.
+    pub workspace: Workspace,
+    /// Commit author.
+    pub author: Author,
+}
+
+/// Where checkouts live: `FERRY_CACHE_DIR`, else the platform cache dir.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("FERRY_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("ferry")
+}
+
+/// Loads everything from the config file. Errors are messages for stderr;
+/// the bool says whether it was the input's fault (exit 2) or not (1).
+pub async fn load(path: &Path, cache: Option<&Path>) -> Result<Context, (String, bool)> {
+    let config = config::load(path).map_err(|e| (e.to_string(), true))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let gitops = config
+        .gitops
+        .clone()
+        .ok_or_else(|| (format!("{}: `gitops:` is required", path.display()), true))?;
+    let registry_cfg = config
+        .registry
+        .clone()
+        .ok_or_else(|| (format!("{}: `registry:` is required", path.display()), true))?;
+    let policy = GatePolicy::load(config.gates.as_ref(), &base)
+        .map_err(|e| (format!("{}: {e}", path.display()), true))?;
+    let registry = AnyRegistry::from_config(&registry_cfg, &base)
+        .await
+        .map_err(|e| (e.to_string(), true))?;
+    let creds = match (&gitops.token_env, &gitops.ssh_key) {
+        (Some(var), _) => Credentials::Token {
+            user: "x-access-token".into(),
+            token: std::env::var(var)
+                .map_err(|_| (format!("gitops.token_env: ${var} is not set"), true))?,
+        },
+        (None, Some(key)) => Credentials::SshKey {
+            private_key: base.join(key),
+            passphrase: None,
+        },
+        (None, None) => Credentials::None,
+    };
+    // A relative local repository path is relative to the config file.
+    let repo = if gitops.repo.contains("://")
+        || gitops.repo.contains('@')
+        || Path::new(&gitops.repo).is_absolute()
+    {
+        gitops.repo.clone()
+    } else {
+        base.join(&gitops.repo).display().to_string()
+    };
+    let cache = cache.map_or_else(cache_dir, Path::to_path_buf);
+    let workspace = Workspace::open(&repo, &gitops.branch, &cache, creds)
+        .map_err(|e| (e.to_string(), false))?;
+    Ok(Context {
+        gates: Gates::new(policy),
+        registry,
+        workspace,
+        author: Author {
+            name: gitops.author_name.clone(),
+            email: gitops.author_email.clone(),
+        },
+        config,
+    })
+}

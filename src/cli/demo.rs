@@ -1,0 +1,345 @@
+//! `ferry demo [--dir DIR]`: ferry's main job on its embedded default, with
+//! no cloud. It creates a GitOps repository from `fixtures/demo/`, a local
+//! registry and a demo signing key, then lets images "arrive" one by one
+//! and runs a pass after each, printing a timeline, and ends with the log
+//! of the GitOps repository.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+
+use super::Exit;
+use super::context::load;
+use crate::gates::SignatureEvidence;
+use crate::gates::signer::Signer;
+use crate::gitops::{Author, Outcome, init_bare_with};
+use crate::image::Digest;
+use crate::promotion::Action;
+use crate::promotion::pass::run_pass;
+
+/// The demo's GitOps repository, embedded so the binary needs no files.
+const FILES: &[(&str, &str)] = &[
+    (
+        "base/kustomization.yaml",
+        include_str!("../../fixtures/demo/base/kustomization.yaml"),
+    ),
+    (
+        "base/api.yaml",
+        include_str!("../../fixtures/demo/base/api.yaml"),
+    ),
+    (
+        "base/web.yaml",
+        include_str!("../../fixtures/demo/base/web.yaml"),
+    ),
+    (
+        "overlays/dev/kustomization.yaml",
+        include_str!("../../fixtures/demo/overlays/dev/kustomization.yaml"),
+    ),
+    (
+        "overlays/staging/kustomization.yaml",
+        include_str!("../../fixtures/demo/overlays/staging/kustomization.yaml"),
+    ),
+    (
+        "overlays/production/kustomization.yaml",
+        include_str!("../../fixtures/demo/overlays/production/kustomization.yaml"),
+    ),
+];
+
+const CONFIG: &str = r#"# Written by `ferry demo`.
+gitops: {repo: gitops.git, branch: main, author_name: ferry-demo, author_email: ferry@demo.invalid}
+registry: {kind: local, path: registry.yaml}
+gates:
+  scan: {max: {CRITICAL: 0, HIGH: 3}}
+  signature: {cosign_keys: [keys/demo.pub]}
+environments:
+  - {name: dev, mode: commit}
+  - {name: staging, mode: pull_request, after: dev}
+  - {name: production, mode: pull_request, after: staging}
+apps:
+  - name: api
+    repository: platform/api
+    image: api
+    tags: '^sha-[0-9a-f]{7,40}$'
+    overlays: {dev: overlays/dev, staging: overlays/staging, production: overlays/production}
+  - name: web
+    repository: platform/web
+    image: web
+    tags: '^v\d+\.\d+\.\d+$'
+    order: semver
+    overlays: {dev: overlays/dev, staging: overlays/staging, production: overlays/production}
+"#;
+
+/// Arguments of `ferry demo`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where to build the demo (kept for inspection); a temporary
+    /// directory when absent.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// The digest an image gets in the demo (a stand-in for a manifest).
+pub fn demo_digest(repository: &str, tag: &str) -> Digest {
+    crate::oci::sha256(format!("{repository}:{tag}").as_bytes())
+}
+
+/// How an arriving image fares.
+#[derive(Clone, Copy)]
+enum Kind {
+    Good,
+    Critical,
+    Unsigned,
+}
+
+struct Arrival {
+    repository: &'static str,
+    tag: &'static str,
+    kind: Kind,
+    minute: u32,
+}
+
+/// The story: what CI pushes, in order. Each line is one step.
+const STORY: &[&[Arrival]] = &[
+    &[Arrival {
+        repository: "platform/api",
+        tag: "sha-2a2a2a2",
+        kind: Kind::Good,
+        minute: 1,
+    }],
+    &[Arrival {
+        repository: "platform/api",
+        tag: "sha-3b3b3b3",
+        kind: Kind::Critical,
+        minute: 2,
+    }],
+    &[Arrival {
+        repository: "platform/api",
+        tag: "sha-4c4c4c4",
+        kind: Kind::Unsigned,
+        minute: 3,
+    }],
+    &[
+        Arrival {
+            repository: "platform/api",
+            tag: "sha-5d5d5d5",
+            kind: Kind::Good,
+            minute: 4,
+        },
+        Arrival {
+            repository: "platform/web",
+            tag: "v1.1.0",
+            kind: Kind::Good,
+            minute: 4,
+        },
+    ],
+    &[],
+];
+
+/// The registry file, rebuilt from every image that has arrived.
+struct Registry {
+    dir: PathBuf,
+    signer: Signer,
+    lines: Vec<(String, String)>,
+}
+
+impl Registry {
+    fn push(&mut self, repository: &str, tag: &str, kind: Kind, minute: u32) -> Result<()> {
+        let digest = demo_digest(repository, tag);
+        let scan = match kind {
+            Kind::Critical => "{status: COMPLETE, findings: {CRITICAL: 2, HIGH: 5}}",
+            _ => "{status: COMPLETE, findings: {HIGH: 1, LOW: 4}}",
+        };
+        let sigs = match kind {
+            Kind::Unsigned => String::new(),
+            _ => {
+                let SignatureEvidence::SimpleSigning {
+                    payload,
+                    signature_b64,
+                } = self.signer.sign_simple(repository, &digest)?
+                else {
+                    anyhow::bail!("unexpected signature format");
+                };
+                let file = format!("sigs/{}.json", digest.hex());
+                std::fs::write(self.dir.join(&file), payload)?;
+                format!("{{payload: {file}, signature: \"{signature_b64}\"}}")
+            }
+        };
+        self.lines.push((
+            repository.to_string(),
+            format!(
+                "      - digest: {digest}\n        tags: [{tag}]\n        pushed_at: 2026-11-26T09:{minute:02}:00Z\n        scan: {scan}\n        signatures: [{sigs}]\n"
+            ),
+        ));
+        let mut out = String::from("repositories:\n");
+        for repo in ["platform/api", "platform/web"] {
+            out.push_str(&format!("  {repo}:\n    images:\n"));
+            for (r, l) in &self.lines {
+                if r == repo {
+                    out.push_str(l);
+                }
+            }
+        }
+        crate::atomic::write(&self.dir.join("registry.yaml"), out.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Exit {
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => match tempfile::tempdir() {
+            Ok(t) => {
+                tmp = t;
+                tmp.path().to_path_buf()
+            }
+            Err(e) => {
+                eprintln!("ferry: {e}");
+                return Exit::Failure;
+            }
+        },
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            return Exit::Failure;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match rt.block_on(story(&dir, &mut out)) {
+        Ok(()) => {
+            if args.dir.is_some() {
+                let _ = writeln!(
+                    out,
+                    "\nThe demo is in {}: ferry.yaml, registry.yaml, gitops.git.",
+                    dir.display()
+                );
+            }
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("ferry demo: {e:#}");
+            Exit::Failure
+        }
+    }
+}
+
+async fn story(dir: &Path, out: &mut impl Write) -> Result<()> {
+    std::fs::create_dir_all(dir.join("sigs"))?;
+    std::fs::create_dir_all(dir.join("keys"))?;
+    anyhow::ensure!(
+        !dir.join("gitops.git").exists(),
+        "{} already holds a demo; use an empty directory",
+        dir.display()
+    );
+    let author = Author {
+        name: "platform-team".into(),
+        email: "platform@demo.invalid".into(),
+    };
+    let files: Vec<(&str, &[u8])> = FILES.iter().map(|(p, c)| (*p, c.as_bytes())).collect();
+    init_bare_with(&dir.join("gitops.git"), &files, "main", &author)
+        .context("creating the GitOps repository")?;
+    std::fs::write(dir.join("ferry.yaml"), CONFIG)?;
+    let signer = Signer::generate()?;
+    std::fs::write(dir.join("keys/demo.pub"), signer.public_pem()?)?;
+    let mut registry = Registry {
+        dir: dir.to_path_buf(),
+        signer,
+        lines: Vec::new(),
+    };
+    // What the overlays already run.
+    registry.push("platform/api", "sha-1111111", Kind::Good, 0)?;
+    registry.push("platform/web", "v1.0.0", Kind::Good, 0)?;
+
+    let mut ctx = load(&dir.join("ferry.yaml"), Some(&dir.join("cache")))
+        .await
+        .map_err(|(m, _)| anyhow::anyhow!(m))?;
+    writeln!(
+        out,
+        "ferry demo: a GitOps repo with dev, staging and production overlays; a local registry;"
+    )?;
+    writeln!(
+        out,
+        "gates: scan budget CRITICAL 0, HIGH 3, and a cosign signature by the demo key.\n"
+    )?;
+    for (step, arrivals) in STORY.iter().enumerate() {
+        writeln!(out, "── step {} ──", step + 1)?;
+        if arrivals.is_empty() {
+            writeln!(out, "  nothing new arrives; the pass must change nothing")?;
+        }
+        for a in *arrivals {
+            registry.push(a.repository, a.tag, a.kind, a.minute)?;
+            let d = demo_digest(a.repository, a.tag);
+            let v = ctx.gates.check(&ctx.registry, a.repository, &d).await;
+            let verdict = if v.passes() {
+                "pass".to_string()
+            } else {
+                let why: Vec<String> = v
+                    .reasons
+                    .iter()
+                    .map(|r| format!("{} ({})", r.code.as_str(), r.message))
+                    .collect();
+                format!("hold: {}", why.join("; "))
+            };
+            writeln!(out, "  arrived {}:{}  → {verdict}", a.repository, a.tag)?;
+        }
+        let report = run_pass(
+            &ctx.config,
+            &mut ctx.workspace,
+            &ctx.registry,
+            &ctx.gates,
+            &ctx.author,
+        )
+        .await?;
+        for e in report.plan.entries.iter().filter(|e| e.env == "dev") {
+            match (&e.action, &e.reason) {
+                (Action::Commit, _) => {}
+                (_, Some(why)) if why.code == "held" => {
+                    let tags: Vec<&str> = why.held.iter().map(|h| h.tag.as_str()).collect();
+                    writeln!(out, "  plan {}/dev: held ({})", e.app, tags.join(", "))?;
+                }
+                _ => {}
+            }
+        }
+        let mut committed = false;
+        for (env, outcome) in &report.commits {
+            if let Outcome::Pushed { commit, .. } = outcome {
+                let log = ctx.workspace.log(1)?;
+                let summary = log.first().map(|c| c.summary.clone()).unwrap_or_default();
+                writeln!(
+                    out,
+                    "  commit {} to {env}: {summary}",
+                    &commit.to_string()[..8]
+                )?;
+                committed = true;
+            }
+        }
+        if !committed {
+            writeln!(out, "  no commit")?;
+        }
+    }
+    writeln!(out, "\n── git log of the GitOps repository ──")?;
+    for c in ctx.workspace.log(20)? {
+        writeln!(out, "{} {}", &c.id[..8], c.summary)?;
+        for (k, v) in c
+            .trailers
+            .iter()
+            .filter(|(k, _)| k == "Ferry-Image" || k == "Ferry-Scan" || k == "Ferry-Signature")
+        {
+            writeln!(out, "           {k}: {v}")?;
+        }
+    }
+    writeln!(out, "\n── overlays/dev/kustomization.yaml ──")?;
+    write!(
+        out,
+        "{}",
+        std::fs::read_to_string(ctx.workspace.root().join("overlays/dev/kustomization.yaml"))?
+    )?;
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! `ferry plan --config FILE [--output text|json]`: what a pass would do,
+//! and for each app that does not move, why. Writes nothing.
+
+use std::path::PathBuf;
+
+use super::Exit;
+use super::check_image::Output;
+use crate::promotion::pass::plan_only;
+use crate::promotion::{Action, Plan};
+
+/// Arguments of `ferry plan`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The ferry.yaml.
+    #[arg(long)]
+    config: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Exit {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            return Exit::Failure;
+        }
+    };
+    rt.block_on(async {
+        let mut ctx = match super::context::load(&args.config, None).await {
+            Ok(c) => c,
+            Err((msg, input)) => {
+                eprintln!("{msg}");
+                return if input { Exit::BadInput } else { Exit::Failure };
+            }
+        };
+        if let Err(e) = ctx.workspace.sync() {
+            eprintln!("ferry: {e}");
+            return Exit::Failure;
+        }
+        let plan = plan_only(&ctx.config, ctx.workspace.root(), &ctx.registry, &ctx.gates).await;
+        match args.output {
+            Output::Json => match serde_json::to_string_pretty(&plan) {
+                Ok(s) => println!("{s}"),
+                Err(e) => {
+                    eprintln!("ferry: {e}");
+                    return Exit::Failure;
+                }
+            },
+            Output::Text => print!("{}", render_table(&plan)),
+        }
+        Exit::Ok
+    })
+}
+
+fn short(s: &Option<String>) -> String {
+    s.as_deref()
+        .map(|d| {
+            d.strip_prefix("sha256:")
+                .map_or(d.to_string(), |h| format!("@{}", &h[..h.len().min(12)]))
+        })
+        .unwrap_or_default()
+}
+
+/// The plan as a table a person reads at a glance.
+pub fn render_table(plan: &Plan) -> String {
+    let mut rows = vec![[
+        "APP".to_string(),
+        "ENV".into(),
+        "ACTION".into(),
+        "FROM".into(),
+        "TO / WHY".into(),
+    ]];
+    for e in &plan.entries {
+        let from = e
+            .from
+            .as_ref()
+            .map(|f| format!("{}{}", f.tag.clone().unwrap_or_default(), short(&f.digest)))
+            .unwrap_or_else(|| "-".into());
+        let (action, to) = match (e.action, &e.to, &e.reason) {
+            (Action::None, _, Some(why)) => {
+                let mut s = format!("{}: {}", why.code, why.message);
+                for h in &why.held {
+                    let codes: Vec<&str> = h.reasons.iter().map(|r| r.code.as_str()).collect();
+                    s.push_str(&format!("; {} held ({})", h.tag, codes.join(", ")));
+                }
+                ("none", s)
+            }
+            (a, Some(to), _) => (
+                if a == Action::Commit {
+                    "commit"
+                } else {
+                    "pull_request"
+                },
+                format!(
+                    "{}{}",
+                    to.tag.clone().unwrap_or_default(),
+                    short(&to.digest)
+                ),
+            ),
+            _ => ("none", String::new()),
+        };
+        rows.push([e.app.clone(), e.env.clone(), action.into(), from, to]);
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        for (i, w) in widths.iter().enumerate() {
+            out.push_str(&format!("{:<w$}  ", r[i], w = *w));
+        }
+        out.push_str(&r[4]);
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,129 @@
+//! Taking a snapshot: read every app's candidates from the registry, judge
+//! them with the gates (only as far as needed), and read each overlay's
+//! running image and pin from the repository checkout.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use super::snapshot::{AppState, EnvState, Judged, Running, Snapshot};
+use crate::config::{App, Config};
+use crate::gates::Gates;
+use crate::kustomize;
+use crate::registry::policy::TagPolicy;
+use crate::registry::{ImageRecord, ImageSource};
+
+/// What an overlay holds for one image: what runs and any pin.
+pub fn read_overlay(
+    repo_root: &Path,
+    dir: &Path,
+    image: &str,
+) -> Result<(Option<Running>, Option<kustomize::Pin>), String> {
+    let file = kustomize::resolve(&repo_root.join(dir)).map_err(|e| e.to_string())?;
+    let src = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let located = |e: kustomize::EditError| e.in_file(&file).to_string();
+    let running = kustomize::read_images(&src)
+        .map_err(located)?
+        .into_iter()
+        .find(|e| e.name == image)
+        .map(|e| Running {
+            tag: e.new_tag,
+            digest: e.digest,
+        });
+    let pin = kustomize::read_pins(&src)
+        .map_err(located)?
+        .into_iter()
+        .find(|p| p.image == image);
+    Ok((running, pin))
+}
+
+/// Takes the snapshot for `config` from the checkout at `repo_root`.
+/// Each repository is listed once per snapshot; candidates are judged
+/// newest first and only until one passes or what runs is reached.
+pub async fn take<S: ImageSource>(
+    config: &Config,
+    repo_root: &Path,
+    source: &S,
+    gates: &Gates,
+) -> Snapshot {
+    let mut listings: HashMap<String, Result<Vec<ImageRecord>, String>> = HashMap::new();
+    let mut apps = Vec::with_capacity(config.apps.len());
+    for app in &config.apps {
+        if !listings.contains_key(&app.repository) {
+            let l = source
+                .list_images(&app.repository)
+                .await
+                .map_err(|e| e.to_string());
+            listings.insert(app.repository.clone(), l);
+        }
+        let envs = env_states(config, app, repo_root);
+        let candidates = match &listings[&app.repository] {
+            Err(e) => Err(e.clone()),
+            Ok(records) => Ok(judge(app, records, &envs, source, gates).await),
+        };
+        apps.push(AppState {
+            app: app.name.clone(),
+            image: app.image.clone(),
+            candidates,
+            envs,
+        });
+    }
+    Snapshot {
+        taken_at: OffsetDateTime::now_utc(),
+        apps,
+    }
+}
+
+fn env_states(config: &Config, app: &App, repo_root: &Path) -> Vec<EnvState> {
+    config
+        .environments
+        .iter()
+        .filter_map(|env| {
+            let dir = app.overlays.get(&env.name)?;
+            let (running, pin) = match read_overlay(repo_root, dir, &app.image) {
+                Ok((r, p)) => (Ok(r), p),
+                Err(e) => (Err(e), None),
+            };
+            Some(EnvState {
+                env: env.name.clone(),
+                mode: env.mode,
+                after: env.after.clone(),
+                running,
+                pin,
+            })
+        })
+        .collect()
+}
+
+async fn judge<S: ImageSource>(
+    app: &App,
+    records: &[ImageRecord],
+    envs: &[EnvState],
+    source: &S,
+    gates: &Gates,
+) -> Vec<Judged> {
+    // Digests that registry-fed environments run: judging stops there.
+    let running: Vec<&str> = envs
+        .iter()
+        .filter(|e| e.after.is_none())
+        .filter_map(|e| e.running.as_ref().ok()?.as_ref()?.digest.as_deref())
+        .collect();
+    let mut stop = false;
+    let mut out = Vec::new();
+    for c in TagPolicy::for_app(app).candidates(records) {
+        let verdict = if stop || running.contains(&c.digest.as_str()) {
+            stop = true;
+            None
+        } else {
+            let v = gates.check(source, &app.repository, &c.digest).await;
+            stop = v.passes();
+            Some(v)
+        };
+        out.push(Judged {
+            candidate: c,
+            verdict,
+        });
+    }
+    out
+}

@@ -331,3 +331,41 @@ fn crashes_at_failpoints_converge_after_restart() {
         );
     }
 }
+
+/// The daemon keeps running through failing passes and exits cleanly on
+/// SIGTERM after the pass in flight.
+#[test]
+fn daemon_survives_failing_passes_and_stops_on_sigterm() {
+    let s = Setup::new(1);
+    // Point the config at a repository that does not exist: every pass fails.
+    let cfg = std::fs::read_to_string(s.path().join("ferry.yaml"))
+        .unwrap()
+        .replace("repo: gitops.git", "repo: missing.git");
+    std::fs::write(s.path().join("broken.yaml"), cfg).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["run", "--resync", "1", "--config"])
+        .arg(s.path().join("broken.yaml"))
+        .env("FERRY_CACHE_DIR", s.path().join("cache-d"))
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the daemon must survive failing passes"
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("pass failed") && log.contains("backing off"),
+        "{log}"
+    );
+    assert!(log.contains("stopping after the pass in flight"), "{log}");
+}

@@ -890,3 +890,45 @@ fn unarmed_or_other_failpoints_do_not_fire() {
     assert_eq!(status.code(), Some(42));
     assert_eq!(crash_commits(&remote), 1);
 }
+
+#[test]
+fn descendants_of_a_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let author = ferry::gitops::Author {
+        name: "t".into(),
+        email: "t@t".into(),
+    };
+    ferry::gitops::init_bare_with(&dir.path().join("r.git"), &[("a", b"1")], "main", &author)
+        .unwrap();
+    let mut ws = ferry::gitops::Workspace::open(
+        dir.path().join("r.git").to_str().unwrap(),
+        "main",
+        &dir.path().join("c"),
+        ferry::gitops::Credentials::None,
+    )
+    .unwrap();
+    let first = ws.sync().unwrap().to_string();
+    let mut commit = |n: &str| match ws
+        .apply(&author, 1, |root: &std::path::Path| {
+            std::fs::write(root.join(n), n).map(|_| Some(format!("add {n}")))
+        })
+        .unwrap()
+    {
+        ferry::gitops::Outcome::Pushed { commit, .. } => commit.to_string(),
+        other => panic!("{other:?}"),
+    };
+    let second = commit("b");
+    let third = commit("c");
+    assert!(ws.is_descendant_or_equal(&third, &second));
+    assert!(ws.is_descendant_or_equal(&third, &first));
+    assert!(ws.is_descendant_or_equal(&second, &second));
+    assert!(
+        !ws.is_descendant_or_equal(&first, &second),
+        "an ancestor is not a descendant"
+    );
+    assert!(
+        !ws.is_descendant_or_equal(&"0".repeat(40), &first),
+        "unknown revisions never pass"
+    );
+    assert!(!ws.is_descendant_or_equal("not-a-sha", &first));
+}

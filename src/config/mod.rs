@@ -14,8 +14,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use model::{
-    App, Config, Environment, Gates, GitOps, Mode, Order, Registry, RegistryKind, ScanGate,
-    Severity, SignatureGate, Smoke,
+    App, ArgoCd, Config, Environment, Forge, ForgeKind, Gates, GitOps, Group, Mode, Order,
+    Registry, RegistryKind, ScanGate, Severity, SignatureGate, Smoke,
 };
 pub use values::{DurationValue, TagPattern};
 

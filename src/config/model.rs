@@ -24,6 +24,50 @@ pub struct Config {
     /// The applications ferry promotes.
     #[serde(default)]
     pub apps: Vec<App>,
+    /// The Argo CD API that reports what environments run.
+    pub argocd: Option<ArgoCd>,
+    /// Where promotion pull requests go.
+    pub forge: Option<Forge>,
+}
+
+/// `argocd:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArgoCd {
+    /// Base URL of the Argo CD server, e.g. `https://argocd.acme.io`.
+    pub url: String,
+    /// Environment variable holding an API token.
+    pub token_env: Option<String>,
+}
+
+/// Which forge adapter to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForgeKind {
+    /// GitHub or GitHub Enterprise through its REST API.
+    Github,
+    /// Pull requests recorded in a local file, for the demo and tests.
+    Local,
+}
+
+/// `forge:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forge {
+    /// `github` or `local`.
+    pub kind: ForgeKind,
+    /// `owner/name` of the GitOps repository on the forge (github).
+    pub repository: Option<String>,
+    /// API base URL (github; default `https://api.github.com`).
+    pub api_url: Option<String>,
+    /// Environment variable holding a token (github).
+    pub token_env: Option<String>,
+    /// GitHub App id (github, instead of a token).
+    pub app_id: Option<u64>,
+    /// GitHub App private key (PEM), relative to the config file.
+    pub private_key_file: Option<PathBuf>,
+    /// The local forge's state file, relative to the config file (local).
+    pub path: Option<PathBuf>,
 }
 
 /// `gitops:`
@@ -171,9 +215,15 @@ pub struct Environment {
     /// Pull request labels.
     #[serde(default)]
     pub labels: Vec<String>,
-    /// Cron-like windows in which promotion PRs may be opened.
+    /// Cron expressions (minute hour day-of-month month day-of-week) of
+    /// the minutes in which promotion PRs may be opened.
     #[serde(default)]
     pub windows: Vec<String>,
+    /// UTC offset the windows are written in, e.g. `+02:00` (default UTC).
+    pub timezone: Option<String>,
+    /// Pull request grouping.
+    #[serde(default)]
+    pub group: Group,
 }
 
 /// One HTTP smoke check.
@@ -182,8 +232,32 @@ pub struct Environment {
 pub struct Smoke {
     /// http:// or https:// URL.
     pub url: String,
+    /// HTTP method (default GET).
+    pub method: Option<String>,
+    /// Request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body.
+    pub body: Option<String>,
     /// Expected status (default 200).
     pub expect_status: Option<u16>,
+    /// A regex the response body must match.
+    pub body_regex: Option<String>,
+    /// Per-request timeout (default 10s).
+    pub timeout: Option<DurationValue>,
+    /// Retries after a failure, with backoff (default 2).
+    pub retries: Option<u32>,
+}
+
+/// How promotion pull requests are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// One pull request per app and environment.
+    #[default]
+    App,
+    /// One pull request per environment for all apps of a pass.
+    Environment,
 }
 
 /// How candidates are ordered, newest first.

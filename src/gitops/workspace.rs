@@ -265,6 +265,19 @@ impl Workspace {
         })
     }
 
+    /// True when commit `rev` is `ancestor` or a descendant of it, as far as
+    /// the checkout knows (sync first). An unknown revision is not a
+    /// descendant: a check that cannot decide does not pass.
+    pub fn is_descendant_or_equal(&self, rev: &str, ancestor: &str) -> bool {
+        let (Ok(r), Ok(a)) = (Oid::from_str(rev), Oid::from_str(ancestor)) else {
+            return false;
+        };
+        if r == a {
+            return self.repo.find_commit(r).is_ok();
+        }
+        self.repo.graph_descendant_of(r, a).unwrap_or(false)
+    }
+
     /// Up to `max` commits reachable from the local HEAD, newest first. Call
     /// it after a sync (or an apply) to read the remote's history.
     pub fn log(&self, max: usize) -> Result<Vec<CommitInfo>, GitError> {

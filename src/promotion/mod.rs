@@ -7,4 +7,4 @@ pub mod plan;
 pub mod snapshot;
 
 pub use plan::{Action, Entry, Plan, plan};
-pub use snapshot::{AppState, EnvState, Judged, Running, Snapshot};
+pub use snapshot::{AppState, EnvState, Judged, OpenPr, Proof, Running, Snapshot, Window};

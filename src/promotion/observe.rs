@@ -91,6 +91,9 @@ fn env_states(config: &Config, app: &App, repo_root: &Path) -> Vec<EnvState> {
                 after: env.after.clone(),
                 running,
                 pin,
+                proof: None,
+                open_pr: None,
+                window: Default::default(),
             })
         })
         .collect()

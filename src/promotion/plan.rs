@@ -3,8 +3,7 @@
 
 use serde::Serialize;
 
-use super::snapshot::{AppState, EnvState, Judged, Running, Snapshot};
-use crate::config::Mode;
+use super::snapshot::{AppState, EnvState, Judged, Proof, Running, Snapshot, Window};
 use crate::gates::Reason;
 
 /// What to do.
@@ -45,7 +44,8 @@ pub struct Held {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Why {
     /// `up_to_date`, `held`, `pinned`, `registry_unavailable`,
-    /// `overlay_unreadable`, `awaiting_upstream`.
+    /// `overlay_unreadable`, `awaiting_upstream`, `health`, `smoke`, `soak`,
+    /// `window`, `pr_open`.
     pub code: &'static str,
     /// What a person reads.
     pub message: String,
@@ -178,15 +178,8 @@ fn plan_one(app: &AppState, env: &EnvState) -> Entry {
             Vec::new(),
         );
     }
-    if env.mode == Mode::PullRequest || env.after.is_some() {
-        return none(
-            app,
-            env,
-            from,
-            "awaiting_upstream",
-            "promotion pull requests from an upstream environment are not enabled yet".into(),
-            Vec::new(),
-        );
+    if let Some(upstream) = &env.after {
+        return plan_promotion(app, env, upstream, running, from);
     }
     let candidates = match &app.candidates {
         Ok(c) => c,
@@ -250,6 +243,137 @@ fn plan_one(app: &AppState, env: &EnvState) -> Entry {
             .and_then(|v| v.scan_counts.as_ref())
             .map(crate::gates::format_counts),
         signature_key: v.and_then(|v| v.signature_key.clone()),
+    }
+}
+
+/// Position of an image in the candidate list (newest first), by digest.
+fn position(app: &AppState, digest: &str) -> Option<usize> {
+    app.candidates
+        .as_ref()
+        .ok()?
+        .iter()
+        .position(|j| j.candidate.digest.as_str() == digest)
+}
+
+/// An environment fed by `upstream`: promote what upstream has proven.
+fn plan_promotion(
+    app: &AppState,
+    env: &EnvState,
+    upstream: &str,
+    running: Option<Running>,
+    from: Option<ImageRef>,
+) -> Entry {
+    let up = app.envs.iter().find(|e| e.env == upstream);
+    let Some(up_running) = up.and_then(|u| u.running.as_ref().ok().cloned().flatten()) else {
+        return none(
+            app,
+            env,
+            from,
+            "awaiting_upstream",
+            format!("{upstream} runs nothing for this app yet"),
+            Vec::new(),
+        );
+    };
+    let Some(up_digest) = up_running.digest.clone() else {
+        return none(
+            app,
+            env,
+            from,
+            "awaiting_upstream",
+            format!("{upstream} runs an image without a digest"),
+            Vec::new(),
+        );
+    };
+    let up_tag = up_running.tag.clone().unwrap_or_default();
+    let here = running.as_ref().and_then(|r| r.digest.clone());
+    if here.as_deref() == Some(up_digest.as_str()) {
+        return none(
+            app,
+            env,
+            from,
+            "up_to_date",
+            format!("runs what {upstream} runs"),
+            Vec::new(),
+        );
+    }
+    // Never backwards: what runs here may be newer (a hotfix, a revert).
+    if let (Some(h), Some(u)) = (
+        here.as_deref().and_then(|h| position(app, h)),
+        position(app, &up_digest),
+    ) {
+        if h < u {
+            return none(
+                app,
+                env,
+                from,
+                "up_to_date",
+                format!("runs an image newer than {upstream}'s {up_tag}"),
+                Vec::new(),
+            );
+        }
+    }
+    match up.and_then(|u| u.proof.clone()) {
+        Some(Proof::Proven { .. }) => {}
+        Some(Proof::NotYet { code, message }) => {
+            return none(
+                app,
+                env,
+                from,
+                code,
+                format!("{upstream} has not proven {up_tag}: {message}"),
+                Vec::new(),
+            );
+        }
+        None => {
+            return none(
+                app,
+                env,
+                from,
+                "health",
+                format!("{upstream} has no health check configured (argocd_app)"),
+                Vec::new(),
+            );
+        }
+    }
+    if let Some(pr) = &env.open_pr {
+        if pr.digest.as_deref() == Some(up_digest.as_str()) {
+            return none(
+                app,
+                env,
+                from,
+                "pr_open",
+                format!("pull request #{} waits for review: {}", pr.number, pr.url),
+                Vec::new(),
+            );
+        }
+    }
+    if let Window::Closed { next } = &env.window {
+        let when = next
+            .as_deref()
+            .map(|n| format!("; next window opens {n}"))
+            .unwrap_or_default();
+        return none(
+            app,
+            env,
+            from,
+            "window",
+            format!("outside the promotion windows{when}"),
+            Vec::new(),
+        );
+    }
+    Entry {
+        app: app.app.clone(),
+        env: env.env.clone(),
+        action: Action::PullRequest,
+        from,
+        to: Some(ImageRef {
+            tag: up_running.tag.clone(),
+            digest: Some(up_digest),
+        }),
+        reason: None,
+        held: Vec::new(),
+        scan: None,
+        signature_key: None,
     }
 }
 

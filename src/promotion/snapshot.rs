@@ -41,6 +41,55 @@ pub struct EnvState {
     pub running: Result<Option<Running>, String>,
     /// A pin on the app's image in this overlay.
     pub pin: Option<Pin>,
+    /// Whether this environment has proven what it runs (health, smoke,
+    /// soak); `None` when nothing was asked.
+    pub proof: Option<Proof>,
+    /// The open promotion pull request for this app and environment.
+    pub open_pr: Option<OpenPr>,
+    /// Whether a promotion PR may be opened now, or when it may next.
+    pub window: Window,
+}
+
+/// What an environment has proven about the image it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proof {
+    /// Every check holds and the soak time has passed.
+    Proven {
+        /// A line of evidence for PR bodies (revision, health, smoke, soak).
+        evidence: String,
+    },
+    /// A check does not hold: `health` (Argo CD), `smoke`, or `soak` with
+    /// the time left.
+    NotYet {
+        /// `health`, `smoke` or `soak`.
+        code: &'static str,
+        /// What a person reads.
+        message: String,
+    },
+}
+
+/// An open promotion pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPr {
+    /// Its number.
+    pub number: u64,
+    /// Its web URL.
+    pub url: String,
+    /// The digest it promotes.
+    pub digest: Option<String>,
+}
+
+/// The promotion window of an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Window {
+    /// No windows configured, or one is open now.
+    #[default]
+    Open,
+    /// Closed; opens next at this time (RFC 3339), if ever.
+    Closed {
+        /// The next opening, as text.
+        next: Option<String>,
+    },
 }
 
 /// One app: its candidates and its state per environment.

@@ -4,11 +4,12 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::*;
-use crate::config::{Order, TagPattern};
+use crate::config::{Mode, Order, TagPattern};
 use crate::gates::{Code, Gate, Verdict};
 use crate::image::Digest;
 use crate::kustomize::Pin;
 use crate::promotion::snapshot::*;
+use crate::promotion::snapshot::{OpenPr, Proof, Window};
 use crate::registry::policy::{ImageRecord, TagPolicy};
 
 fn d(n: u32) -> Digest {
@@ -83,6 +84,9 @@ fn dev(running: Option<(&str, u32)>, pin: Option<Pin>) -> EnvState {
             digest: Some(d(n).to_string()),
         })),
         pin,
+        proof: None,
+        open_pr: None,
+        window: Window::Open,
     }
 }
 
@@ -326,4 +330,106 @@ fn json_shape() {
         "scan_budget"
     );
     assert!(v["entries"][0].get("to").is_none());
+}
+
+/// dev runs `dev_n` (proven or not), staging runs `staging_n`.
+fn promotion(
+    dev_n: u32,
+    proof: Option<Proof>,
+    staging_n: u32,
+    open_pr: Option<OpenPr>,
+    window: Window,
+) -> Entry {
+    let recs: Vec<ImageRecord> = (1..=4).map(|n| rec(n, &format!("sha-{n}"))).collect();
+    let mut dev_env = dev(Some((&format!("sha-{dev_n}"), dev_n)), None);
+    dev_env.proof = proof;
+    let mut staging = dev(Some((&format!("sha-{staging_n}"), staging_n)), None);
+    staging.env = "staging".into();
+    staging.mode = Mode::PullRequest;
+    staging.after = Some("dev".into());
+    staging.open_pr = open_pr;
+    staging.window = window;
+    let snap = Snapshot {
+        taken_at: datetime!(2026-11-26 00:00 UTC),
+        apps: vec![AppState {
+            app: "api".into(),
+            image: "api".into(),
+            candidates: Ok(judged(&pushed(), &recs, &[])),
+            envs: vec![dev_env, staging],
+        }],
+    };
+    plan(&snap).entries.remove(1)
+}
+
+fn proven() -> Option<Proof> {
+    Some(Proof::Proven {
+        evidence: "Synced, Healthy".into(),
+    })
+}
+
+#[test]
+fn promotes_what_upstream_proved() {
+    let e = promotion(3, proven(), 1, None, Window::Open);
+    assert_eq!(e.action, Action::PullRequest);
+    assert_eq!(e.to.unwrap().digest, Some(d(3).to_string()));
+}
+
+#[test]
+fn promotion_waits_with_a_reason() {
+    let code = |e: Entry| e.reason.unwrap().code;
+    let not_yet = |c| {
+        Some(Proof::NotYet {
+            code: c,
+            message: "x".into(),
+        })
+    };
+    assert_eq!(
+        code(promotion(3, not_yet("health"), 1, None, Window::Open)),
+        "health"
+    );
+    assert_eq!(
+        code(promotion(3, not_yet("smoke"), 1, None, Window::Open)),
+        "smoke"
+    );
+    assert_eq!(
+        code(promotion(3, not_yet("soak"), 1, None, Window::Open)),
+        "soak"
+    );
+    assert_eq!(
+        code(promotion(3, None, 1, None, Window::Open)),
+        "health",
+        "no check configured never passes"
+    );
+    assert_eq!(
+        code(promotion(3, proven(), 3, None, Window::Open)),
+        "up_to_date"
+    );
+    assert_eq!(
+        code(promotion(2, proven(), 3, None, Window::Open)),
+        "up_to_date",
+        "never backwards"
+    );
+    let closed = Window::Closed {
+        next: Some("2026-11-27T09:00:00Z".into()),
+    };
+    let e = promotion(3, proven(), 1, None, closed);
+    assert_eq!(e.reason.as_ref().unwrap().code, "window");
+    assert!(e.reason.unwrap().message.contains("2026-11-27T09:00:00Z"));
+    let pr = OpenPr {
+        number: 7,
+        url: "https://example/pr/7".into(),
+        digest: Some(d(3).to_string()),
+    };
+    let e = promotion(3, proven(), 1, Some(pr.clone()), Window::Open);
+    assert_eq!(e.reason.as_ref().unwrap().code, "pr_open");
+    assert!(e.reason.unwrap().message.contains("https://example/pr/7"));
+    // A PR for an older image is superseded: the entry moves again.
+    let older = OpenPr {
+        digest: Some(d(2).to_string()),
+        ..pr
+    };
+    assert_eq!(
+        promotion(3, proven(), 1, Some(older), Window::Open).action,
+        Action::PullRequest
+    );
 }

@@ -69,6 +69,11 @@ fn environments(config: &Config, p: &mut Problems) {
                 format!("environment {:?} is defined twice", env.name),
             ));
         }
+        if let Err(e) =
+            crate::promotion::window::Windows::parse(&env.windows, env.timezone.as_deref())
+        {
+            p.push((at(i, "windows"), e));
+        }
         for (j, s) in env.smoke.iter().enumerate() {
             if !(s.url.starts_with("http://") || s.url.starts_with("https://")) {
                 p.push((

@@ -5,6 +5,7 @@ pub mod observe;
 pub mod pass;
 pub mod plan;
 pub mod snapshot;
+pub mod window;
 
 pub use plan::{Action, Entry, Plan, plan};
 pub use snapshot::{AppState, EnvState, Judged, OpenPr, Proof, Running, Snapshot, Window};

@@ -932,3 +932,77 @@ fn descendants_of_a_commit() {
     );
     assert!(!ws.is_descendant_or_equal("not-a-sha", &first));
 }
+
+#[test]
+fn propose_pushes_a_branch_and_leaves_the_base_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let author = ferry::gitops::Author {
+        name: "t".into(),
+        email: "t@t".into(),
+    };
+    let bare = dir.path().join("r.git");
+    ferry::gitops::init_bare_with(&bare, &[("f", b"base\n")], "main", &author).unwrap();
+    let mut ws = ferry::gitops::Workspace::open(
+        bare.to_str().unwrap(),
+        "main",
+        &dir.path().join("c"),
+        ferry::gitops::Credentials::None,
+    )
+    .unwrap();
+    let base = ws.sync().unwrap();
+    let write = |content: &'static str| {
+        move |root: &std::path::Path| {
+            std::fs::write(root.join("f"), content).map(|_| Some(format!("set f to {content}")))
+        }
+    };
+    let first = ws
+        .propose("ferry/staging/api", &author, write("one\n"))
+        .unwrap()
+        .unwrap();
+    let second = ws
+        .propose("ferry/staging/api", &author, write("two\n"))
+        .unwrap()
+        .unwrap();
+    let remote = git2::Repository::open_bare(&bare).unwrap();
+    assert_eq!(
+        remote.refname_to_id("refs/heads/main").unwrap(),
+        base,
+        "the base branch did not move"
+    );
+    let head = remote
+        .refname_to_id("refs/heads/ferry/staging/api")
+        .unwrap();
+    assert_eq!(head, second, "a newer proposal replaces the branch");
+    assert_ne!(first, second);
+    let commit = remote.find_commit(head).unwrap();
+    assert_eq!(commit.parent_id(0).unwrap(), base);
+    let blob = commit
+        .tree()
+        .unwrap()
+        .get_path(std::path::Path::new("f"))
+        .unwrap()
+        .to_object(&remote)
+        .unwrap();
+    assert_eq!(blob.as_blob().unwrap().content(), b"two\n");
+    assert_eq!(
+        std::fs::read_to_string(ws.root().join("f")).unwrap(),
+        "base\n",
+        "worktree back at the base"
+    );
+    assert_eq!(
+        ws.propose("ferry/staging/api", &author, |_: &std::path::Path| Ok::<
+            _,
+            String,
+        >(
+            None
+        ))
+        .unwrap(),
+        None
+    );
+    assert_eq!(
+        ws.propose("ferry/staging/api", &author, write("base\n"))
+            .unwrap(),
+        None,
+        "no change, no proposal"
+    );
+}

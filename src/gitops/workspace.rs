@@ -265,6 +265,95 @@ impl Workspace {
         })
     }
 
+    /// Proposes a change on its own branch: syncs to the base tip, runs
+    /// `edit`, commits the result on top of the tip (the base branch does
+    /// not move) and force-pushes it to `refs/heads/<branch>`, replacing
+    /// what a previous proposal left there. Returns the pushed commit, or
+    /// `None` when `edit` wants nothing or changes nothing. The worktree is
+    /// back at the base tip afterwards.
+    pub fn propose<F, E>(
+        &mut self,
+        branch: &str,
+        author: &Author,
+        edit: F,
+    ) -> Result<Option<Oid>, GitError>
+    where
+        F: FnOnce(&Path) -> Result<Option<String>, E>,
+        E: fmt::Display,
+    {
+        validate_branch(branch)?;
+        author.signature()?;
+        let tip = self.sync()?;
+        let message = match edit(&self.root) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(GitError::Edit(e.to_string())),
+        };
+        let result = self
+            .commit_detached(tip, author, &message)
+            .and_then(|commit| match commit {
+                None => Ok(None),
+                Some(commit) => self.force_push(branch, commit).map(|()| Some(commit)),
+            });
+        // Back to the base tip whatever happened.
+        self.sync()?;
+        if let Ok(Some(commit)) = &result {
+            info!(%commit, branch, "proposed");
+        }
+        result
+    }
+
+    /// Like `commit_worktree`, but without moving HEAD.
+    fn commit_detached(
+        &self,
+        tip: Oid,
+        author: &Author,
+        message: &str,
+    ) -> Result<Option<Oid>, GitError> {
+        let message = git2::message_prettify(message, None).ctx("commit")?;
+        let parent = self.repo.find_commit(tip).ctx("commit")?;
+        let mut index = self.repo.index().ctx("stage")?;
+        index.read_tree(&parent.tree().ctx("stage")?).ctx("stage")?;
+        index
+            .add_all(["*"], IndexAddOption::DEFAULT, None)
+            .ctx("stage")?;
+        index.update_all(["*"], None).ctx("stage")?;
+        let tree_id = index.write_tree().ctx("stage")?;
+        if tree_id == parent.tree_id() {
+            return Ok(None);
+        }
+        let tree = self.repo.find_tree(tree_id).ctx("commit")?;
+        let sig = author.signature()?;
+        self.repo
+            .commit(None, &sig, &sig, &message, &tree, &[&parent])
+            .ctx("commit")
+            .map(Some)
+    }
+
+    /// Moves `refs/heads/<branch>` on the remote to `commit`, whatever it
+    /// pointed to: a proposal branch belongs to ferry alone.
+    fn force_push(&self, branch: &str, commit: Oid) -> Result<(), GitError> {
+        let refname = format!("refs/heads/{branch}");
+        if let Some(path) = &self.remote.local {
+            let remote = Repository::open(path).ctx("push")?;
+            copy_objects(&self.repo, &remote, commit)?;
+            remote
+                .reference(&refname, commit, true, "ferry: propose")
+                .ctx("push")?;
+            return Ok(());
+        }
+        let local = format!("refs/ferry/propose/{branch}");
+        self.repo
+            .reference(&local, commit, true, "ferry: propose")
+            .ctx("push")?;
+        let mut remote = self.repo.find_remote("origin").ctx("push")?;
+        let mut opts = PushOptions::new();
+        opts.remote_callbacks(self.creds.callbacks());
+        remote
+            .push(&[format!("+{local}:{refname}").as_str()], Some(&mut opts))
+            .ctx("push")
+    }
+
     /// True when commit `rev` is `ancestor` or a descendant of it, as far as
     /// the checkout knows (sync first). An unknown revision is not a
     /// descendant: a check that cannot decide does not pass.

@@ -7,8 +7,10 @@
 pub mod atomic;
 pub mod cli;
 pub mod config;
+pub mod forge;
 pub mod gates;
 pub mod gitops;
+pub mod health;
 pub mod image;
 pub mod kustomize;
 pub mod oci;

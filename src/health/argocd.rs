@@ -1,0 +1,335 @@
+//! The Argo CD REST client and the typed subset of an `Application` that
+//! the health checks read.
+
+use reqwest::Url;
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+
+use super::HealthError;
+use crate::config::ArgoCd;
+
+/// Reads an Argo CD server's Applications over its REST API.
+#[derive(Clone)]
+pub struct ArgoClient {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for ArgoClient {
+    // Secrets never reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArgoClient")
+            .field("base", &self.base.as_str())
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl ArgoClient {
+    /// A client for the server at `base_url` (`https://argocd.acme.io`, or
+    /// with a path prefix such as `https://acme.io/argocd`), sending
+    /// `token` as a bearer token when given.
+    pub fn new(base_url: &str, token: Option<String>) -> Result<Self, HealthError> {
+        let base = Url::parse(base_url).map_err(|e| HealthError::Config {
+            message: format!("argocd.url {base_url:?}: {e}"),
+        })?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(HealthError::Config {
+                message: format!("argocd.url {base_url:?} is not an http:// or https:// URL"),
+            });
+        }
+        Ok(ArgoClient {
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+            base,
+            token,
+        })
+    }
+
+    /// A client for the `argocd:` section, reading the token from the
+    /// environment variable it names. A named variable that is unset is an
+    /// error rather than an anonymous client: it is a deployment mistake.
+    pub fn from_config(config: &ArgoCd) -> Result<Self, HealthError> {
+        let token = match &config.token_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| HealthError::Config {
+                message: format!("argocd.token_env: environment variable {var} is not set"),
+            })?),
+            None => None,
+        };
+        Self::new(&config.url, token)
+    }
+
+    /// `GET {base}/api/v1/applications/{name}`. Any failure (transport,
+    /// a status other than 200, a body that is not an Application) is an
+    /// error, which callers turn into a hold.
+    pub async fn application(&self, name: &str) -> Result<Application, HealthError> {
+        let url = self.url_for(name)?;
+        let shown = url.to_string();
+        let mut req = self.http.get(url);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| HealthError::Http {
+            url: shown.clone(),
+            message: describe(e),
+        })?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(HealthError::Status {
+                url: shown,
+                status: status.as_u16(),
+            });
+        }
+        let body = resp.bytes().await.map_err(|e| HealthError::Http {
+            url: shown.clone(),
+            message: describe(e),
+        })?;
+        serde_json::from_slice(&body).map_err(|e| HealthError::Malformed {
+            url: shown,
+            message: e.to_string(),
+        })
+    }
+
+    fn url_for(&self, name: &str) -> Result<Url, HealthError> {
+        let mut url = self.base.clone();
+        // `cannot_be_a_base` was refused in `new`, so this cannot fail; the
+        // segments are percent-encoded, so a name cannot escape the path.
+        url.path_segments_mut()
+            .map_err(|()| HealthError::Config {
+                message: format!("argocd.url {:?} cannot take a path", self.base.as_str()),
+            })?
+            .pop_if_empty()
+            .extend(["api", "v1", "applications", name]);
+        Ok(url)
+    }
+}
+
+/// A transport error with its causes, without the URL (reported apart).
+pub(crate) fn describe(e: reqwest::Error) -> String {
+    let timeout = e.is_timeout();
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    if timeout && !text.contains("timed out") {
+        text.push_str(" (timed out)");
+    }
+    text
+}
+
+/// An Argo CD `Application`: only what ferry reads. Unknown fields are
+/// ignored and absent or `null` ones take their default, so objects from
+/// any Argo CD version parse; a check that needs a missing field fails.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    /// `metadata`.
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: Metadata,
+    /// `status`.
+    #[serde(default, deserialize_with = "nullable")]
+    pub status: AppStatus,
+}
+
+impl Application {
+    /// The revisions Argo CD compared with: `status.sync.revisions` for a
+    /// multi-source application, else `status.sync.revision`.
+    pub fn revisions(&self) -> Vec<&str> {
+        let sync = &self.status.sync;
+        if !sync.revisions.is_empty() {
+            sync.revisions.iter().map(String::as_str).collect()
+        } else {
+            sync.revision.as_deref().into_iter().collect()
+        }
+    }
+}
+
+/// `metadata`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    /// `metadata.name`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `metadata.namespace`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// `status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStatus {
+    /// `status.sync`.
+    #[serde(default, deserialize_with = "nullable")]
+    pub sync: SyncStatus,
+    /// `status.health`.
+    #[serde(default, deserialize_with = "nullable")]
+    pub health: HealthStatus,
+    /// `status.operationState`: the last (or running) sync operation.
+    #[serde(default)]
+    pub operation_state: Option<OperationState>,
+    /// `status.reconciledAt`: when the controller last compared live and
+    /// desired state.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub reconciled_at: Option<OffsetDateTime>,
+    /// `status.conditions`.
+    #[serde(default, deserialize_with = "nullable")]
+    pub conditions: Vec<Condition>,
+    /// `status.summary`.
+    #[serde(default, deserialize_with = "nullable")]
+    pub summary: Summary,
+}
+
+/// `status.sync`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    /// `Synced`, `OutOfSync` or `Unknown`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// The revision compared with (single-source applications).
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// One revision per source (multi-source applications).
+    #[serde(default, deserialize_with = "nullable")]
+    pub revisions: Vec<String>,
+}
+
+/// `status.health`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthStatus {
+    /// `Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing` or
+    /// `Unknown`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// When the status last changed (Argo CD 2.11 and later).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_transition_time: Option<OffsetDateTime>,
+}
+
+/// `status.operationState`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationState {
+    /// `Running`, `Terminating`, `Failed`, `Error` or `Succeeded`.
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// Operation message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// When the operation finished.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// `syncResult`.
+    #[serde(default)]
+    pub sync_result: Option<SyncResult>,
+}
+
+/// `status.operationState.syncResult`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncResult {
+    /// The revision synced (single source).
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// The revisions synced (multi-source).
+    #[serde(default, deserialize_with = "nullable")]
+    pub revisions: Vec<String>,
+}
+
+/// One entry of `status.conditions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `ComparisonError`, `SharedResourceWarning`, ...
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// What Argo CD says.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl Condition {
+    /// Argo CD's own rule (`ApplicationCondition.IsError`): a condition is
+    /// an error when its type ends in `Error` (`ComparisonError`,
+    /// `InvalidSpecError`, `SyncError`, `UnknownError`, `DeletionError`).
+    pub fn is_error(&self) -> bool {
+        self.kind.ends_with("Error")
+    }
+}
+
+/// `status.summary`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Every container image of the live resources, as written in them.
+    #[serde(default, deserialize_with = "nullable")]
+    pub images: Vec<String>,
+}
+
+/// `null` reads as the default, as Go's encoder writes nil slices so.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_keeps_a_path_prefix_and_encodes_the_name() {
+        let c = ArgoClient::new("https://acme.io/argocd/", None).unwrap();
+        assert_eq!(
+            c.url_for("web").unwrap().as_str(),
+            "https://acme.io/argocd/api/v1/applications/web"
+        );
+        assert_eq!(
+            c.url_for("a/../b").unwrap().as_str(),
+            "https://acme.io/argocd/api/v1/applications/a%2F..%2Fb"
+        );
+    }
+
+    #[test]
+    fn bad_base_urls_are_refused() {
+        assert!(ArgoClient::new("argocd.acme.io", None).is_err());
+        assert!(ArgoClient::new("ftp://argocd.acme.io", None).is_err());
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let c = ArgoClient::new("https://a.io", Some("s3cret".into())).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn nulls_and_unknown_fields_are_tolerated() {
+        let app: Application = serde_json::from_str(
+            r#"{"kind":"Application","status":{"sync":{"status":"Synced","revisions":null},
+               "conditions":null,"summary":{"images":null,"externalURLs":["x"]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(app.status.sync.status.as_deref(), Some("Synced"));
+        assert!(app.status.conditions.is_empty());
+        assert!(app.revisions().is_empty());
+    }
+
+    #[test]
+    fn a_malformed_timestamp_is_an_error_not_a_default() {
+        let r: Result<Application, _> =
+            serde_json::from_str(r#"{"status":{"reconciledAt":"yesterday"}}"#);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,257 @@
+//! HTTP smoke checks: requests an environment must answer as configured.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Url};
+use serde::{Deserialize, Serialize};
+
+use super::argocd::describe;
+use crate::config::Smoke;
+
+/// Per-request timeout when the check sets none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Retries after a failed attempt when the check sets none.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// The wait before the first retry; it doubles for each further one.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// How much of a response body the regex sees.
+const MAX_BODY: usize = 1 << 20;
+
+/// The outcome of one smoke check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmokeResult {
+    /// The URL requested (a password in it is masked).
+    pub url: String,
+    /// Whether an attempt met every expectation.
+    pub ok: bool,
+    /// Requests made; 0 when the check itself is invalid.
+    pub attempts: u32,
+    /// What the last attempt got, for a human.
+    pub message: String,
+}
+
+/// Runs every check (concurrently) and returns one result per check, in
+/// the order given. Each attempt must answer with the expected status
+/// (default 200) and, when set, a body matching `body_regex`; a failed
+/// attempt is retried `retries` times (default 2), waiting 200 ms, then
+/// 400 ms, and so on. A check that cannot be sent (bad method, header or
+/// regex) fails at once without a request. Redirects are not followed
+/// (expect `302` to check one).
+pub async fn smoke(checks: &[Smoke]) -> Vec<SmokeResult> {
+    // Redirects are not followed: the status checked is the one the
+    // configured URL answers, not that of a login page it redirects to.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, check) in checks.iter().enumerate() {
+        let (http, check) = (http.clone(), check.clone());
+        set.spawn(async move { (i, run_check(&http, &check).await) });
+    }
+    let mut results: Vec<Option<SmokeResult>> = vec![None; checks.len()];
+    while let Some(joined) = set.join_next().await {
+        if let Ok((i, r)) = joined {
+            results[i] = Some(r);
+        }
+    }
+    // A task that panicked leaves its slot empty: report it as failed.
+    results
+        .into_iter()
+        .zip(checks)
+        .map(|(r, c)| {
+            r.unwrap_or_else(|| SmokeResult {
+                url: masked(&c.url),
+                ok: false,
+                attempts: 0,
+                message: "the check did not complete".into(),
+            })
+        })
+        .collect()
+}
+
+/// A check ready to send, or why it cannot be.
+struct Prepared {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    regex: Option<regex::Regex>,
+}
+
+fn prepare(check: &Smoke) -> Result<Prepared, String> {
+    let method_text = check
+        .method
+        .as_deref()
+        .unwrap_or("GET")
+        .to_ascii_uppercase();
+    let method = Method::from_bytes(method_text.as_bytes())
+        .map_err(|_| format!("invalid HTTP method {method_text:?}"))?;
+    let url = Url::parse(&check.url).map_err(|e| format!("invalid URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("not an http:// or https:// URL".into());
+    }
+    let mut headers = HeaderMap::new();
+    for (k, v) in &check.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("invalid header name {k:?}"))?;
+        // The value may be a credential: never echo it.
+        let value =
+            HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {k:?}"))?;
+        headers.insert(name, value);
+    }
+    let regex = match &check.body_regex {
+        Some(r) => Some(regex::Regex::new(r).map_err(|e| format!("invalid body_regex: {e}"))?),
+        None => None,
+    };
+    Ok(Prepared {
+        method,
+        url,
+        headers,
+        regex,
+    })
+}
+
+async fn run_check(http: &reqwest::Client, check: &Smoke) -> SmokeResult {
+    let url = masked(&check.url);
+    let prepared = match prepare(check) {
+        Ok(p) => p,
+        Err(message) => {
+            return SmokeResult {
+                url,
+                ok: false,
+                attempts: 0,
+                message,
+            };
+        }
+    };
+    let expect = check.expect_status.unwrap_or(200);
+    let timeout = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
+    let total = check.retries.unwrap_or(DEFAULT_RETRIES).saturating_add(1);
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let outcome = attempt(http, &prepared, check.body.as_deref(), expect, timeout).await;
+        let ok = outcome.is_ok();
+        if ok || attempts >= total {
+            let message = match outcome {
+                Ok(status) => format!("HTTP {status} after {attempts} attempt(s)"),
+                Err(e) => format!("{e} (attempt {attempts} of {total})"),
+            };
+            return SmokeResult {
+                url,
+                ok,
+                attempts,
+                message,
+            };
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = backoff.saturating_mul(2);
+    }
+}
+
+/// One request; `Ok(status)` when it meets the expectations.
+async fn attempt(
+    http: &reqwest::Client,
+    p: &Prepared,
+    body: Option<&str>,
+    expect: u16,
+    timeout: Duration,
+) -> Result<u16, String> {
+    let mut req = http
+        .request(p.method.clone(), p.url.clone())
+        .headers(p.headers.clone())
+        .timeout(timeout);
+    if let Some(b) = body {
+        req = req.body(b.to_string());
+    }
+    let mut resp = req.send().await.map_err(describe)?;
+    let status = resp.status().as_u16();
+    if status != expect {
+        return Err(format!("expected HTTP {expect}, got {status}"));
+    }
+    let Some(re) = &p.regex else {
+        return Ok(status);
+    };
+    let mut text = Vec::new();
+    while text.len() < MAX_BODY {
+        match resp.chunk().await.map_err(describe)? {
+            Some(chunk) => text.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    text.truncate(MAX_BODY);
+    if re.is_match(&String::from_utf8_lossy(&text)) {
+        Ok(status)
+    } else {
+        Err(format!(
+            "HTTP {status} but the body does not match /{}/",
+            re.as_str()
+        ))
+    }
+}
+
+/// The URL with any password replaced, so results can be logged and
+/// shown in pull requests.
+fn masked(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            // Setting a password only fails on URLs without a host, which
+            // cannot carry one in the first place.
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DurationValue;
+
+    fn check(url: &str) -> Smoke {
+        Smoke {
+            url: url.into(),
+            method: None,
+            headers: Default::default(),
+            body: None,
+            expect_status: None,
+            body_regex: None,
+            timeout: Some(DurationValue(Duration::from_secs(1))),
+            retries: None,
+        }
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            masked("https://u:secret@dev.acme.io/health"),
+            "https://u:***@dev.acme.io/health"
+        );
+        assert_eq!(
+            masked("https://dev.acme.io/health"),
+            "https://dev.acme.io/health"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_checks_fail_without_a_request() {
+        let mut bad_method = check("http://127.0.0.1:9/");
+        bad_method.method = Some("GE T".into());
+        let mut bad_regex = check("http://127.0.0.1:9/");
+        bad_regex.body_regex = Some("(".into());
+        let mut bad_header = check("http://127.0.0.1:9/");
+        bad_header
+            .headers
+            .insert("Authorization".into(), "Bearer x\nsecret".into());
+        let results = smoke(&[bad_method, bad_regex, bad_header, check("ftp://x/")]).await;
+        assert!(results.iter().all(|r| !r.ok && r.attempts == 0));
+        assert!(results[0].message.contains("method"), "{results:?}");
+        assert!(results[1].message.contains("body_regex"), "{results:?}");
+        assert!(results[2].message.contains("Authorization"), "{results:?}");
+        assert!(!results[2].message.contains("secret"), "{results:?}");
+        assert!(results[3].message.contains("http"), "{results:?}");
+    }
+}

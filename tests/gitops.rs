@@ -1006,3 +1006,49 @@ fn propose_pushes_a_branch_and_leaves_the_base_alone() {
         "no change, no proposal"
     );
 }
+
+#[test]
+fn last_commit_touching_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let author = ferry::gitops::Author {
+        name: "t".into(),
+        email: "t@t".into(),
+    };
+    ferry::gitops::init_bare_with(
+        &dir.path().join("r.git"),
+        &[("dev/k.yaml", b"1"), ("staging/k.yaml", b"1")],
+        "main",
+        &author,
+    )
+    .unwrap();
+    let mut ws = ferry::gitops::Workspace::open(
+        dir.path().join("r.git").to_str().unwrap(),
+        "main",
+        &dir.path().join("c"),
+        ferry::gitops::Credentials::None,
+    )
+    .unwrap();
+    let first = ws.sync().unwrap().to_string();
+    let mut write = |p: &'static str, c: &'static str| match ws
+        .apply(&author, 1, |root: &std::path::Path| {
+            std::fs::write(root.join(p), c).map(|_| Some(format!("{p}={c}")))
+        })
+        .unwrap()
+    {
+        ferry::gitops::Outcome::Pushed { commit, .. } => commit.to_string(),
+        other => panic!("{other:?}"),
+    };
+    let dev = write("dev/k.yaml", "2");
+    let _staging = write("staging/k.yaml", "2");
+    let p = std::path::Path::new;
+    assert_eq!(
+        ws.last_commit_touching(p("dev/k.yaml")).unwrap(),
+        Some(dev),
+        "later commits to other files do not count"
+    );
+    assert_ne!(
+        ws.last_commit_touching(p("staging/k.yaml")).unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(ws.last_commit_touching(p("nope")).unwrap(), None);
+}

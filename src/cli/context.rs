@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config};
+use crate::forge::AnyForge;
 use crate::gates::{GatePolicy, Gates};
 use crate::gitops::{Author, Credentials, Workspace};
+use crate::health::{ArgoClient, SoakTracker};
 use crate::registry::AnyRegistry;
 
 /// Everything a pass needs.
@@ -20,6 +22,12 @@ pub struct Context {
     pub workspace: Workspace,
     /// Commit author.
     pub author: Author,
+    /// Argo CD, when configured.
+    pub argo: Option<ArgoClient>,
+    /// The forge, when configured.
+    pub forge: Option<AnyForge>,
+    /// Soak clocks, kept between passes.
+    pub soak: SoakTracker,
 }
 
 /// Where checkouts live: `FERRY_CACHE_DIR`, else the platform cache dir.
@@ -76,7 +84,22 @@ pub async fn load(path: &Path, cache: Option<&Path>) -> Result<Context, (String,
     let cache = cache.map_or_else(cache_dir, Path::to_path_buf);
     let workspace = Workspace::open(&repo, &gitops.branch, &cache, creds)
         .map_err(|e| (e.to_string(), false))?;
+    let argo = match &config.argocd {
+        Some(a) => Some(ArgoClient::from_config(a).map_err(|e| (e.to_string(), true))?),
+        None => None,
+    };
+    let forge = match &config.forge {
+        Some(f) => Some(
+            AnyForge::from_config(f, &base)
+                .await
+                .map_err(|e| (e.to_string(), true))?,
+        ),
+        None => None,
+    };
     Ok(Context {
+        argo,
+        forge,
+        soak: SoakTracker::default(),
         gates: Gates::new(policy),
         registry,
         workspace,

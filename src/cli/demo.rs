@@ -11,12 +11,14 @@ use anyhow::{Context as _, Result};
 
 use super::Exit;
 use super::context::load;
+use crate::forge::{AnyForge, Forge, StateFilter};
 use crate::gates::SignatureEvidence;
 use crate::gates::signer::Signer;
 use crate::gitops::{Author, Outcome, init_bare_with};
 use crate::image::Digest;
 use crate::promotion::Action;
 use crate::promotion::pass::run_pass;
+use crate::promotion::promote::PromotionIo;
 
 /// The demo's GitOps repository, embedded so the binary needs no files.
 const FILES: &[(&str, &str)] = &[
@@ -52,10 +54,13 @@ registry: {kind: local, path: registry.yaml}
 gates:
   scan: {max: {CRITICAL: 0, HIGH: 3}}
   signature: {cosign_keys: [keys/demo.pub]}
+argocd: {url: ARGOCD_URL}
+forge: {kind: local, path: prs.json}
 environments:
-  - {name: dev, mode: commit}
-  - {name: staging, mode: pull_request, after: dev}
-  - {name: production, mode: pull_request, after: staging}
+  - {name: dev, mode: commit, argocd_app: platform-dev, smoke: [{url: "ARGOCD_URL/smoke/dev"}]}
+  - {name: staging, mode: pull_request, after: dev, argocd_app: platform-staging,
+     smoke: [{url: "ARGOCD_URL/smoke/staging", retries: 0}], labels: [promotion], reviewers: [alice, "team:platform"]}
+  - {name: production, mode: pull_request, after: staging, argocd_app: platform-production, labels: [promotion]}
 apps:
   - name: api
     repository: platform/api
@@ -245,7 +250,11 @@ async fn story(dir: &Path, out: &mut impl Write) -> Result<()> {
     let files: Vec<(&str, &[u8])> = FILES.iter().map(|(p, c)| (*p, c.as_bytes())).collect();
     init_bare_with(&dir.join("gitops.git"), &files, "main", &author)
         .context("creating the GitOps repository")?;
-    std::fs::write(dir.join("ferry.yaml"), CONFIG)?;
+    let stand_in = super::demo_argocd::start(dir.join("gitops.git")).await?;
+    std::fs::write(
+        dir.join("ferry.yaml"),
+        CONFIG.replace("ARGOCD_URL", &stand_in.url),
+    )?;
     let signer = Signer::generate()?;
     std::fs::write(dir.join("keys/demo.pub"), signer.public_pem()?)?;
     let mut registry = Registry {
@@ -289,57 +298,196 @@ async fn story(dir: &Path, out: &mut impl Write) -> Result<()> {
             };
             writeln!(out, "  arrived {}:{}  → {verdict}", a.repository, a.tag)?;
         }
-        let report = run_pass(
-            &ctx.config,
-            &mut ctx.workspace,
-            &ctx.registry,
-            &ctx.gates,
-            &ctx.author,
-        )
-        .await?;
-        for e in report.plan.entries.iter().filter(|e| e.env == "dev") {
-            match (&e.action, &e.reason) {
-                (Action::Commit, _) => {}
-                (_, Some(why)) if why.code == "held" => {
-                    let tags: Vec<&str> = why.held.iter().map(|h| h.tag.as_str()).collect();
-                    writeln!(out, "  plan {}/dev: held ({})", e.app, tags.join(", "))?;
-                }
-                _ => {}
-            }
+        pass(&mut ctx, out).await?;
+    }
+    writeln!(
+        out,
+        "\n── promotion: dev proves, staging and production get pull requests ──"
+    )?;
+    for round in 1..=16 {
+        writeln!(out, "── pass {round} ──")?;
+        let report = pass(&mut ctx, out).await?;
+        if report
+            .plan
+            .entries
+            .iter()
+            .all(|e| e.reason.as_ref().is_some_and(|r| r.code == "up_to_date"))
+        {
+            writeln!(
+                out,
+                "  every app runs the same image in dev, staging and production"
+            )?;
+            break;
         }
-        let mut committed = false;
-        for (env, outcome) in &report.commits {
-            if let Outcome::Pushed { commit, .. } = outcome {
-                let log = ctx.workspace.log(1)?;
-                let summary = log.first().map(|c| c.summary.clone()).unwrap_or_default();
-                writeln!(
-                    out,
-                    "  commit {} to {env}: {summary}",
-                    &commit.to_string()[..8]
-                )?;
-                committed = true;
+        // The reviewer merges an environment's PRs once none is pending.
+        for env in ["staging", "production"] {
+            let entries: Vec<_> = report
+                .plan
+                .entries
+                .iter()
+                .filter(|e| e.env == env)
+                .collect();
+            let waiting = entries
+                .iter()
+                .any(|e| e.reason.as_ref().is_some_and(|r| r.code == "pr_open"));
+            if !waiting || entries.iter().any(|e| e.action == Action::PullRequest) {
+                continue;
             }
-        }
-        if !committed {
-            writeln!(out, "  no commit")?;
+            let Some(AnyForge::Local(forge)) = &ctx.forge else {
+                anyhow::bail!("the demo uses the local forge")
+            };
+            for pr in forge
+                .list(StateFilter::Open, &format!("ferry/{env}/"))
+                .await?
+            {
+                merge(&mut ctx, dir, &pr, env).await?;
+                writeln!(out, "  reviewer merged #{} \"{}\"", pr.number, pr.title)?;
+            }
         }
     }
     writeln!(out, "\n── git log of the GitOps repository ──")?;
-    for c in ctx.workspace.log(20)? {
+    for c in ctx.workspace.log(30)? {
         writeln!(out, "{} {}", &c.id[..8], c.summary)?;
         for (k, v) in c
             .trailers
             .iter()
-            .filter(|(k, _)| k == "Ferry-Image" || k == "Ferry-Scan" || k == "Ferry-Signature")
+            .filter(|(k, _)| k == "Ferry-Image" || k == "Ferry-Signature")
         {
             writeln!(out, "           {k}: {v}")?;
         }
     }
-    writeln!(out, "\n── overlays/dev/kustomization.yaml ──")?;
-    write!(
-        out,
-        "{}",
-        std::fs::read_to_string(ctx.workspace.root().join("overlays/dev/kustomization.yaml"))?
+    for env in ["dev", "staging", "production"] {
+        let text = std::fs::read_to_string(
+            ctx.workspace
+                .root()
+                .join(format!("overlays/{env}/kustomization.yaml")),
+        )?;
+        let images: Vec<String> = crate::kustomize::read_images(&text)?
+            .into_iter()
+            .map(|e| format!("{}:{}", e.name, e.new_tag.unwrap_or_default()))
+            .collect();
+        writeln!(out, "\n── overlays/{env}: {}", images.join(", "))?;
+    }
+    writeln!(out, "\n── pull requests ──")?;
+    if let Some(forge) = &ctx.forge {
+        for pr in forge.list(StateFilter::All, "ferry/").await? {
+            writeln!(
+                out,
+                "#{} {:?} {} ({})",
+                pr.number, pr.state, pr.title, pr.head
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// One pass, printed: holds and reasons of the promotion side, commits and
+/// pull requests.
+async fn pass(
+    ctx: &mut super::context::Context,
+    out: &mut impl Write,
+) -> Result<crate::promotion::pass::PassReport> {
+    let report = run_pass(
+        &ctx.config,
+        &mut ctx.workspace,
+        &ctx.registry,
+        &ctx.gates,
+        &PromotionIo {
+            argo: ctx.argo.as_ref(),
+            forge: ctx.forge.as_ref(),
+            soak: &ctx.soak,
+        },
+        &ctx.author,
+    )
+    .await?;
+    for e in &report.plan.entries {
+        match (&e.action, &e.reason) {
+            (_, Some(why)) if e.env == "dev" && why.code == "held" => {
+                let tags: Vec<&str> = why.held.iter().map(|h| h.tag.as_str()).collect();
+                writeln!(out, "  plan {}/dev: held ({})", e.app, tags.join(", "))?;
+            }
+            (_, Some(why))
+                if e.env != "dev" && !matches!(why.code, "up_to_date" | "awaiting_upstream") =>
+            {
+                writeln!(
+                    out,
+                    "  plan {}/{}: {} — {}",
+                    e.app, e.env, why.code, why.message
+                )?;
+            }
+            _ => {}
+        }
+    }
+    for (env, outcome) in &report.commits {
+        if let Outcome::Pushed { commit, .. } = outcome {
+            let summary = ctx
+                .workspace
+                .log(1)?
+                .first()
+                .map(|c| c.summary.clone())
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  commit {} to {env}: {summary}",
+                &commit.to_string()[..8]
+            )?;
+        }
+    }
+    for pr in &report.prs {
+        writeln!(
+            out,
+            "  pull request #{} {} for {}/{}",
+            pr.number, pr.what, pr.app, pr.env
+        )?;
+    }
+    Ok(report)
+}
+
+/// What a reviewer's merge does: the PR's image change lands on main (the
+/// demo merges the change, not the whole file, as git's three-way merge
+/// would), and the forge records the PR as merged.
+async fn merge(
+    ctx: &mut super::context::Context,
+    dir: &Path,
+    pr: &crate::forge::PullRequest,
+    env: &str,
+) -> Result<()> {
+    let file = format!("overlays/{env}/kustomization.yaml");
+    let app = pr.head.rsplit('/').next().unwrap_or_default().to_string();
+    let git = git2::Repository::open_bare(dir.join("gitops.git"))?;
+    let tip = git.refname_to_id(&format!("refs/heads/{}", pr.head))?;
+    let blob = git
+        .find_commit(tip)?
+        .tree()?
+        .get_path(Path::new(&file))?
+        .to_object(&git)?
+        .peel_to_blob()?;
+    let proposed = crate::kustomize::read_images(std::str::from_utf8(blob.content())?)?
+        .into_iter()
+        .find(|e| e.name == app)
+        .ok_or_else(|| anyhow::anyhow!("{} does not set {app}", pr.head))?;
+    let update = crate::image::ImageUpdate::parse(&format!(
+        "{app}=*:{}@{}",
+        proposed.new_tag.unwrap_or_default(),
+        proposed.digest.unwrap_or_default()
+    ))?;
+    let message = format!(
+        "Merge pull request #{} from {}\n\n{}",
+        pr.number, pr.head, pr.title
+    );
+    ctx.workspace.apply(
+        &Author {
+            name: "alice".into(),
+            email: "alice@demo.invalid".into(),
+        },
+        4,
+        |root: &Path| {
+            crate::kustomize::edit_file(&root.join(&file), std::slice::from_ref(&update), false)
+                .map(|_| Some(message.clone()))
+        },
     )?;
+    if let Some(AnyForge::Local(forge)) = &ctx.forge {
+        forge.merge(pr.number).await?;
+    }
     Ok(())
 }

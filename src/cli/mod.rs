@@ -5,6 +5,7 @@ mod check_config;
 mod check_image;
 mod context;
 mod demo;
+mod demo_argocd;
 mod plan;
 mod run;
 mod set_image;

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use super::Exit;
 use super::check_image::Output;
-use crate::promotion::pass::plan_only;
+use crate::promotion::pass::snapshot;
+use crate::promotion::promote::PromotionIo;
 use crate::promotion::{Action, Plan};
 
 /// Arguments of `ferry plan`.
@@ -43,7 +44,14 @@ pub fn run(args: Args) -> Exit {
             eprintln!("ferry: {e}");
             return Exit::Failure;
         }
-        let plan = plan_only(&ctx.config, ctx.workspace.root(), &ctx.registry, &ctx.gates).await;
+        let io = PromotionIo {
+            argo: ctx.argo.as_ref(),
+            forge: ctx.forge.as_ref(),
+            soak: &ctx.soak,
+        };
+        let plan = crate::promotion::plan(
+            &snapshot(&ctx.config, &ctx.workspace, &ctx.registry, &ctx.gates, &io).await,
+        );
         match args.output {
             Output::Json => match serde_json::to_string_pretty(&plan) {
                 Ok(s) => println!("{s}"),

@@ -13,6 +13,7 @@ use super::Exit;
 use super::context::{Context, load};
 use crate::gitops::Outcome;
 use crate::promotion::pass::{PassReport, run_pass};
+use crate::promotion::promote::PromotionIo;
 use crate::registry::intake::{PollSchedule, SqsIntake};
 
 /// Arguments of `ferry run`.
@@ -108,6 +109,11 @@ async fn pass(ctx: &mut Context) -> Result<(), ()> {
         &mut ctx.workspace,
         &ctx.registry,
         &ctx.gates,
+        &PromotionIo {
+            argo: ctx.argo.as_ref(),
+            forge: ctx.forge.as_ref(),
+            soak: &ctx.soak,
+        },
         &ctx.author,
     )
     .await

@@ -354,6 +354,36 @@ impl Workspace {
             .ctx("push")
     }
 
+    /// The newest commit (from the local HEAD) that changed `path`, a file
+    /// relative to the repository root: the commit an environment must run
+    /// to run what the file says.
+    pub fn last_commit_touching(&self, path: &Path) -> Result<Option<String>, GitError> {
+        let head = self.repo.head().ctx("log")?.peel_to_commit().ctx("log")?;
+        let mut walk = self.repo.revwalk().ctx("log")?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
+            .ctx("log")?;
+        walk.push(head.id()).ctx("log")?;
+        let blob_at = |c: &git2::Commit| {
+            c.tree()
+                .ok()
+                .and_then(|t| t.get_path(path).ok())
+                .map(|e| e.id())
+        };
+        for id in walk {
+            let commit = self.repo.find_commit(id.ctx("log")?).ctx("log")?;
+            let here = blob_at(&commit);
+            // A merge changed the file only if it differs from every parent.
+            let changed = match commit.parent_count() {
+                0 => here.is_some(),
+                _ => commit.parents().all(|p| blob_at(&p) != here),
+            };
+            if changed {
+                return Ok(Some(commit.id().to_string()));
+            }
+        }
+        Ok(None)
+    }
+
     /// True when commit `rev` is `ancestor` or a descendant of it, as far as
     /// the checkout knows (sync first). An unknown revision is not a
     /// descendant: a check that cannot decide does not pass.

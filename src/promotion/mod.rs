@@ -4,6 +4,7 @@ pub mod execute;
 pub mod observe;
 pub mod pass;
 pub mod plan;
+pub mod promote;
 pub mod snapshot;
 pub mod window;
 

@@ -1,13 +1,18 @@
 //! One reconciliation pass: sync the checkout, take a snapshot, plan, and
-//! commit each environment's moves (one commit per environment). Every
-//! step re-reads its inputs, so a pass can run at any time, any number of
-//! times, in any number of processes, and converges.
+//! execute: one commit per commit environment, and a proposal branch with
+//! its pull request per promotion. Every step re-reads its inputs, so a
+//! pass can run at any time, any number of times, in any number of
+//! processes, and converges.
 
 use std::path::Path;
+
+use time::OffsetDateTime;
 
 use super::execute::apply_moves;
 use super::observe;
 use super::plan::{Action, Plan, plan};
+use super::promote::{self, PrAction, PromotionIo};
+use super::snapshot::Snapshot;
 use crate::config::{Config, Mode};
 use crate::gates::Gates;
 use crate::gitops::{Author, GitError, Outcome, Workspace};
@@ -21,8 +26,10 @@ pub const PUSH_ATTEMPTS: u32 = 8;
 pub struct PassReport {
     /// The plan it executed.
     pub plan: Plan,
-    /// Per environment with moves: what the push did.
+    /// Per commit environment with moves: what the push did.
     pub commits: Vec<(String, Outcome)>,
+    /// Promotion pull requests opened, updated or closed.
+    pub prs: Vec<PrAction>,
 }
 
 /// A pass that failed; the next one starts over.
@@ -31,9 +38,25 @@ pub enum PassError {
     /// The repository could not be synced or pushed.
     #[error("git: {0}")]
     Git(#[from] GitError),
+    /// A promotion pull request could not be proposed.
+    #[error("promotion: {0}")]
+    Promotion(String),
 }
 
-/// Snapshot and plan from the checkout as it is (no sync, no writes).
+/// Snapshot from the checkout as it is (no sync, no writes).
+pub async fn snapshot<S: ImageSource>(
+    config: &Config,
+    ws: &Workspace,
+    source: &S,
+    gates: &Gates,
+    io: &PromotionIo<'_>,
+) -> Snapshot {
+    let mut snap = observe::take(config, ws.root(), source, gates).await;
+    promote::observe(config, &mut snap, ws, io, OffsetDateTime::now_utc()).await;
+    snap
+}
+
+/// Snapshot and plan for the commit side only, from a checkout root.
 pub async fn plan_only<S: ImageSource>(
     config: &Config,
     root: &Path,
@@ -49,10 +72,12 @@ pub async fn run_pass<S: ImageSource>(
     ws: &mut Workspace,
     source: &S,
     gates: &Gates,
+    io: &PromotionIo<'_>,
     author: &Author,
 ) -> Result<PassReport, PassError> {
     ws.sync()?;
-    let plan = plan_only(config, ws.root(), source, gates).await;
+    let snap = snapshot(config, ws, source, gates, io).await;
+    let plan = plan(&snap);
     let mut commits = Vec::new();
     for env in config
         .environments
@@ -71,5 +96,8 @@ pub async fn run_pass<S: ImageSource>(
         })?;
         commits.push((env.name.clone(), outcome));
     }
-    Ok(PassReport { plan, commits })
+    let prs = promote::execute(config, &snap, &plan, ws, author, io.forge)
+        .await
+        .map_err(PassError::Promotion)?;
+    Ok(PassReport { plan, commits, prs })
 }

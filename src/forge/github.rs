@@ -1,0 +1,913 @@
+//! The GitHub adapter: GitHub.com or GitHub Enterprise Server through
+//! octocrab, authenticated with a personal token or as a GitHub App
+//! installation (a JWT signed with the App's private key buys an
+//! installation token scoped to the GitOps repository; octocrab renews it).
+//!
+//! Requests go through octocrab's raw HTTP methods so that every response's
+//! rate-limit headers (`x-ratelimit-remaining`, `x-ratelimit-reset`,
+//! `retry-after`) are seen, on success and on failure; bodies are decoded
+//! into octocrab's models. When the budget is spent ferry waits for the
+//! reset if that is within [`GitHubSettings::max_rate_limit_wait`], and
+//! otherwise fails at once with [`ForgeError::RateLimited`], without
+//! sending anything until the reset: a bot that keeps asking only extends
+//! its ban. octocrab's own retries are switched off for the same reason.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use octocrab::Octocrab;
+use octocrab::models::pulls::PullRequest as GhPull;
+use octocrab::models::{AppId, InstallationId, IssueState};
+use octocrab::secrecy::SecretString;
+use octocrab::service::middleware::retry::RetryConfig;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::{Forge, ForgeError, PrSpec, PrState, PullRequest, StateFilter, split_reviewers};
+
+/// GitHub.com's API.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+/// Pages of 100 that [`Forge::list`] reads at most (newest first).
+const MAX_LIST_PAGES: u32 = 10;
+/// Attempts per request when the answer is a server error or the network
+/// failed (idempotent requests only) or when a rate limit was waited out.
+const MAX_ATTEMPTS: u32 = 3;
+/// GitHub asks to wait at least a minute after a secondary rate limit
+/// that came without a `retry-after`.
+const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// How ferry authenticates to GitHub.
+#[derive(Clone)]
+pub enum GitHubAuth {
+    /// A personal (or fine-grained) access token.
+    Token(SecretString),
+    /// A GitHub App installed on the repository.
+    App {
+        /// The App's id.
+        app_id: u64,
+        /// The App's private key, PEM (PKCS#1 as GitHub issues it, or PKCS#8).
+        private_key_pem: SecretString,
+    },
+}
+
+impl fmt::Debug for GitHubAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GitHubAuth::Token(_) => f.write_str("Token(<redacted>)"),
+            GitHubAuth::App { app_id, .. } => write!(f, "App {{ app_id: {app_id}, .. }}"),
+        }
+    }
+}
+
+/// Everything [`GitHubForge::connect`] needs.
+#[derive(Debug, Clone)]
+pub struct GitHubSettings {
+    /// API base URL: `https://api.github.com`, or
+    /// `https://HOST/api/v3` for GitHub Enterprise Server.
+    pub api_url: String,
+    /// Owner of the GitOps repository.
+    pub owner: String,
+    /// Name of the GitOps repository.
+    pub repo: String,
+    /// Credentials.
+    pub auth: GitHubAuth,
+    /// The longest ferry waits for a rate limit to reset before it gives up
+    /// with [`ForgeError::RateLimited`].
+    pub max_rate_limit_wait: Duration,
+}
+
+impl GitHubSettings {
+    /// Settings from `forge:`: reads the token from its environment variable
+    /// or the App's private key from its file (relative to `base`).
+    pub fn from_config(cfg: &crate::config::Forge, base: &Path) -> Result<Self, ForgeError> {
+        let repository = cfg.repository.as_deref().ok_or_else(|| {
+            ForgeError::Config("forge.repository (owner/name) is required for kind github".into())
+        })?;
+        let (owner, repo) = parse_repository(repository)?;
+        let auth = match (cfg.app_id, &cfg.token_env) {
+            (Some(_), Some(_)) => {
+                return Err(ForgeError::Config(
+                    "forge: set either token_env or app_id, not both".into(),
+                ));
+            }
+            (Some(app_id), None) => {
+                let key_file = cfg.private_key_file.as_ref().ok_or_else(|| {
+                    ForgeError::Config("forge.private_key_file is required with app_id".into())
+                })?;
+                let path = base.join(key_file);
+                let pem = std::fs::read_to_string(&path).map_err(|e| {
+                    ForgeError::Auth(format!("private key {}: {e}", path.display()))
+                })?;
+                GitHubAuth::App {
+                    app_id,
+                    private_key_pem: SecretString::from(pem),
+                }
+            }
+            (None, Some(var)) => match std::env::var(var) {
+                Ok(token) if !token.trim().is_empty() => {
+                    GitHubAuth::Token(SecretString::from(token.trim().to_string()))
+                }
+                _ => {
+                    return Err(ForgeError::Auth(format!(
+                        "environment variable {var} (forge.token_env) is not set"
+                    )));
+                }
+            },
+            (None, None) => {
+                return Err(ForgeError::Config(
+                    "forge: kind github needs token_env or app_id + private_key_file".into(),
+                ));
+            }
+        };
+        Ok(GitHubSettings {
+            api_url: cfg
+                .api_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_API_URL.to_string()),
+            owner,
+            repo,
+            auth,
+            max_rate_limit_wait: Duration::from_secs(60),
+        })
+    }
+}
+
+/// Splits `owner/name`, accepting only the characters GitHub allows, so the
+/// parts can go into request paths as they are.
+pub fn parse_repository(repository: &str) -> Result<(String, String), ForgeError> {
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    match repository.split_once('/') {
+        Some((owner, repo)) if valid(owner) && valid(repo) => {
+            Ok((owner.to_string(), repo.to_string()))
+        }
+        _ => Err(ForgeError::Config(format!(
+            "forge.repository {repository:?} is not owner/name"
+        ))),
+    }
+}
+
+/// The last rate-limit window GitHub reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitStatus {
+    /// Requests per window, if reported.
+    pub limit: Option<u64>,
+    /// Requests left in this window.
+    pub remaining: u64,
+    /// When the window resets.
+    pub reset_at: OffsetDateTime,
+}
+
+/// Pull requests on GitHub (see the module docs).
+pub struct GitHubForge {
+    crab: Octocrab,
+    owner: String,
+    repo: String,
+    api_url: String,
+    max_wait: Duration,
+    rate: Mutex<Option<RateLimitStatus>>,
+}
+
+impl fmt::Debug for GitHubForge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitHubForge")
+            .field("api_url", &self.api_url)
+            .field("repository", &format_args!("{}/{}", self.owner, self.repo))
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+    Patch,
+}
+
+impl GitHubForge {
+    /// Builds the client. With an App this also asks GitHub which
+    /// installation covers the repository (the only request made here).
+    pub async fn connect(settings: GitHubSettings) -> Result<Self, ForgeError> {
+        let builder = Octocrab::builder()
+            .base_uri(settings.api_url.as_str())
+            .map_err(|e| ForgeError::Config(format!("forge.api_url {:?}: {e}", settings.api_url)))?
+            // ferry decides about retries itself, from the rate-limit headers.
+            .add_retry_config(RetryConfig::None)
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(30)));
+        let forge = |crab| GitHubForge {
+            crab,
+            owner: settings.owner.clone(),
+            repo: settings.repo.clone(),
+            api_url: settings.api_url.clone(),
+            max_wait: settings.max_rate_limit_wait,
+            rate: Mutex::new(None),
+        };
+        match &settings.auth {
+            GitHubAuth::Token(token) => {
+                let crab = builder
+                    .personal_token(token.clone())
+                    .build()
+                    .map_err(|e| ForgeError::Config(format!("github client: {e}")))?;
+                Ok(forge(crab))
+            }
+            GitHubAuth::App {
+                app_id,
+                private_key_pem,
+            } => {
+                use octocrab::secrecy::ExposeSecret;
+                let key =
+                    octocrab::EncodingKey::from_rsa_pem(private_key_pem.expose_secret().as_bytes())
+                        .map_err(|e| ForgeError::Auth(format!("GitHub App private key: {e}")))?;
+                let crab = builder
+                    .app(AppId(*app_id), key)
+                    .build()
+                    .map_err(|e| ForgeError::Config(format!("github client: {e}")))?;
+                // Authenticated as the App (a JWT), ask which installation
+                // covers the repository.
+                let mut forge = forge(crab);
+                #[derive(Deserialize)]
+                struct Installation {
+                    id: u64,
+                }
+                let path = format!("/repos/{}/{}/installation", forge.owner, forge.repo);
+                let text =
+                    forge
+                        .send(Method::Get, &path, None, true)
+                        .await
+                        .map_err(|e| match e {
+                            ForgeError::Api { status: 404, .. } => ForgeError::Auth(format!(
+                                "GitHub App {app_id} is not installed on {}/{}",
+                                forge.owner, forge.repo
+                            )),
+                            e => e,
+                        })?;
+                let installation: Installation = decode(&text)?;
+                // Scoped to the one repository ferry writes to.
+                forge.crab = forge
+                    .crab
+                    .installation_builder(InstallationId(installation.id))
+                    .repositories(vec![forge.repo.clone()])
+                    .build()
+                    .map_err(|e| ForgeError::Auth(format!("GitHub App installation: {e}")))?;
+                Ok(forge)
+            }
+        }
+    }
+
+    /// The rate-limit window of the last response, if any.
+    pub fn rate_limit(&self) -> Option<RateLimitStatus> {
+        *lock(&self.rate)
+    }
+
+    fn repo_path(&self, rest: &str) -> String {
+        format!("/repos/{}/{}{rest}", self.owner, self.repo)
+    }
+
+    /// Sends one request, honouring the rate limit, and returns the body of
+    /// a 2xx answer. `idempotent` requests are also retried after a server
+    /// error or a network failure.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotent: bool,
+    ) -> Result<String, ForgeError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.wait_for_budget().await?;
+            let sent = match method {
+                Method::Get => self.crab._get(path).await,
+                Method::Post => self.crab._post(path, body).await,
+                Method::Patch => self.crab._patch(path, body).await,
+            };
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    let e = map_octocrab_error(e);
+                    if idempotent && attempt < MAX_ATTEMPTS && matches!(e, ForgeError::Transport(_))
+                    {
+                        tokio::time::sleep(backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            };
+            let status = response.status().as_u16();
+            let headers = Headers::read(response.headers());
+            self.record(&headers);
+            let text = self
+                .crab
+                .body_to_string(response)
+                .await
+                .map_err(|e| ForgeError::Transport(format!("reading the answer: {e}")))?;
+            if (200..300).contains(&status) {
+                return Ok(text);
+            }
+            let message = error_message(&text, status);
+            if let Some(wait) = rate_limit_wait(status, &headers, &message) {
+                if wait.retry_in <= self.max_wait && attempt < MAX_ATTEMPTS {
+                    tracing::warn!(
+                        wait_secs = wait.retry_in.as_secs(),
+                        path,
+                        "GitHub rate limit reached; waiting for the reset"
+                    );
+                    tokio::time::sleep(wait.retry_in).await;
+                    continue;
+                }
+                return Err(ForgeError::RateLimited {
+                    retry_in: wait.retry_in,
+                    reset_at: wait.reset_at,
+                });
+            }
+            if status >= 500 && idempotent && attempt < MAX_ATTEMPTS {
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+            return Err(match status {
+                401 | 403 => ForgeError::Auth(message),
+                _ => ForgeError::Api { status, message },
+            });
+        }
+    }
+
+    /// Before sending: if the last answer said the budget is spent, wait
+    /// for the reset (when short enough) or fail without sending.
+    async fn wait_for_budget(&self) -> Result<(), ForgeError> {
+        let Some(window) = *lock(&self.rate) else {
+            return Ok(());
+        };
+        if window.remaining > 0 {
+            return Ok(());
+        }
+        if until(window.reset_at).is_zero() {
+            return Ok(());
+        }
+        // One second of slack for clock skew between GitHub and us.
+        let retry_in = until(window.reset_at) + Duration::from_secs(1);
+        if retry_in > self.max_wait {
+            return Err(ForgeError::RateLimited {
+                retry_in,
+                reset_at: Some(window.reset_at),
+            });
+        }
+        tracing::warn!(
+            wait_secs = retry_in.as_secs(),
+            "GitHub rate limit spent; waiting for the reset"
+        );
+        tokio::time::sleep(retry_in).await;
+        Ok(())
+    }
+
+    fn record(&self, headers: &Headers) {
+        if let (Some(remaining), Some(reset)) = (headers.remaining, headers.reset) {
+            let Ok(reset_at) = OffsetDateTime::from_unix_timestamp(reset) else {
+                return;
+            };
+            *lock(&self.rate) = Some(RateLimitStatus {
+                limit: headers.limit,
+                remaining,
+                reset_at,
+            });
+        }
+    }
+
+    async fn fetch_pull(&self, number: u64) -> Result<GhPull, ForgeError> {
+        let text = self
+            .send(
+                Method::Get,
+                &self.repo_path(&format!("/pulls/{number}")),
+                None,
+                true,
+            )
+            .await
+            .map_err(not_found(number))?;
+        decode(&text)
+    }
+
+    /// Pull requests ferry may act on: from a branch of this repository.
+    /// A fork can name its branch `ferry/…` too; that is not ferry's PR.
+    fn ours(&self, pr: &GhPull) -> bool {
+        let full = format!("{}/{}", self.owner, self.repo);
+        pr.head
+            .repo
+            .as_ref()
+            .and_then(|r| r.full_name.as_deref())
+            .is_some_and(|name| name.eq_ignore_ascii_case(&full))
+    }
+
+    async fn add_labels(&self, number: u64, labels: &[String]) -> Result<(), ForgeError> {
+        self.send(
+            Method::Post,
+            &self.repo_path(&format!("/issues/{number}/labels")),
+            Some(&json!({ "labels": labels })),
+            true,
+        )
+        .await
+        .map_err(not_found(number))?;
+        Ok(())
+    }
+
+    async fn request_reviewers(
+        &self,
+        number: u64,
+        reviewers: &[String],
+    ) -> Result<Option<PullRequest>, ForgeError> {
+        let (users, teams) = split_reviewers(reviewers);
+        let sent = self
+            .send(
+                Method::Post,
+                &self.repo_path(&format!("/pulls/{number}/requested_reviewers")),
+                Some(&json!({ "reviewers": users, "team_reviewers": teams })),
+                true,
+            )
+            .await;
+        match sent {
+            Ok(text) => Ok(Some(convert(decode(&text)?)?)),
+            // A reviewer GitHub will not take (the author, a non-collaborator,
+            // an unknown team) is a config problem; the pull request is open
+            // and promotion goes on.
+            Err(ForgeError::Api {
+                status: 422,
+                message,
+            }) => {
+                tracing::warn!(pr = number, %message, "GitHub refused the reviewers");
+                Ok(None)
+            }
+            Err(e) => Err(not_found(number)(e)),
+        }
+    }
+}
+
+impl Forge for GitHubForge {
+    async fn find_open(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
+        // GitHub filters by `owner:branch`; the branch is checked again here.
+        let query = format!(
+            "?state=open&head={}&per_page=100",
+            encode_query(&format!("{}:{head}", self.owner))
+        );
+        let text = self
+            .send(
+                Method::Get,
+                &self.repo_path(&format!("/pulls{query}")),
+                None,
+                true,
+            )
+            .await?;
+        let pulls: Vec<GhPull> = decode(&text)?;
+        let mut found: Vec<GhPull> = pulls
+            .into_iter()
+            .filter(|p| p.head.ref_field == head && self.ours(p))
+            .collect();
+        found.sort_by_key(|p| p.number);
+        found.into_iter().next().map(convert).transpose()
+    }
+
+    async fn open(&self, spec: &PrSpec) -> Result<PullRequest, ForgeError> {
+        let created = self
+            .send(
+                Method::Post,
+                &self.repo_path("/pulls"),
+                Some(&json!({
+                    "title": spec.title,
+                    "head": spec.head,
+                    "base": spec.base,
+                    "body": spec.body,
+                    "draft": spec.draft,
+                })),
+                false,
+            )
+            .await;
+        let mut pr = match created {
+            Ok(text) => convert(decode(&text)?)?,
+            // Another process opened it first: GitHub allows one open pull
+            // request per head and base, and says so with a 422.
+            Err(ForgeError::Api {
+                status: 422,
+                message,
+            }) if message.contains("already exists") => match self.find_open(&spec.head).await? {
+                Some(existing) if existing.base == spec.base => existing,
+                _ => {
+                    return Err(ForgeError::Api {
+                        status: 422,
+                        message,
+                    });
+                }
+            },
+            Err(e) => return Err(e),
+        };
+        if !spec.labels.is_empty() {
+            self.add_labels(pr.number, &spec.labels).await?;
+            for label in &spec.labels {
+                if !pr.labels.contains(label) {
+                    pr.labels.push(label.clone());
+                }
+            }
+        }
+        if !spec.reviewers.is_empty()
+            && let Some(updated) = self.request_reviewers(pr.number, &spec.reviewers).await?
+        {
+            pr = updated;
+        }
+        Ok(pr)
+    }
+
+    async fn update(
+        &self,
+        number: u64,
+        title: &str,
+        body: &str,
+    ) -> Result<PullRequest, ForgeError> {
+        let text = self
+            .send(
+                Method::Patch,
+                &self.repo_path(&format!("/pulls/{number}")),
+                Some(&json!({ "title": title, "body": body })),
+                true,
+            )
+            .await
+            .map_err(not_found(number))?;
+        convert(decode(&text)?)
+    }
+
+    async fn close(&self, number: u64, comment: &str) -> Result<PullRequest, ForgeError> {
+        let current = convert(self.fetch_pull(number).await?)?;
+        match current.state {
+            PrState::Merged => return Err(ForgeError::AlreadyMerged(number)),
+            PrState::Closed => return Ok(current),
+            PrState::Open => {}
+        }
+        // The reason first: if ferry dies in between, the next pass closes
+        // it again (and says why twice) rather than closing it silently.
+        if !comment.is_empty() {
+            self.comment(number, comment).await?;
+        }
+        let text = self
+            .send(
+                Method::Patch,
+                &self.repo_path(&format!("/pulls/{number}")),
+                Some(&json!({ "state": "closed" })),
+                true,
+            )
+            .await
+            .map_err(not_found(number))?;
+        convert(decode(&text)?)
+    }
+
+    async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
+        self.send(
+            Method::Post,
+            &self.repo_path(&format!("/issues/{number}/comments")),
+            Some(&json!({ "body": body })),
+            false,
+        )
+        .await
+        .map_err(not_found(number))?;
+        Ok(())
+    }
+
+    async fn get(&self, number: u64) -> Result<PullRequest, ForgeError> {
+        convert(self.fetch_pull(number).await?)
+    }
+
+    /// Reads at most the 1000 most recently created pull requests in
+    /// `state` (GitHub cannot filter by branch prefix).
+    async fn list(
+        &self,
+        state: StateFilter,
+        head_prefix: &str,
+    ) -> Result<Vec<PullRequest>, ForgeError> {
+        let state_param = match state {
+            StateFilter::Open => "open",
+            StateFilter::Closed => "closed",
+            StateFilter::All => "all",
+        };
+        let mut out = Vec::new();
+        for page in 1..=MAX_LIST_PAGES {
+            let path = self.repo_path(&format!(
+                "/pulls?state={state_param}&sort=created&direction=desc&per_page=100&page={page}"
+            ));
+            let text = self.send(Method::Get, &path, None, true).await?;
+            let pulls: Vec<GhPull> = decode(&text)?;
+            let full_page = pulls.len() == 100;
+            for p in pulls {
+                if p.head.ref_field.starts_with(head_prefix) && self.ours(&p) {
+                    let pr = convert(p)?;
+                    if state.admits(pr.state) {
+                        out.push(pr);
+                    }
+                }
+            }
+            if !full_page {
+                break;
+            }
+        }
+        out.sort_by_key(|p| p.number);
+        out.dedup_by_key(|p| p.number);
+        Ok(out)
+    }
+}
+
+/// The rate-limit headers of one response.
+struct Headers {
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    reset: Option<i64>,
+    retry_after: Option<u64>,
+}
+
+impl Headers {
+    fn read(map: &reqwest::header::HeaderMap) -> Self {
+        // octocrab and reqwest share the `http` crate's header types.
+        fn number<T: std::str::FromStr>(map: &reqwest::header::HeaderMap, name: &str) -> Option<T> {
+            map.get(name)?.to_str().ok()?.trim().parse().ok()
+        }
+        Headers {
+            limit: number(map, "x-ratelimit-limit"),
+            remaining: number(map, "x-ratelimit-remaining"),
+            reset: number(map, "x-ratelimit-reset"),
+            retry_after: number(map, "retry-after"),
+        }
+    }
+}
+
+struct Wait {
+    retry_in: Duration,
+    reset_at: Option<OffsetDateTime>,
+}
+
+/// How long a 403/429 asks ferry to wait, or `None` when it is not a rate
+/// limit (a real permission problem).
+fn rate_limit_wait(status: u16, headers: &Headers, message: &str) -> Option<Wait> {
+    if status != 403 && status != 429 {
+        return None;
+    }
+    if let Some(secs) = headers.retry_after {
+        let retry_in = Duration::from_secs(secs);
+        return Some(Wait {
+            retry_in,
+            reset_at: Some(OffsetDateTime::now_utc() + retry_in),
+        });
+    }
+    if headers.remaining == Some(0)
+        && let Some(reset_at) = headers
+            .reset
+            .and_then(|r| OffsetDateTime::from_unix_timestamp(r).ok())
+    {
+        // One second of slack for clock skew between GitHub and us.
+        let retry_in = until(reset_at) + Duration::from_secs(1);
+        return Some(Wait {
+            retry_in,
+            reset_at: Some(reset_at),
+        });
+    }
+    if status == 429 || message.to_ascii_lowercase().contains("rate limit") {
+        return Some(Wait {
+            retry_in: SECONDARY_LIMIT_WAIT,
+            reset_at: None,
+        });
+    }
+    None
+}
+
+fn until(at: OffsetDateTime) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let target = at.unix_timestamp() as f64 + f64::from(at.nanosecond()) / 1e9;
+    Duration::from_secs_f64((target - now).max(0.0))
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 * 4u64.pow(attempt.saturating_sub(1)))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded value is a plain copy; a panic elsewhere cannot leave it
+    // half-written.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// GitHub's `message` (plus the first validation error's), or the body.
+fn error_message(text: &str, status: u16) -> String {
+    #[derive(Deserialize)]
+    struct Body {
+        message: Option<String>,
+        #[serde(default)]
+        errors: Vec<Value>,
+    }
+    match serde_json::from_str::<Body>(text) {
+        Ok(body) => {
+            let mut message = body.message.unwrap_or_else(|| format!("HTTP {status}"));
+            let details: Vec<&str> = body
+                .errors
+                .iter()
+                .filter_map(|e| e.get("message").and_then(Value::as_str))
+                .collect();
+            if !details.is_empty() {
+                message = format!("{message}: {}", details.join("; "));
+            }
+            message
+        }
+        Err(_) => {
+            let t: String = text.trim().chars().take(200).collect();
+            if t.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                t
+            }
+        }
+    }
+}
+
+fn map_octocrab_error(e: octocrab::Error) -> ForgeError {
+    match e {
+        octocrab::Error::GitHub { source, .. } => {
+            let status = source.status_code.as_u16();
+            match status {
+                401 | 403 => ForgeError::Auth(source.message),
+                _ => ForgeError::Api {
+                    status,
+                    message: source.message,
+                },
+            }
+        }
+        // Building the App's JWT or the installation token request.
+        octocrab::Error::JWT { source, .. } => {
+            ForgeError::Auth(format!("GitHub App JWT: {source}"))
+        }
+        e @ (octocrab::Error::Installation { .. }
+        | octocrab::Error::InstallationTokenInvalidAuth { .. }) => ForgeError::Auth(e.to_string()),
+        e => ForgeError::Transport(e.to_string()),
+    }
+}
+
+fn not_found(number: u64) -> impl Fn(ForgeError) -> ForgeError {
+    move |e| match e {
+        ForgeError::Api { status: 404, .. } => ForgeError::NotFound(number),
+        e => e,
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ForgeError> {
+    serde_json::from_str(text).map_err(|e| ForgeError::Decode(e.to_string()))
+}
+
+fn convert(pr: GhPull) -> Result<PullRequest, ForgeError> {
+    let merged_at = pr.merged_at.map(chrono_to_time).transpose()?;
+    // The list endpoint has no `merged` field; `merged_at` is in both.
+    let state = match (&merged_at, &pr.state) {
+        (Some(_), _) => PrState::Merged,
+        (None, Some(IssueState::Open)) => PrState::Open,
+        (None, Some(IssueState::Closed)) => PrState::Closed,
+        (None, other) => {
+            return Err(ForgeError::Decode(format!(
+                "pull request #{} has state {other:?}",
+                pr.number
+            )));
+        }
+    };
+    let mut reviewers: Vec<String> = pr
+        .requested_reviewers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| a.login)
+        .collect();
+    reviewers.extend(
+        pr.requested_teams
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| format!("team:{}", t.slug)),
+    );
+    Ok(PullRequest {
+        number: pr.number,
+        state,
+        merged_at,
+        head: pr.head.ref_field,
+        base: pr.base.ref_field,
+        title: pr.title.unwrap_or_default(),
+        body: pr.body.unwrap_or_default(),
+        url: pr.html_url.map(|u| u.to_string()).unwrap_or(pr.url),
+        labels: pr
+            .labels
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| l.name)
+            .collect(),
+        reviewers,
+    })
+}
+
+fn chrono_to_time(t: chrono::DateTime<chrono::Utc>) -> Result<OffsetDateTime, ForgeError> {
+    OffsetDateTime::from_unix_timestamp(t.timestamp())
+        .and_then(|d| d.replace_nanosecond(t.timestamp_subsec_nanos()))
+        .map_err(|e| ForgeError::Decode(format!("timestamp {t}: {e}")))
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
+fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(remaining: Option<u64>, reset: Option<i64>, retry_after: Option<u64>) -> Headers {
+        Headers {
+            limit: Some(5000),
+            remaining,
+            reset,
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn primary_limit_waits_until_the_reset() {
+        let reset = OffsetDateTime::now_utc().unix_timestamp() + 120;
+        let w = rate_limit_wait(403, &headers(Some(0), Some(reset), None), "API rate limit")
+            .expect("a rate limit");
+        assert!(w.retry_in > Duration::from_secs(110) && w.retry_in <= Duration::from_secs(122));
+        assert_eq!(w.reset_at.map(|t| t.unix_timestamp()), Some(reset));
+    }
+
+    #[test]
+    fn retry_after_wins_and_plain_forbidden_is_not_a_limit() {
+        let w = rate_limit_wait(403, &headers(Some(10), None, Some(7)), "secondary").unwrap();
+        assert_eq!(w.retry_in, Duration::from_secs(7));
+        assert!(
+            rate_limit_wait(
+                403,
+                &headers(Some(10), None, None),
+                "Resource not accessible by integration"
+            )
+            .is_none()
+        );
+        assert!(rate_limit_wait(404, &headers(Some(0), Some(1), None), "Not Found").is_none());
+        let secondary = rate_limit_wait(
+            403,
+            &headers(None, None, None),
+            "You have exceeded a secondary rate limit",
+        )
+        .unwrap();
+        assert_eq!(secondary.retry_in, SECONDARY_LIMIT_WAIT);
+    }
+
+    #[test]
+    fn error_messages_include_validation_details() {
+        let text = r#"{"message":"Validation Failed","errors":[{"resource":"PullRequest","code":"custom","message":"A pull request already exists for acme:ferry/staging/api."}]}"#;
+        assert_eq!(
+            error_message(text, 422),
+            "Validation Failed: A pull request already exists for acme:ferry/staging/api."
+        );
+        assert_eq!(error_message("", 502), "HTTP 502");
+    }
+
+    #[test]
+    fn repositories_and_queries() {
+        assert_eq!(
+            parse_repository("acme/platform-gitops").unwrap(),
+            ("acme".to_string(), "platform-gitops".to_string())
+        );
+        assert!(parse_repository("acme").is_err());
+        assert!(parse_repository("acme/a/b").is_err());
+        assert!(parse_repository("acme/a?b").is_err());
+        assert_eq!(encode_query("acme:ferry/a+b&c"), "acme%3Aferry%2Fa%2Bb%26c");
+    }
+
+    #[test]
+    fn the_corpus_pull_request_converts() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/corpus/github-webhooks/14_X-GitHub-Event=pull_request_action=closed_merged=false_octokit.json"
+        );
+        let Ok(text) = std::fs::read_to_string(path) else {
+            panic!("corpus missing at {path}");
+        };
+        let event: Value = serde_json::from_str(&text).unwrap();
+        let pr: GhPull = serde_json::from_value(event["pull_request"].clone()).unwrap();
+        let pr = convert(pr).unwrap();
+        assert_eq!(pr.state, PrState::Closed);
+        assert_eq!(pr.number, 2);
+        assert_eq!(pr.head, "changes");
+        assert_eq!(pr.base, "master");
+        assert!(pr.url.starts_with("https://github.com/"));
+    }
+}

@@ -1,0 +1,436 @@
+//! The local forge: pull requests recorded in a JSON file, for `ferry demo`
+//! and tests. It behaves like GitHub where promotion can tell the
+//! difference: numbers count up from 1, one open pull request per head and
+//! base, a merged pull request cannot be closed, comments are kept.
+//!
+//! It does not touch git. A branch is pushed by the gitops module before
+//! [`LocalForge::open`]; [`LocalForge::merge`] only *marks* a pull request
+//! merged, and whoever calls it (the demo, a test, a person) merges the
+//! branch into the base in the GitOps repository as well. The next pass
+//! reads the result from git.
+//!
+//! ```json
+//! {
+//!   "next_number": 2,
+//!   "pulls": [
+//!     {"number": 1, "head": "ferry/staging/api", "base": "main",
+//!      "title": "staging: api sha-1 → sha-3", "body": "…",
+//!      "labels": ["promotion"], "reviewers": ["alice", "team:platform"],
+//!      "draft": false, "state": "open",
+//!      "created_at": "2026-11-20T10:00:00Z", "updated_at": "2026-11-20T10:00:00Z",
+//!      "merged_at": null, "closed_at": null,
+//!      "comments": [{"body": "…", "at": "2026-11-20T10:00:00Z"}]}
+//!   ]
+//! }
+//! ```
+//!
+//! A missing file is an empty forge. Every change is read-modify-write
+//! under a lock file beside the state (`<file>.lock`), and the state is
+//! replaced atomically, so several processes may share one file; readers
+//! never see a half-written file.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Forge, ForgeError, PrSpec, PrState, PullRequest, StateFilter};
+
+/// A lock older than this was left by a crashed process; every critical
+/// section is a read and a small write, far shorter.
+const STALE_LOCK: Duration = Duration::from_secs(30);
+/// How long to wait for another process's lock before giving up.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct State {
+    #[serde(default = "one")]
+    next_number: u64,
+    #[serde(default)]
+    pulls: Vec<StoredPr>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredPr {
+    number: u64,
+    head: String,
+    base: String,
+    title: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    reviewers: Vec<String>,
+    #[serde(default)]
+    draft: bool,
+    state: PrState,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    merged_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    closed_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    comments: Vec<LocalComment>,
+}
+
+/// A comment on a local pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalComment {
+    /// Markdown text.
+    pub body: String,
+    /// When it was written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// Pull requests in a JSON file (see the module docs).
+#[derive(Debug, Clone)]
+pub struct LocalForge {
+    path: PathBuf,
+}
+
+impl LocalForge {
+    /// A forge whose state lives in `path` (created on the first write).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        LocalForge { path: path.into() }
+    }
+
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Marks an open pull request merged. This records the fact only: the
+    /// caller merges `head` into `base` in the GitOps repository itself,
+    /// before or after, as a reviewer would on GitHub.
+    pub async fn merge(&self, number: u64) -> Result<PullRequest, ForgeError> {
+        let url = self.url_base();
+        self.mutate(|state| {
+            let pr = find_mut(state, number)?;
+            match pr.state {
+                PrState::Merged => return Err(ForgeError::AlreadyMerged(number)),
+                PrState::Closed => return Err(ForgeError::NotOpen(number)),
+                PrState::Open => {}
+            }
+            let now = OffsetDateTime::now_utc();
+            pr.state = PrState::Merged;
+            pr.merged_at = Some(now);
+            pr.closed_at = Some(now);
+            pr.updated_at = now;
+            Ok(view(pr, &url))
+        })
+        .await
+    }
+
+    /// The comments of a pull request, oldest first.
+    pub async fn comments(&self, number: u64) -> Result<Vec<LocalComment>, ForgeError> {
+        let state = self.read()?;
+        let pr = state
+            .pulls
+            .iter()
+            .find(|p| p.number == number)
+            .ok_or(ForgeError::NotFound(number))?;
+        Ok(pr.comments.clone())
+    }
+
+    fn url_base(&self) -> String {
+        format!("local:{}", self.path.display())
+    }
+
+    fn err(&self, message: impl std::fmt::Display) -> ForgeError {
+        ForgeError::Local {
+            path: self.path.display().to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    fn read(&self) -> Result<State, ForgeError> {
+        let mut state: State = match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| self.err(e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(e) => return Err(self.err(e)),
+        };
+        // Numbers start at 1. A hand-edited file may lack the counter or
+        // lower it; numbers must never be reused.
+        let max = state.pulls.iter().map(|p| p.number).max().unwrap_or(0);
+        state.next_number = state.next_number.max(max + 1);
+        Ok(state)
+    }
+
+    fn write(&self, state: &State) -> Result<(), ForgeError> {
+        let mut bytes = serde_json::to_vec_pretty(state).map_err(|e| self.err(e))?;
+        bytes.push(b'\n');
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| self.err(e))?;
+        }
+        crate::atomic::write(&self.path, &bytes).map_err(|e| self.err(e))
+    }
+
+    /// Read, change, write, under the lock file. Nothing is written when
+    /// `change` fails.
+    async fn mutate<T>(
+        &self,
+        change: impl FnOnce(&mut State) -> Result<T, ForgeError>,
+    ) -> Result<T, ForgeError> {
+        let _lock = self.lock().await?;
+        let mut state = self.read()?;
+        let out = change(&mut state)?;
+        self.write(&state)?;
+        Ok(out)
+    }
+
+    async fn lock(&self) -> Result<LockFile, ForgeError> {
+        let mut lock_path = self.path.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| self.err(e))?;
+        }
+        let started = SystemTime::now();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock_path)
+            {
+                Ok(_) => return Ok(LockFile(lock_path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let stale = std::fs::metadata(&lock_path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > STALE_LOCK);
+                    if stale {
+                        tracing::warn!(lock = %lock_path.display(), "removing a stale local forge lock");
+                        let _ = std::fs::remove_file(&lock_path);
+                        continue;
+                    }
+                    if started.elapsed().unwrap_or_default() > LOCK_TIMEOUT {
+                        return Err(self.err(format!(
+                            "lock {} held for over {}s",
+                            lock_path.display(),
+                            LOCK_TIMEOUT.as_secs()
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+    }
+}
+
+/// Removes the lock file when the critical section ends, also on error.
+struct LockFile(PathBuf);
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn find_mut(state: &mut State, number: u64) -> Result<&mut StoredPr, ForgeError> {
+    state
+        .pulls
+        .iter_mut()
+        .find(|p| p.number == number)
+        .ok_or(ForgeError::NotFound(number))
+}
+
+fn view(pr: &StoredPr, url_base: &str) -> PullRequest {
+    // A pull request marked merged by hand may lack the time; its last
+    // change is the best guess.
+    let merged_at = match pr.state {
+        PrState::Merged => Some(pr.merged_at.unwrap_or(pr.updated_at)),
+        _ => None,
+    };
+    PullRequest {
+        number: pr.number,
+        state: pr.state,
+        merged_at,
+        head: pr.head.clone(),
+        base: pr.base.clone(),
+        title: pr.title.clone(),
+        body: pr.body.clone(),
+        url: format!("{url_base}#{}", pr.number),
+        labels: pr.labels.clone(),
+        reviewers: pr.reviewers.clone(),
+    }
+}
+
+fn add_missing(list: &mut Vec<String>, items: &[String]) {
+    for item in items {
+        if !list.contains(item) {
+            list.push(item.clone());
+        }
+    }
+}
+
+fn invalid(message: &str) -> ForgeError {
+    ForgeError::Api {
+        status: 422,
+        message: message.to_string(),
+    }
+}
+
+impl Forge for LocalForge {
+    async fn find_open(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
+        let state = self.read()?;
+        let url = self.url_base();
+        Ok(state
+            .pulls
+            .iter()
+            .filter(|p| p.state == PrState::Open && p.head == head)
+            .min_by_key(|p| p.number)
+            .map(|p| view(p, &url)))
+    }
+
+    async fn open(&self, spec: &PrSpec) -> Result<PullRequest, ForgeError> {
+        if spec.head.is_empty() || spec.base.is_empty() {
+            return Err(invalid("head and base are required"));
+        }
+        if spec.head == spec.base {
+            return Err(invalid("head and base must differ"));
+        }
+        if spec.title.trim().is_empty() {
+            return Err(invalid("title is required"));
+        }
+        let url = self.url_base();
+        self.mutate(|state| {
+            // Same rule as GitHub: one open pull request per head and base.
+            if let Some(existing) = state
+                .pulls
+                .iter_mut()
+                .filter(|p| p.state == PrState::Open && p.head == spec.head && p.base == spec.base)
+                .min_by_key(|p| p.number)
+            {
+                add_missing(&mut existing.labels, &spec.labels);
+                add_missing(&mut existing.reviewers, &spec.reviewers);
+                return Ok(view(existing, &url));
+            }
+            let now = OffsetDateTime::now_utc();
+            let number = state.next_number;
+            state.next_number += 1;
+            let mut pr = StoredPr {
+                number,
+                head: spec.head.clone(),
+                base: spec.base.clone(),
+                title: spec.title.clone(),
+                body: spec.body.clone(),
+                labels: Vec::new(),
+                reviewers: Vec::new(),
+                draft: spec.draft,
+                state: PrState::Open,
+                created_at: now,
+                updated_at: now,
+                merged_at: None,
+                closed_at: None,
+                comments: Vec::new(),
+            };
+            add_missing(&mut pr.labels, &spec.labels);
+            add_missing(&mut pr.reviewers, &spec.reviewers);
+            let out = view(&pr, &url);
+            state.pulls.push(pr);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        number: u64,
+        title: &str,
+        body: &str,
+    ) -> Result<PullRequest, ForgeError> {
+        if title.trim().is_empty() {
+            return Err(invalid("title is required"));
+        }
+        let url = self.url_base();
+        self.mutate(|state| {
+            let pr = find_mut(state, number)?;
+            pr.title = title.to_string();
+            pr.body = body.to_string();
+            pr.updated_at = OffsetDateTime::now_utc();
+            Ok(view(pr, &url))
+        })
+        .await
+    }
+
+    async fn close(&self, number: u64, comment: &str) -> Result<PullRequest, ForgeError> {
+        let url = self.url_base();
+        self.mutate(|state| {
+            let pr = find_mut(state, number)?;
+            match pr.state {
+                PrState::Merged => return Err(ForgeError::AlreadyMerged(number)),
+                PrState::Closed => return Ok(view(pr, &url)),
+                PrState::Open => {}
+            }
+            let now = OffsetDateTime::now_utc();
+            if !comment.is_empty() {
+                pr.comments.push(LocalComment {
+                    body: comment.to_string(),
+                    at: now,
+                });
+            }
+            pr.state = PrState::Closed;
+            pr.closed_at = Some(now);
+            pr.updated_at = now;
+            Ok(view(pr, &url))
+        })
+        .await
+    }
+
+    async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
+        self.mutate(|state| {
+            let pr = find_mut(state, number)?;
+            let now = OffsetDateTime::now_utc();
+            pr.comments.push(LocalComment {
+                body: body.to_string(),
+                at: now,
+            });
+            pr.updated_at = now;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get(&self, number: u64) -> Result<PullRequest, ForgeError> {
+        let state = self.read()?;
+        let url = self.url_base();
+        state
+            .pulls
+            .iter()
+            .find(|p| p.number == number)
+            .map(|p| view(p, &url))
+            .ok_or(ForgeError::NotFound(number))
+    }
+
+    async fn list(
+        &self,
+        state: StateFilter,
+        head_prefix: &str,
+    ) -> Result<Vec<PullRequest>, ForgeError> {
+        let file = self.read()?;
+        let url = self.url_base();
+        let mut out: Vec<PullRequest> = file
+            .pulls
+            .iter()
+            .filter(|p| state.admits(p.state) && p.head.starts_with(head_prefix))
+            .map(|p| view(p, &url))
+            .collect();
+        out.sort_by_key(|p| p.number);
+        Ok(out)
+    }
+}

@@ -1,0 +1,90 @@
+//! `ferry demo` end to end on the local adapters: dev commits, dev proven,
+//! staging PR, merge, staging proven (after a failing smoke check),
+//! production PR, merge. The timeline's reason codes are asserted in order.
+
+use std::process::Command;
+
+#[test]
+fn the_demo_story_runs_through_production() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // The timeline, in order.
+    let steps = [
+        "arrived platform/api:sha-2a2a2a2  → pass",
+        "commit ",
+        "arrived platform/api:sha-3b3b3b3  → hold: scan_budget",
+        "plan api/dev: held (sha-3b3b3b3)",
+        "plan api/staging: health — dev has not proven",
+        "arrived platform/api:sha-4c4c4c4  → hold: unsigned",
+        "pull request #1 opened for api/staging",
+        "arrived platform/web:v1.1.0  → pass",
+        "dev: api sha-2a2a2a2→sha-5d5d5d5, web v1.0.0→v1.1.0",
+        "pull request #1 updated for api/staging",
+        "plan api/staging: pr_open — pull request #1 waits for review",
+        "reviewer merged #1",
+        "smoke — staging has not proven",
+        "opened for api/production",
+        "reviewer merged",
+        "every app runs the same image in dev, staging and production",
+    ];
+    let mut at = 0;
+    for s in steps {
+        let found = out[at..]
+            .find(s)
+            .unwrap_or_else(|| panic!("{s:?} not found after byte {at}:\n{out}"));
+        at += found + s.len();
+    }
+    for env in ["dev", "staging", "production"] {
+        assert!(
+            out.contains(&format!("── overlays/{env}: api:sha-5d5d5d5, web:v1.1.0")),
+            "{env}\n{out}"
+        );
+    }
+    // No PR was left open, none was opened twice for the same app and
+    // environment while another was open.
+    let prs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("prs.json")).unwrap()).unwrap();
+    let pulls = prs["pulls"].as_array().unwrap();
+    assert_eq!(
+        pulls.len(),
+        4,
+        "api and web, staging and production: {pulls:#?}"
+    );
+    assert!(pulls.iter().all(|p| p["state"] == "merged"));
+    let mut heads: Vec<&str> = pulls.iter().map(|p| p["head"].as_str().unwrap()).collect();
+    heads.sort();
+    assert_eq!(
+        heads,
+        [
+            "ferry/production/api",
+            "ferry/production/web",
+            "ferry/staging/api",
+            "ferry/staging/web"
+        ]
+    );
+    let staging_api = pulls
+        .iter()
+        .find(|p| p["head"] == "ferry/staging/api")
+        .unwrap();
+    assert_eq!(staging_api["labels"], serde_json::json!(["promotion"]));
+    assert_eq!(
+        staging_api["reviewers"],
+        serde_json::json!(["alice", "team:platform"])
+    );
+    let body = staging_api["body"].as_str().unwrap();
+    assert!(
+        body.contains("Ferry-Digest: sha256:") && body.contains("Evidence from dev"),
+        "{body}"
+    );
+}

@@ -1,0 +1,524 @@
+//! The GitHub forge through octocrab against a stateful fake GitHub
+//! (`tests/fake_github`): pull requests opened once and found again by any
+//! ferry process, updated, closed with a reason, labelled, reviewers and
+//! teams requested, merges read back, GitHub App authentication, a GitHub
+//! Enterprise base path, and rate limits either waited out (bounded) or
+//! reported as `RateLimited` without hammering.
+
+mod fake_github;
+
+use std::time::{Duration, Instant};
+
+use fake_github::FakeGitHub;
+use ferry::config::{Forge as ForgeConfig, ForgeKind};
+use ferry::forge::github::{GitHubAuth, GitHubForge, GitHubSettings};
+use ferry::forge::{AnyForge, Forge, ForgeError, PrSpec, PrState, StateFilter};
+use octocrab::secrecy::SecretString;
+
+const REPO: &str = "acme/platform-gitops";
+const TOKEN: &str = "ghp_ferrytesttoken";
+
+async fn fake() -> FakeGitHub {
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO);
+    fake.add_token(TOKEN, "ferry-bot");
+    fake.set_ref(
+        REPO,
+        "ferry/staging/api",
+        "1111111111111111111111111111111111111111",
+    );
+    fake.set_ref(
+        REPO,
+        "ferry/production/api",
+        "2222222222222222222222222222222222222222",
+    );
+    fake
+}
+
+fn settings(api_url: &str, max_wait: Duration) -> GitHubSettings {
+    GitHubSettings {
+        api_url: api_url.to_string(),
+        owner: "acme".into(),
+        repo: "platform-gitops".into(),
+        auth: GitHubAuth::Token(SecretString::from(TOKEN)),
+        max_rate_limit_wait: max_wait,
+    }
+}
+
+async fn forge(fake: &FakeGitHub) -> GitHubForge {
+    GitHubForge::connect(settings(&fake.url, Duration::from_secs(5)))
+        .await
+        .unwrap()
+}
+
+fn spec(head: &str) -> PrSpec {
+    PrSpec {
+        head: head.into(),
+        base: "main".into(),
+        title: "staging: api sha-1 → sha-3".into(),
+        body: "| | from | to |\n|---|---|---|\n| tag | sha-1 | sha-3 |".into(),
+        labels: vec!["ferry".into(), "env:staging".into()],
+        reviewers: vec!["alice".into(), "team:platform".into()],
+        draft: false,
+    }
+}
+
+#[tokio::test]
+async fn opens_once_and_every_process_finds_the_same_pull_request() {
+    let fake = fake().await;
+    let a = forge(&fake).await;
+    assert_eq!(a.find_open("ferry/staging/api").await.unwrap(), None);
+
+    let pr = a.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!(pr.number, 1);
+    assert_eq!(pr.state, PrState::Open);
+    assert_eq!(
+        (pr.head.as_str(), pr.base.as_str()),
+        ("ferry/staging/api", "main")
+    );
+    assert_eq!(pr.title, "staging: api sha-1 → sha-3");
+    assert_eq!(pr.url, "https://github.com/acme/platform-gitops/pull/1");
+    assert_eq!(pr.labels, ["ferry", "env:staging"]);
+    assert_eq!(pr.reviewers, ["alice", "team:platform"]);
+    assert_eq!(pr.merged_at, None);
+
+    // What GitHub recorded.
+    let stored = fake.pull(REPO, 1);
+    assert_eq!(stored.head_sha, "1111111111111111111111111111111111111111");
+    assert_eq!(stored.labels, ["ferry", "env:staging"]);
+    assert_eq!(stored.reviewers, ["alice"]);
+    assert_eq!(stored.teams, ["platform"]);
+    assert_eq!(stored.author, "ferry-bot");
+    assert!(!stored.draft);
+
+    // A second process (or the same one after a restart) finds it by branch
+    // and, asked to open it again, gets the same pull request.
+    let b = forge(&fake).await;
+    assert_eq!(
+        b.find_open("ferry/staging/api").await.unwrap(),
+        Some(pr.clone())
+    );
+    let again = b.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!(again.number, 1);
+    assert_eq!(again.labels, ["ferry", "env:staging"]);
+    assert_eq!(fake.pulls(REPO).len(), 1);
+
+    // Two processes racing to open the same promotion end with one PR.
+    let s = spec("ferry/production/api");
+    let (x, y) = tokio::join!(a.open(&s), b.open(&s));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.number, y.number);
+    assert_eq!(x.number, 2);
+    assert_eq!(fake.pulls(REPO).len(), 2);
+    // The reviewers were requested once each, not twice.
+    assert_eq!(fake.pull(REPO, 2).reviewers, ["alice"]);
+}
+
+#[tokio::test]
+async fn a_superseding_image_updates_title_and_body() {
+    let fake = fake().await;
+    let f = forge(&fake).await;
+    let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+    fake.set_ref(
+        REPO,
+        "ferry/staging/api",
+        "3333333333333333333333333333333333333333",
+    );
+    let updated = f
+        .update(pr.number, "staging: api sha-1 → sha-4", "new evidence")
+        .await
+        .unwrap();
+    assert_eq!(updated.number, pr.number);
+    assert_eq!(updated.title, "staging: api sha-1 → sha-4");
+    assert_eq!(updated.body, "new evidence");
+    assert_eq!(updated.labels, pr.labels, "labels are kept");
+
+    let stored = fake.pull(REPO, pr.number);
+    assert_eq!(stored.title, "staging: api sha-1 → sha-4");
+    assert_eq!(stored.body.as_deref(), Some("new evidence"));
+    assert_eq!(stored.head_sha, "3333333333333333333333333333333333333333");
+    let read = forge(&fake).await.get(pr.number).await.unwrap();
+    assert_eq!(read, updated);
+    assert_eq!(fake.pulls(REPO).len(), 1);
+}
+
+#[tokio::test]
+async fn a_stale_pull_request_is_closed_with_a_comment_once() {
+    let fake = fake().await;
+    let f = forge(&fake).await;
+    let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+    f.comment(pr.number, "Waiting for review.").await.unwrap();
+
+    let closed = f
+        .close(pr.number, "staging already runs sha-3; closing.")
+        .await
+        .unwrap();
+    assert_eq!(closed.state, PrState::Closed);
+    assert_eq!(closed.merged_at, None);
+    let comments: Vec<String> = fake
+        .pull(REPO, pr.number)
+        .comments
+        .into_iter()
+        .map(|c| c.body)
+        .collect();
+    assert_eq!(
+        comments,
+        [
+            "Waiting for review.",
+            "staging already runs sha-3; closing."
+        ]
+    );
+    assert!(!fake.pull(REPO, pr.number).open);
+
+    // Closing again (a retried pass) neither fails nor repeats the comment.
+    let again = f
+        .close(pr.number, "staging already runs sha-3; closing.")
+        .await
+        .unwrap();
+    assert_eq!(again.state, PrState::Closed);
+    assert_eq!(fake.pull(REPO, pr.number).comments.len(), 2);
+
+    assert_eq!(f.find_open("ferry/staging/api").await.unwrap(), None);
+    let closed_list = f.list(StateFilter::Closed, "ferry/").await.unwrap();
+    assert_eq!(
+        closed_list.iter().map(|p| p.number).collect::<Vec<_>>(),
+        [pr.number]
+    );
+    assert!(
+        f.list(StateFilter::Open, "ferry/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The branch can be proposed again: a new pull request, a new number.
+    let reopened = f.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!(reopened.number, pr.number + 1);
+}
+
+#[tokio::test]
+async fn a_merge_on_github_is_read_back() {
+    let fake = fake().await;
+    let f = forge(&fake).await;
+    let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+    let other = f.open(&spec("ferry/production/api")).await.unwrap();
+    fake.merge(REPO, pr.number);
+
+    let read = f.get(pr.number).await.unwrap();
+    assert_eq!(read.state, PrState::Merged);
+    assert!(read.merged_at.is_some());
+    // The list endpoint has no `merged` field; merged_at tells.
+    let closed = f.list(StateFilter::Closed, "ferry/staging/").await.unwrap();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].state, PrState::Merged);
+    assert_eq!(closed[0].merged_at, read.merged_at);
+    let all = f.list(StateFilter::All, "ferry/").await.unwrap();
+    assert_eq!(
+        all.iter().map(|p| (p.number, p.state)).collect::<Vec<_>>(),
+        [(pr.number, PrState::Merged), (other.number, PrState::Open)]
+    );
+    assert_eq!(f.find_open("ferry/staging/api").await.unwrap(), None);
+
+    let before = fake.pull(REPO, pr.number).comments.len();
+    assert_eq!(
+        f.close(pr.number, "stale").await,
+        Err(ForgeError::AlreadyMerged(pr.number))
+    );
+    assert_eq!(fake.pull(REPO, pr.number).comments.len(), before);
+}
+
+#[tokio::test]
+async fn pull_requests_from_forks_are_not_ferrys() {
+    let fake = fake().await;
+    let f = forge(&fake).await;
+    let fork = fake.add_fork_pull(
+        REPO,
+        "mallory/platform-gitops",
+        "ferry/staging/api",
+        "looks like ferry",
+    );
+    assert_eq!(f.find_open("ferry/staging/api").await.unwrap(), None);
+    assert!(f.list(StateFilter::All, "ferry/").await.unwrap().is_empty());
+    // It still exists for anyone who asks by number.
+    assert_eq!(f.get(fork).await.unwrap().head, "ferry/staging/api");
+
+    let ours = f.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_ne!(ours.number, fork);
+    assert_eq!(
+        f.find_open("ferry/staging/api")
+            .await
+            .unwrap()
+            .map(|p| p.number),
+        Some(ours.number)
+    );
+}
+
+#[tokio::test]
+async fn list_filters_by_branch_prefix() {
+    let fake = fake().await;
+    fake.set_ref(
+        REPO,
+        "renovate/foo",
+        "4444444444444444444444444444444444444444",
+    );
+    let f = forge(&fake).await;
+    let a = f.open(&spec("ferry/staging/api")).await.unwrap();
+    let mut other = spec("renovate/foo");
+    other.labels.clear();
+    other.reviewers.clear();
+    f.open(&other).await.unwrap();
+    let b = f.open(&spec("ferry/production/api")).await.unwrap();
+    let listed = f.list(StateFilter::Open, "ferry/").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|p| p.number).collect::<Vec<_>>(),
+        [a.number, b.number]
+    );
+    let staging = f.list(StateFilter::Open, "ferry/staging/").await.unwrap();
+    assert_eq!(staging.len(), 1);
+    assert_eq!(staging[0].reviewers, ["alice", "team:platform"]);
+}
+
+#[tokio::test]
+async fn errors_are_specific() {
+    let fake = fake().await;
+    let f = forge(&fake).await;
+    assert_eq!(f.get(99).await, Err(ForgeError::NotFound(99)));
+    assert_eq!(f.update(99, "t", "b").await, Err(ForgeError::NotFound(99)));
+    assert_eq!(f.comment(99, "hi").await, Err(ForgeError::NotFound(99)));
+
+    // A branch that was never pushed.
+    match f.open(&spec("ferry/dev/nothing")).await {
+        Err(ForgeError::Api { status: 422, .. }) => {}
+        other => panic!("expected a 422, got {other:?}"),
+    }
+
+    // A reviewer GitHub refuses (the author) does not undo the pull request.
+    let mut s = spec("ferry/staging/api");
+    s.reviewers = vec!["ferry-bot".into()];
+    let pr = f.open(&s).await.unwrap();
+    assert_eq!(pr.reviewers, Vec::<String>::new());
+    assert!(fake.pull(REPO, pr.number).open);
+
+    let mut bad = settings(&fake.url, Duration::from_secs(1));
+    bad.auth = GitHubAuth::Token(SecretString::from("ghp_wrong"));
+    let bad = GitHubForge::connect(bad).await.unwrap();
+    match bad.get(pr.number).await {
+        Err(ForgeError::Auth(message)) => {
+            assert_eq!(message, "Bad credentials");
+        }
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+    // Debug output never shows the token.
+    assert!(!format!("{bad:?}").contains("ghp_"));
+}
+
+#[tokio::test]
+async fn a_spent_rate_limit_is_reported_without_hammering() {
+    let fake = fake().await;
+    let f = forge(&fake).await; // waits at most 5 s
+    let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+    fake.set_rate_limit(0, 3600);
+    let sent_before = fake.requests().len();
+
+    let started = Instant::now();
+    match f.get(pr.number).await {
+        Err(ForgeError::RateLimited { retry_in, reset_at }) => {
+            assert!(retry_in > Duration::from_secs(3500), "{retry_in:?}");
+            assert!(reset_at.is_some());
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no waiting for an hour-long reset"
+    );
+    assert_eq!(
+        fake.requests().len(),
+        sent_before + 1,
+        "one request, one 403"
+    );
+    assert_eq!(fake.rate_limited(), 1);
+
+    // Until the reset, ferry does not ask again at all.
+    assert!(matches!(
+        f.find_open("ferry/staging/api").await,
+        Err(ForgeError::RateLimited { .. })
+    ));
+    assert!(matches!(
+        f.update(pr.number, "t", "b").await,
+        Err(ForgeError::RateLimited { .. })
+    ));
+    assert_eq!(fake.requests().len(), sent_before + 1);
+    let status = f.rate_limit().expect("a window was seen");
+    assert_eq!(status.remaining, 0);
+    assert_eq!(status.limit, Some(5000));
+}
+
+#[tokio::test]
+async fn a_short_reset_is_waited_out() {
+    let fake = fake().await;
+    let f = forge(&fake).await; // waits at most 5 s
+    let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+
+    // The budget runs out with the next answer; the reset is 2 s away.
+    fake.set_rate_limit(1, 2);
+    f.comment(pr.number, "one").await.unwrap();
+    assert_eq!(f.rate_limit().map(|s| s.remaining), Some(0));
+    let started = Instant::now();
+    f.comment(pr.number, "two").await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited for the reset"
+    );
+    assert_eq!(
+        fake.rate_limited(),
+        0,
+        "waited before sending, not after a 403"
+    );
+
+    // Refused with a 403 and a reset 2 s away: wait, retry once, succeed.
+    fake.set_rate_limit(0, 2);
+    let started = Instant::now();
+    let read = f.get(pr.number).await.unwrap();
+    assert_eq!(read.number, pr.number);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(fake.rate_limited(), 1);
+
+    // A secondary limit with retry-after: 1.
+    fake.secondary_limit_once(1);
+    let started = Instant::now();
+    f.get(pr.number).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(fake.rate_limited(), 2);
+    let comments: Vec<String> = fake
+        .pull(REPO, pr.number)
+        .comments
+        .into_iter()
+        .map(|c| c.body)
+        .collect();
+    assert_eq!(comments, ["one", "two"]);
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_bound_fails_fast() {
+    let fake = fake().await;
+    let f = GitHubForge::connect(settings(&fake.url, Duration::from_secs(1)))
+        .await
+        .unwrap();
+    fake.secondary_limit_once(120);
+    let started = Instant::now();
+    match f.find_open("ferry/staging/api").await {
+        Err(ForgeError::RateLimited { retry_in, .. }) => {
+            assert_eq!(retry_in, Duration::from_secs(120))
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(fake.requests().len(), 1);
+}
+
+/// A 2048-bit RSA key: (PKCS#8 PEM, PKCS#1 public key DER).
+fn app_key() -> (String, Vec<u8>) {
+    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+    use aws_lc_rs::signature::KeyPair as _;
+    use base64::Engine as _;
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let der: Pkcs8V1Der = key.as_der().unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    (pem, key.public_key().as_ref().to_vec())
+}
+
+#[tokio::test]
+async fn a_github_app_on_github_enterprise_uses_an_installation_token() {
+    let fake = fake().await;
+    let (pem, public) = app_key();
+    fake.add_app(4242, &public, 77, &[REPO]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.pem"), &pem).unwrap();
+    let cfg = ForgeConfig {
+        kind: ForgeKind::Github,
+        repository: Some(REPO.into()),
+        api_url: Some(format!("{}/api/v3", fake.url)),
+        token_env: None,
+        app_id: Some(4242),
+        private_key_file: Some("app.pem".into()),
+        path: None,
+    };
+    let f = AnyForge::from_config(&cfg, dir.path()).await.unwrap();
+    let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!(pr.number, 1);
+    assert_eq!(fake.pull(REPO, 1).author, "ferry-app[bot]");
+    assert_eq!(f.get(1).await.unwrap().title, pr.title);
+
+    // One token, scoped to the GitOps repository, reused for every call.
+    assert_eq!(
+        fake.issued_tokens(),
+        [(77, vec!["platform-gitops".to_string()])]
+    );
+    let requests = fake.requests();
+    assert!(
+        requests.iter().all(|r| r.contains(" /api/v3/")),
+        "{requests:?}"
+    );
+    assert_eq!(
+        requests[0],
+        "GET /api/v3/repos/acme/platform-gitops/installation"
+    );
+    assert_eq!(
+        requests[1],
+        "POST /api/v3/app/installations/77/access_tokens"
+    );
+
+    // A key GitHub does not know is refused at connect time.
+    let (other_pem, _) = app_key();
+    std::fs::write(dir.path().join("app.pem"), &other_pem).unwrap();
+    match AnyForge::from_config(&cfg, dir.path()).await {
+        Err(ForgeError::Auth(_)) => {}
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn config_errors_name_the_field_and_never_the_secret() {
+    let base = std::path::Path::new("/nonexistent");
+    let mut cfg = ForgeConfig {
+        kind: ForgeKind::Github,
+        repository: Some(REPO.into()),
+        api_url: None,
+        token_env: Some("FERRY_TEST_TOKEN_THAT_IS_NOT_SET".into()),
+        app_id: None,
+        private_key_file: None,
+        path: None,
+    };
+    match AnyForge::from_config(&cfg, base).await {
+        Err(ForgeError::Auth(m)) => assert!(m.contains("FERRY_TEST_TOKEN_THAT_IS_NOT_SET"), "{m}"),
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+    cfg.repository = Some("not-a-repository".into());
+    assert!(matches!(
+        AnyForge::from_config(&cfg, base).await,
+        Err(ForgeError::Config(m)) if m.contains("forge.repository")
+    ));
+    cfg.repository = Some(REPO.into());
+    cfg.app_id = Some(1);
+    assert!(matches!(
+        AnyForge::from_config(&cfg, base).await,
+        Err(ForgeError::Config(m)) if m.contains("not both")
+    ));
+    cfg.token_env = None;
+    assert!(matches!(
+        AnyForge::from_config(&cfg, base).await,
+        Err(ForgeError::Config(m)) if m.contains("private_key_file")
+    ));
+    cfg.private_key_file = Some("missing.pem".into());
+    assert!(matches!(
+        AnyForge::from_config(&cfg, base).await,
+        Err(ForgeError::Auth(m)) if m.contains("missing.pem")
+    ));
+}

@@ -1,0 +1,278 @@
+//! The local forge: the same behaviours as the GitHub one, on a JSON file
+//! that outlives the process, shared safely by several instances.
+
+use std::time::{Duration, SystemTime};
+
+use ferry::config::{Forge as ForgeConfig, ForgeKind};
+use ferry::forge::local::LocalForge;
+use ferry::forge::{AnyForge, Forge, ForgeError, PrSpec, PrState, StateFilter};
+
+fn spec(head: &str) -> PrSpec {
+    PrSpec {
+        head: head.into(),
+        base: "main".into(),
+        title: "staging: api sha-1 → sha-3".into(),
+        body: "evidence".into(),
+        labels: vec!["ferry".into(), "env:staging".into()],
+        reviewers: vec!["alice".into(), "team:platform".into()],
+        draft: false,
+    }
+}
+
+#[tokio::test]
+async fn opens_once_and_a_new_instance_finds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/forge.json");
+    let a = LocalForge::new(&path);
+    assert_eq!(a.find_open("ferry/staging/api").await.unwrap(), None);
+    assert!(a.list(StateFilter::All, "").await.unwrap().is_empty());
+
+    let pr = a.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!(pr.number, 1);
+    assert_eq!(pr.state, PrState::Open);
+    assert_eq!(pr.labels, ["ferry", "env:staging"]);
+    assert_eq!(pr.reviewers, ["alice", "team:platform"]);
+    assert_eq!(pr.merged_at, None);
+    assert!(pr.url.ends_with("#1"));
+
+    // A restarted process reads the file.
+    let b = LocalForge::new(&path);
+    assert_eq!(
+        b.find_open("ferry/staging/api").await.unwrap(),
+        Some(pr.clone())
+    );
+    assert_eq!(b.get(1).await.unwrap(), pr);
+    let again = b.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!(again, pr, "the open pull request, not a second one");
+
+    // Numbers continue across instances.
+    let other = b.open(&spec("ferry/production/api")).await.unwrap();
+    assert_eq!(other.number, 2);
+    assert_eq!(a.list(StateFilter::Open, "ferry/").await.unwrap().len(), 2);
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(json["pulls"].as_array().unwrap().len(), 2);
+    assert_eq!(json["pulls"][0]["head"], "ferry/staging/api");
+    assert_eq!(json["pulls"][0]["state"], "open");
+    assert_eq!(json["next_number"], 3);
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(leftovers, ["forge.json"], "no lock or temporary file left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_racing_neither_duplicate_nor_lose_pull_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forge.json");
+    let open = |head: String| {
+        let f = LocalForge::new(&path);
+        tokio::spawn(async move { f.open(&spec(&head)).await })
+    };
+    for round in 0..20 {
+        // Two processes open the same promotion while a third opens another.
+        let same = format!("ferry/staging/app{round}");
+        let (x, y, z) = tokio::join!(
+            open(same.clone()),
+            open(same),
+            open(format!("ferry/production/app{round}")),
+        );
+        let (x, y, z) = (
+            x.unwrap().unwrap(),
+            y.unwrap().unwrap(),
+            z.unwrap().unwrap(),
+        );
+        assert_eq!(x.number, y.number);
+        assert_ne!(x.number, z.number);
+    }
+    let all = LocalForge::new(&path)
+        .list(StateFilter::All, "ferry/")
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 40, "every pull request was kept, once");
+    let numbers: Vec<u64> = all.iter().map(|p| p.number).collect();
+    assert_eq!(numbers, (1..=40).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn update_close_comment_and_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forge.json");
+    let f = LocalForge::new(&path);
+    let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+
+    let updated = f
+        .update(pr.number, "staging: api sha-1 → sha-4", "newer evidence")
+        .await
+        .unwrap();
+    assert_eq!(updated.title, "staging: api sha-1 → sha-4");
+    assert_eq!(updated.body, "newer evidence");
+    assert_eq!(updated.labels, pr.labels);
+    assert_eq!(
+        LocalForge::new(&path).get(pr.number).await.unwrap(),
+        updated
+    );
+
+    f.comment(pr.number, "waiting for review").await.unwrap();
+    let closed = f
+        .close(pr.number, "staging already runs sha-4")
+        .await
+        .unwrap();
+    assert_eq!(closed.state, PrState::Closed);
+    assert_eq!(closed.merged_at, None);
+    let again = f
+        .close(pr.number, "staging already runs sha-4")
+        .await
+        .unwrap();
+    assert_eq!(again.state, PrState::Closed);
+    let comments: Vec<String> = LocalForge::new(&path)
+        .comments(pr.number)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.body)
+        .collect();
+    assert_eq!(
+        comments,
+        ["waiting for review", "staging already runs sha-4"]
+    );
+    assert_eq!(f.find_open("ferry/staging/api").await.unwrap(), None);
+    assert_eq!(
+        f.merge(pr.number).await,
+        Err(ForgeError::NotOpen(pr.number))
+    );
+
+    // Proposed again: a new number, which merges.
+    let second = f.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!(second.number, 2);
+    let merged = f.merge(second.number).await.unwrap();
+    assert_eq!(merged.state, PrState::Merged);
+    assert!(merged.merged_at.is_some());
+    let read = LocalForge::new(&path).get(second.number).await.unwrap();
+    assert_eq!(read.state, PrState::Merged);
+    assert_eq!(read.merged_at, merged.merged_at);
+    assert_eq!(
+        f.close(second.number, "stale").await,
+        Err(ForgeError::AlreadyMerged(second.number))
+    );
+    assert_eq!(
+        f.merge(second.number).await,
+        Err(ForgeError::AlreadyMerged(second.number))
+    );
+
+    let closed = f.list(StateFilter::Closed, "ferry/staging/").await.unwrap();
+    assert_eq!(
+        closed
+            .iter()
+            .map(|p| (p.number, p.state))
+            .collect::<Vec<_>>(),
+        [(1, PrState::Closed), (2, PrState::Merged)]
+    );
+    assert!(
+        f.list(StateFilter::Open, "ferry/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        f.list(StateFilter::All, "renovate/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn errors_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forge.json");
+    let f = LocalForge::new(&path);
+    assert_eq!(f.get(7).await, Err(ForgeError::NotFound(7)));
+    assert_eq!(f.update(7, "t", "b").await, Err(ForgeError::NotFound(7)));
+    assert_eq!(f.comment(7, "x").await, Err(ForgeError::NotFound(7)));
+    assert_eq!(f.close(7, "x").await, Err(ForgeError::NotFound(7)));
+    assert_eq!(f.merge(7).await, Err(ForgeError::NotFound(7)));
+    let same = spec("main"); // head = base
+    assert!(matches!(
+        f.open(&same).await,
+        Err(ForgeError::Api { status: 422, .. })
+    ));
+    assert!(!path.exists(), "nothing written for a refused request");
+
+    // A corrupt file is reported and left alone.
+    std::fs::write(&path, "{not json").unwrap();
+    match f.open(&spec("ferry/staging/api")).await {
+        Err(ForgeError::Local { path: p, .. }) => assert!(p.ends_with("forge.json")),
+        other => panic!("expected a local error, got {other:?}"),
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{not json");
+    assert!(matches!(
+        f.list(StateFilter::All, "").await,
+        Err(ForgeError::Local { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_hand_edited_file_is_read_and_numbers_are_never_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forge.json");
+    // Merged by hand: no counter, no merged_at.
+    std::fs::write(
+        &path,
+        r#"{"pulls": [{"number": 4, "head": "ferry/staging/api", "base": "main",
+            "title": "t", "state": "merged",
+            "created_at": "2026-11-20T10:00:00Z", "updated_at": "2026-11-20T11:00:00Z"}]}"#,
+    )
+    .unwrap();
+    let f = LocalForge::new(&path);
+    let pr = f.get(4).await.unwrap();
+    assert_eq!(pr.state, PrState::Merged);
+    assert_eq!(
+        pr.merged_at.map(|t| t.unix_timestamp()),
+        Some(time::macros::datetime!(2026-11-20 11:00 UTC).unix_timestamp())
+    );
+    assert_eq!(f.open(&spec("ferry/staging/api")).await.unwrap().number, 5);
+}
+
+#[tokio::test]
+async fn a_stale_lock_from_a_crashed_process_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forge.json");
+    let lock = dir.path().join("forge.json.lock");
+    let file = std::fs::File::create(&lock).unwrap();
+    file.set_modified(SystemTime::now() - Duration::from_secs(120))
+        .unwrap();
+    let f = LocalForge::new(&path);
+    let pr = tokio::time::timeout(Duration::from_secs(5), f.open(&spec("ferry/staging/api")))
+        .await
+        .expect("not stuck on the stale lock")
+        .unwrap();
+    assert_eq!(pr.number, 1);
+    assert!(!lock.exists());
+}
+
+#[tokio::test]
+async fn from_config_resolves_the_path_against_the_config_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ForgeConfig {
+        kind: ForgeKind::Local,
+        repository: None,
+        api_url: None,
+        token_env: None,
+        app_id: None,
+        private_key_file: None,
+        path: Some("forge/prs.json".into()),
+    };
+    let f = AnyForge::from_config(&cfg, dir.path()).await.unwrap();
+    let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!(f.find_open("ferry/staging/api").await.unwrap(), Some(pr));
+    assert!(dir.path().join("forge/prs.json").is_file());
+
+    let missing = ForgeConfig { path: None, ..cfg };
+    assert!(matches!(
+        AnyForge::from_config(&missing, dir.path()).await,
+        Err(ForgeError::Config(m)) if m.contains("forge.path")
+    ));
+}

@@ -14,28 +14,50 @@ use crate::kustomize;
 use crate::registry::policy::TagPolicy;
 use crate::registry::{ImageRecord, ImageSource};
 
+/// One overlay's kustomization, parsed once per snapshot however many apps
+/// it holds.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    images: Vec<kustomize::ImageEntry>,
+    pins: Vec<kustomize::Pin>,
+}
+
+impl Overlay {
+    /// Reads and parses the kustomization in `repo_root/dir`.
+    pub fn load(repo_root: &Path, dir: &Path) -> Result<Self, String> {
+        let file = kustomize::resolve(&repo_root.join(dir)).map_err(|e| e.to_string())?;
+        let src = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let located = |e: kustomize::EditError| e.in_file(&file).to_string();
+        Ok(Overlay {
+            images: kustomize::read_images(&src).map_err(located)?,
+            pins: kustomize::read_pins(&src).map_err(located)?,
+        })
+    }
+
+    /// What runs for `image`, and its pin.
+    pub fn get(&self, image: &str) -> (Option<Running>, Option<kustomize::Pin>) {
+        let running = self
+            .images
+            .iter()
+            .find(|e| e.name == image)
+            .map(|e| Running {
+                tag: e.new_tag.clone(),
+                digest: e.digest.clone(),
+            });
+        (
+            running,
+            self.pins.iter().find(|p| p.image == image).cloned(),
+        )
+    }
+}
+
 /// What an overlay holds for one image: what runs and any pin.
 pub fn read_overlay(
     repo_root: &Path,
     dir: &Path,
     image: &str,
 ) -> Result<(Option<Running>, Option<kustomize::Pin>), String> {
-    let file = kustomize::resolve(&repo_root.join(dir)).map_err(|e| e.to_string())?;
-    let src = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let located = |e: kustomize::EditError| e.in_file(&file).to_string();
-    let running = kustomize::read_images(&src)
-        .map_err(located)?
-        .into_iter()
-        .find(|e| e.name == image)
-        .map(|e| Running {
-            tag: e.new_tag,
-            digest: e.digest,
-        });
-    let pin = kustomize::read_pins(&src)
-        .map_err(located)?
-        .into_iter()
-        .find(|p| p.image == image);
-    Ok((running, pin))
+    Overlay::load(repo_root, dir).map(|o| o.get(image))
 }
 
 /// Takes the snapshot for `config` from the checkout at `repo_root`.
@@ -48,6 +70,7 @@ pub async fn take<S: ImageSource>(
     gates: &Gates,
 ) -> Snapshot {
     let mut listings: HashMap<String, Result<Vec<ImageRecord>, String>> = HashMap::new();
+    let mut overlays: HashMap<std::path::PathBuf, Result<Overlay, String>> = HashMap::new();
     let mut apps = Vec::with_capacity(config.apps.len());
     for app in &config.apps {
         if !listings.contains_key(&app.repository) {
@@ -57,7 +80,7 @@ pub async fn take<S: ImageSource>(
                 .map_err(|e| e.to_string());
             listings.insert(app.repository.clone(), l);
         }
-        let envs = env_states(config, app, repo_root);
+        let envs = env_states(config, app, repo_root, &mut overlays);
         let candidates = match &listings[&app.repository] {
             Err(e) => Err(e.clone()),
             Ok(records) => Ok(judge(app, records, &envs, source, gates).await),
@@ -75,15 +98,26 @@ pub async fn take<S: ImageSource>(
     }
 }
 
-fn env_states(config: &Config, app: &App, repo_root: &Path) -> Vec<EnvState> {
+fn env_states(
+    config: &Config,
+    app: &App,
+    repo_root: &Path,
+    overlays: &mut HashMap<std::path::PathBuf, Result<Overlay, String>>,
+) -> Vec<EnvState> {
     config
         .environments
         .iter()
         .filter_map(|env| {
             let dir = app.overlays.get(&env.name)?;
-            let (running, pin) = match read_overlay(repo_root, dir, &app.image) {
-                Ok((r, p)) => (Ok(r), p),
-                Err(e) => (Err(e), None),
+            let overlay = overlays
+                .entry(dir.clone())
+                .or_insert_with(|| Overlay::load(repo_root, dir));
+            let (running, pin) = match overlay {
+                Ok(o) => {
+                    let (r, p) = o.get(&app.image);
+                    (Ok(r), p)
+                }
+                Err(e) => (Err(e.clone()), None),
             };
             Some(EnvState {
                 env: env.name.clone(),

@@ -17,6 +17,9 @@ pub(crate) struct Text<'a> {
     /// Byte offset (in `src`) of every character of the body, plus the end;
     /// `None` when the body is ASCII and char index == byte index.
     char_bytes: Option<Vec<usize>>,
+    /// Start of every line, built on first use: positions are reported
+    /// for many entries, and counting newlines each time is quadratic.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl<'a> Text<'a> {
@@ -33,6 +36,7 @@ impl<'a> Text<'a> {
             src,
             bom,
             char_bytes,
+            line_starts: std::sync::OnceLock::new(),
         }
     }
 
@@ -121,7 +125,13 @@ impl<'a> Text<'a> {
     /// 1-based line and column of byte `b`, for messages.
     pub fn line_col(&self, b: usize) -> (usize, usize) {
         let b = self.boundary(b);
-        let line = self.src[..b].matches('\n').count() + 1;
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.src.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        // Index of the last line start at or before `b`.
+        let line = starts.partition_point(|&s| s <= b);
         (line, self.col(b) + 1)
     }
 

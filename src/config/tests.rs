@@ -110,6 +110,15 @@ fn cross_references_are_checked() {
 }
 
 #[test]
+fn unsupported_grouping_is_refused_not_ignored() {
+    let e = errors("environments:\n- {name: staging, mode: pull_request, group: environment}\n");
+    assert!(
+        e[0].contains("environments[0].group: `group: environment` is not supported yet"),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn registry_kind_needs_its_fields() {
     let e = errors("registry: {kind: ecr}\n");
     assert!(

@@ -55,6 +55,12 @@ fn environments(config: &Config, p: &mut Problems) {
     let at = |i: usize, f: &str| vec![key("environments"), PathSeg::Index(i), key(f)];
     let mut seen = BTreeSet::new();
     for (i, env) in config.environments.iter().enumerate() {
+        if env.group == crate::config::Group::Environment {
+            p.push((
+                at(i, "group"),
+                "`group: environment` is not supported yet; use `app` (one PR per app)".into(),
+            ));
+        }
         if !valid_env_name(&env.name) {
             p.push((
                 at(i, "name"),

@@ -243,7 +243,37 @@ fn title(env: &str, e: &Entry) -> String {
     format!("{env}: {} {from} → {to}", e.app)
 }
 
-fn body(config: &Config, snapshot: &Snapshot, env: &str, e: &Entry, message: &str) -> String {
+/// Scan counts and signing key recorded when the digest was committed to
+/// the first environment (its `Ferry-Scan` and `Ferry-Signature` trailers).
+fn gate_evidence(ws: &Workspace, digest: &str) -> (String, String) {
+    let commits = ws.log(500).unwrap_or_default();
+    for c in commits {
+        let mut current_digest = None;
+        let (mut scan, mut sig) = (None, None);
+        for (k, v) in &c.trailers {
+            match k.as_str() {
+                "Ferry-App" => (current_digest, scan, sig) = (None, None, None),
+                "Ferry-Digest" => current_digest = Some(v.clone()),
+                "Ferry-Scan" => scan = Some(v.clone()),
+                "Ferry-Signature" => sig = Some(v.clone()),
+                _ => {}
+            }
+            if current_digest.as_deref() == Some(digest) && scan.is_some() && sig.is_some() {
+                return (scan.unwrap_or_default(), sig.unwrap_or_default());
+            }
+        }
+    }
+    ("(not recorded)".into(), "(not recorded)".into())
+}
+
+fn body(
+    config: &Config,
+    snapshot: &Snapshot,
+    ws: &Workspace,
+    env: &str,
+    e: &Entry,
+    message: &str,
+) -> String {
     let upstream = env_of(config, env)
         .and_then(|c| c.after.clone())
         .unwrap_or_default();
@@ -264,10 +294,24 @@ fn body(config: &Config, snapshot: &Snapshot, env: &str, e: &Entry, message: &st
     let argocd = env_of(config, &upstream)
         .and_then(|c| c.argocd_app.clone())
         .unwrap_or_default();
+    let argocd_link = match &config.argocd {
+        Some(a) => format!(
+            "[{argocd}]({}/applications/{argocd})",
+            a.url.trim_end_matches('/')
+        ),
+        None => format!("`{argocd}`"),
+    };
+    let (scan, key) = gate_evidence(
+        ws,
+        e.to.as_ref()
+            .and_then(|t| t.digest.as_deref())
+            .unwrap_or_default(),
+    );
     format!(
         "ferry promotes **{app}** to **{env}**: {upstream} has proven it.\n\n\
          | | tag | digest |\n|---|---|---|\n| from | {ft} | `{fd}` |\n| to | {tt} | `{td}` |\n\n\
-         **Evidence from {upstream}** (Argo CD app `{argocd}`): {evidence}\n\n\
+         **Gates**: scan {scan}; signed by key `{key}`.\n\n\
+         **Evidence from {upstream}** (Argo CD app {argocd_link}): {evidence}\n\n\
          Merge to promote; ferry updates this pull request when a newer image is proven and closes it when {env} already runs the image.\n\n\
          ```\n{message}```\n",
         app = e.app,
@@ -315,7 +359,7 @@ pub async fn execute(
                 let Some(message) = message else { continue };
                 let (title, body) = (
                     title(&e.env, e),
-                    body(config, snapshot, &e.env, e, &message),
+                    body(config, snapshot, ws, &e.env, e, &message),
                 );
                 let (pr, what) = match &open {
                     Some(o) => (forge.update(o.number, &title, &body).await, "updated"),

@@ -87,4 +87,12 @@ fn the_demo_story_runs_through_production() {
         body.contains("Ferry-Digest: sha256:") && body.contains("Evidence from dev"),
         "{body}"
     );
+    assert!(
+        body.contains("**Gates**: scan HIGH=1 LOW=4; signed by key `sha256:"),
+        "{body}"
+    );
+    assert!(
+        body.contains("(Argo CD app [platform-dev](http://127.0.0.1:"),
+        "{body}"
+    );
 }

@@ -9,17 +9,15 @@
 #   3. peak RSS of `ferry run --resync 1` on 1,000 apps, and its exit on SIGTERM.
 #
 # Needs cargo, git, python3 (3.9+). Knobs (environment): APPS=200 SAMPLES=30
-# NOOP_APPS=1000 NOOP_RUNS=2 SCALE=125,250,500 DAEMON_SECONDS=5 CALLS_APPS=200
+# NOOP_APPS=1000 NOOP_RUNS=2 SCALE=125,250,500 DAEMON_SECONDS=5 CALLS_APPS=1000
 # SEED=20261126 ONLY=0,1,2,3 WORK=dir (kept; default a temporary dir, removed)
 # OUT=results.json (default target/dev_loop.json). FERRY_BIN and
 # LOOP_CALLS_BIN (both) skip the build and use those binaries.
 #
-# Time (2 cores, 2026-11-26): parts 0, 1 and the smaller sizes of 2 take
-# about a minute together; at 1,000 apps x 3 environments one pass takes
-# ~100 s of CPU (see README: the snapshot re-reads the overlay per app), so
-# part 2 costs NOOP_RUNS such passes and part 3 one more (the daemon finishes
-# the pass in flight after SIGTERM): ~6 minutes in all. Everything runs one
-# process at a time, so about one core is busy.
+# Time (2 cores, 2026-11-26, commit 3b57539): about 15 s plus the build.
+# Before df061bc a pass at 1,000 apps x 3 environments took ~100 s of CPU
+# and the whole script ~6 minutes (see README). Everything runs one process
+# at a time, so about one core is busy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,12 +44,15 @@ trap 'rm -rf "$bin"' EXIT
 cp "$ferry_bin" "$bin/ferry"
 cp "$harness" "$bin/loop_calls"
 
-echo "ferry $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo ' + uncommitted changes'); $(nproc) cpus; $(date -u +%FT%TZ)"
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo "(not a git checkout)")
+git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || rev+=" + uncommitted changes"
+[ -z "${FERRY_BIN:-}" ] || rev="$FERRY_BIN (checkout at $rev)"
+echo "ferry $rev; $(nproc) cpus; $(date -u +%FT%TZ)"
 if [[ ",$ONLY," == *,0,* ]]; then
     echo; echo "== 0. one overlay read, by size"
     "$bin/loop_calls" probe
-    echo; echo "== 0. registry calls per repository, ${CALLS_APPS:-200} apps x 3 environments"
-    "$bin/loop_calls" calls "${CALLS_APPS:-200}"
+    echo; echo "== 0. registry calls per repository, ${CALLS_APPS:-1000} apps x 3 environments"
+    "$bin/loop_calls" calls "${CALLS_APPS:-1000}"
 fi
 only=$(echo ",$ONLY," | sed 's/,0,/,/; s/^,//; s/,$//')
 [ -n "$only" ] || exit 0

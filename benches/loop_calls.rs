@@ -2,7 +2,7 @@
 //! registry calls a pass makes per repository.
 //!
 //! ```sh
-//! cargo bench --bench loop_calls                  # call counts, 200 apps × 3 environments
+//! cargo bench --bench loop_calls                  # call counts, 1,000 apps × 3 environments
 //! cargo bench --bench loop_calls -- calls APPS    # the same for APPS apps
 //! cargo bench --bench loop_calls -- probe         # time of reading one overlay, by size
 //! cargo bench --bench loop_calls -- fixture DIR APPS ENVS IMAGES
@@ -25,8 +25,9 @@
 //! printing `list_images` / `scan` / `signatures` calls per repository for
 //! a pass with nothing to do, for one new image, and for what the daemon
 //! asks again on its next passes (gates cache kept). The counts per
-//! repository do not depend on the number of apps; the snapshot's time
-//! does, steeply (see `probe` and benches/README.md, "Dev loop").
+//! repository do not depend on the number of apps; `probe` and the
+//! snapshot times printed show what reading the overlays costs
+//! (benches/README.md, "Dev loop").
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -377,7 +378,7 @@ fn main() -> Res<()> {
             .ok_or_else(|| "missing argument; see the top of benches/loop_calls.rs".into())
     };
     match args.first().map(String::as_str) {
-        None => calls(200),
+        None => calls(1000),
         Some("probe") => probe(),
         Some("calls") => calls(arg(1)?.parse()?),
         Some("fixture") => fixture(

@@ -235,7 +235,7 @@ impl Workspace {
                 Ok(None) => return Ok(Outcome::NothingToDo),
                 Err(e) => return Err(GitError::Edit(e.to_string())),
             };
-            let Some(commit) = self.commit_worktree(tip, author, &message)? else {
+            let Some(commit) = self.commit_worktree(tip, author, &message, Some("HEAD"))? else {
                 return Ok(Outcome::NothingToDo);
             };
             failpoint("after_commit_before_push");
@@ -290,7 +290,7 @@ impl Workspace {
             Err(e) => return Err(GitError::Edit(e.to_string())),
         };
         let result = self
-            .commit_detached(tip, author, &message)
+            .commit_worktree(tip, author, &message, None)
             .and_then(|commit| match commit {
                 None => Ok(None),
                 Some(commit) => self.force_push(branch, commit).map(|()| Some(commit)),
@@ -301,33 +301,6 @@ impl Workspace {
             info!(%commit, branch, "proposed");
         }
         result
-    }
-
-    /// Like `commit_worktree`, but without moving HEAD.
-    fn commit_detached(
-        &self,
-        tip: Oid,
-        author: &Author,
-        message: &str,
-    ) -> Result<Option<Oid>, GitError> {
-        let message = git2::message_prettify(message, None).ctx("commit")?;
-        let parent = self.repo.find_commit(tip).ctx("commit")?;
-        let mut index = self.repo.index().ctx("stage")?;
-        index.read_tree(&parent.tree().ctx("stage")?).ctx("stage")?;
-        index
-            .add_all(["*"], IndexAddOption::DEFAULT, None)
-            .ctx("stage")?;
-        index.update_all(["*"], None).ctx("stage")?;
-        let tree_id = index.write_tree().ctx("stage")?;
-        if tree_id == parent.tree_id() {
-            return Ok(None);
-        }
-        let tree = self.repo.find_tree(tree_id).ctx("commit")?;
-        let sig = author.signature()?;
-        self.repo
-            .commit(None, &sig, &sig, &message, &tree, &[&parent])
-            .ctx("commit")
-            .map(Some)
     }
 
     /// Moves `refs/heads/<branch>` on the remote to `commit`, whatever it
@@ -427,11 +400,14 @@ impl Workspace {
 
     /// Stages everything in the working tree and commits it on `tip`;
     /// `None` when the tree is unchanged.
+    /// `update_ref`: `Some("HEAD")` to move the branch, `None` for a
+    /// detached commit (a proposal).
     fn commit_worktree(
         &self,
         tip: Oid,
         author: &Author,
         message: &str,
+        update_ref: Option<&str>,
     ) -> Result<Option<Oid>, GitError> {
         let message = git2::message_prettify(message, None).ctx("commit")?;
         if message.trim().is_empty() {
@@ -459,7 +435,7 @@ impl Workspace {
         let sig = author.signature()?;
         let commit = self
             .repo
-            .commit(Some("HEAD"), &sig, &sig, &message, &tree, &[&parent])
+            .commit(update_ref, &sig, &sig, &message, &tree, &[&parent])
             .ctx("commit")?;
         debug!(%commit, parent = %tip, "committed");
         Ok(Some(commit))

@@ -219,7 +219,8 @@ pub struct Environment {
     /// the minutes in which promotion PRs may be opened.
     #[serde(default)]
     pub windows: Vec<String>,
-    /// UTC offset the windows are written in, e.g. `+02:00` (default UTC).
+    /// The time zone the windows are read in: an IANA name such as
+    /// `Europe/Paris`, or a UTC offset such as `+02:00` (default UTC).
     pub timezone: Option<String>,
     /// Pull request grouping.
     #[serde(default)]

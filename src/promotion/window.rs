@@ -1,34 +1,47 @@
 //! Promotion windows: cron expressions (minute hour day-of-month month
-//! day-of-week) of the minutes in which a promotion PR may be opened, in a
-//! fixed UTC offset.
+//! day-of-week) of the minutes in which a promotion PR may be opened, read
+//! in a time zone: an IANA name (`Europe/Paris`, daylight saving time
+//! included) or a fixed UTC offset (`+02:00`).
 
 use std::str::FromStr;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
 use time::OffsetDateTime;
 
 use super::snapshot::Window;
+
+/// The zone windows are written in.
+#[derive(Debug, Clone, Copy)]
+enum Zone {
+    Fixed(FixedOffset),
+    Named(Tz),
+}
 
 /// The windows of one environment.
 #[derive(Debug, Clone)]
 pub struct Windows {
     schedules: Vec<cron::Schedule>,
-    offset: FixedOffset,
+    zone: Zone,
 }
 
 impl Windows {
-    /// Parses `windows:` and `timezone:` (`+02:00`, `-05:00`, `UTC`).
+    /// Parses `windows:` and `timezone:` (`Europe/Paris`, `+02:00`,
+    /// `-05:00`, `UTC`; default UTC).
     pub fn parse(exprs: &[String], timezone: Option<&str>) -> Result<Self, String> {
-        let offset = match timezone {
-            None | Some("UTC") | Some("Z") => FixedOffset::east_opt(0),
-            Some(tz) => parse_offset(tz),
-        }
-        .ok_or_else(|| {
-            format!(
-                "timezone {:?}: use a UTC offset like +02:00",
-                timezone.unwrap_or_default()
-            )
-        })?;
+        let zone = match timezone {
+            None | Some("UTC") | Some("Z") => Zone::Fixed(FixedOffset::east_opt(0).ok_or("UTC")?),
+            Some(tz) if tz.starts_with(['+', '-']) => {
+                Zone::Fixed(parse_offset(tz).ok_or_else(|| {
+                    format!("timezone {tz:?}: a UTC offset is written like +02:00 or -05:30")
+                })?)
+            }
+            Some(tz) => Zone::Named(tz.parse::<Tz>().map_err(|_| {
+                format!(
+                    "timezone {tz:?}: not an IANA time zone name (like Europe/Paris) or a UTC offset (like +02:00)"
+                )
+            })?),
+        };
         let schedules = exprs
             .iter()
             .map(|e| {
@@ -46,7 +59,7 @@ impl Windows {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Windows { schedules, offset })
+        Ok(Windows { schedules, zone })
     }
 
     /// Open at `now`, or closed with the next opening.
@@ -57,9 +70,18 @@ impl Windows {
         let Some(utc) = DateTime::<Utc>::from_timestamp(now.unix_timestamp(), 0) else {
             return Window::Closed { next: None };
         };
-        let local = utc.with_timezone(&self.offset);
+        match self.zone {
+            Zone::Fixed(z) => self.at_in(utc.with_timezone(&z)),
+            Zone::Named(z) => self.at_in(utc.with_timezone(&z)),
+        }
+    }
+
+    fn at_in<Z: TimeZone>(&self, local: DateTime<Z>) -> Window
+    where
+        Z::Offset: Copy,
+    {
         // The minute `now` falls in.
-        let minute = local - chrono::Duration::seconds(i64::from(chrono::Timelike::second(&local)));
+        let minute = local - chrono::Duration::seconds(i64::from(local.second()));
         if self.schedules.iter().any(|s| s.includes(minute)) {
             return Window::Open;
         }
@@ -69,7 +91,7 @@ impl Windows {
             .filter_map(|s| s.after(&local).next())
             .min();
         Window::Closed {
-            next: next.map(|n| n.to_rfc3339()),
+            next: next.map(|n| n.fixed_offset().to_rfc3339()),
         }
     }
 }
@@ -81,8 +103,11 @@ fn parse_offset(s: &str) -> Option<FixedOffset> {
         _ => return None,
     };
     let (h, m) = rest.split_once(':')?;
-    let secs = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
-    FixedOffset::east_opt(sign * secs)
+    let (h, m) = (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?);
+    if !(0..=23).contains(&h) || !(0..=59).contains(&m) {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
 #[cfg(test)]
@@ -111,6 +136,33 @@ mod tests {
     }
 
     #[test]
+    fn named_zones_follow_daylight_saving_time() {
+        let w = Windows::parse(&["* 9-16 * * Mon-Fri".into()], Some("Europe/Paris")).unwrap();
+        // Winter (CET, +01:00): 08:30 UTC is 09:30 in Paris.
+        assert_eq!(w.at(datetime!(2026-11-26 08:30 UTC)), Window::Open);
+        assert_eq!(
+            w.at(datetime!(2026-11-26 07:30 UTC)),
+            Window::Closed {
+                next: Some("2026-11-26T09:00:00+01:00".into())
+            }
+        );
+        // Summer (CEST, +02:00): 07:30 UTC is already 09:30 in Paris.
+        assert_eq!(w.at(datetime!(2026-07-02 07:30 UTC)), Window::Open);
+        assert!(matches!(
+            w.at(datetime!(2026-07-02 15:30 UTC)),
+            Window::Closed { .. }
+        ));
+        // Friday evening in New York: next is Monday 09:00 EST.
+        let ny = Windows::parse(&["* 9-16 * * Mon-Fri".into()], Some("America/New_York")).unwrap();
+        assert_eq!(
+            ny.at(datetime!(2026-11-27 23:00 UTC)),
+            Window::Closed {
+                next: Some("2026-11-30T09:00:00-05:00".into())
+            }
+        );
+    }
+
+    #[test]
     fn bad_windows_are_refused() {
         assert!(
             Windows::parse(&["0 9 * *".into()], None)
@@ -119,9 +171,15 @@ mod tests {
         );
         assert!(Windows::parse(&["* 25 * * *".into()], None).is_err());
         assert!(
-            Windows::parse(&["* 9 * * *".into()], Some("Europe/Paris"))
+            Windows::parse(&["* 9 * * *".into()], Some("Europe/Pariss"))
                 .unwrap_err()
-                .contains("UTC offset")
+                .contains("not an IANA time zone name")
         );
+        assert!(
+            Windows::parse(&["* 9 * * *".into()], Some("+25:00"))
+                .unwrap_err()
+                .contains("UTC offset is written like")
+        );
+        assert!(Windows::parse(&[], Some("-05:30")).is_ok());
     }
 }

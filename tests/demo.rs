@@ -87,9 +87,23 @@ fn the_demo_story_runs_through_production() {
         body.contains("Ferry-Digest: sha256:") && body.contains("Evidence from dev"),
         "{body}"
     );
+    // The api row: from → to, the scan counts and key recorded when dev
+    // took the image, and the image's page in the ECR console.
+    let row = body
+        .lines()
+        .find(|l| l.starts_with("| api | "))
+        .unwrap_or_else(|| panic!("no api row in {body}"));
+    let cells: Vec<&str> = row.split(" | ").collect();
+    assert_eq!(cells.len(), 6, "{row}");
+    assert!(cells[2].contains(" `sha256:"), "{row}");
+    assert_eq!(cells[3], "HIGH=1 LOW=4", "{row}");
+    assert!(cells[4].starts_with("`sha256:"), "{row}");
+    let to_digest = cells[2].split('`').nth(1).unwrap();
     assert!(
-        body.contains("**Gates**: scan HIGH=1 LOW=4; signed by key `sha256:"),
-        "{body}"
+        cells[5].starts_with(
+            "[ECR](https://us-west-2.console.aws.amazon.com/ecr/repositories/private/123456789012/platform/api/_/image/"
+        ) && cells[5].contains(&format!("/image/{to_digest}/details?region=us-west-2)")),
+        "{row}"
     );
     assert!(
         body.contains("(Argo CD app [platform-dev](http://127.0.0.1:"),

@@ -1039,11 +1039,11 @@ fn last_commit_touching_a_file() {
         other => panic!("{other:?}"),
     };
     let dev = write("dev/k.yaml", "2");
-    let _staging = write("staging/k.yaml", "2");
+    let staging = write("staging/k.yaml", "2");
     let p = std::path::Path::new;
     assert_eq!(
         ws.last_commit_touching(p("dev/k.yaml")).unwrap(),
-        Some(dev),
+        Some(dev.clone()),
         "later commits to other files do not count"
     );
     assert_ne!(
@@ -1051,4 +1051,14 @@ fn last_commit_touching_a_file() {
         Some(first.clone())
     );
     assert_eq!(ws.last_commit_touching(p("nope")).unwrap(), None);
+    // One walk for several files finds the same commits, and leaves out
+    // files no commit touched.
+    let files: Vec<std::path::PathBuf> = ["dev/k.yaml", "staging/k.yaml", "nope", "dev/k.yaml"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .collect();
+    let found = ws.last_commits_touching(&files).unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[p("dev/k.yaml")], dev);
+    assert_eq!(found[p("staging/k.yaml")], staging);
 }

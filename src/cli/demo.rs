@@ -437,7 +437,10 @@ async fn pass(
         writeln!(
             out,
             "  pull request #{} {} for {}/{}",
-            pr.number, pr.what, pr.app, pr.env
+            pr.number,
+            pr.what,
+            pr.apps.join("+"),
+            pr.env
         )?;
     }
     Ok(report)

@@ -110,12 +110,47 @@ fn cross_references_are_checked() {
 }
 
 #[test]
-fn unsupported_grouping_is_refused_not_ignored() {
-    let e = errors("environments:\n- {name: staging, mode: pull_request, group: environment}\n");
+fn time_zones_are_checked_where_written() {
+    let c = parse("environments:\n- {name: prod, mode: commit, windows: ['* 9-16 * * Mon-Thu'], timezone: Europe/Paris}\n")
+        .unwrap();
+    assert_eq!(c.environments[0].timezone.as_deref(), Some("Europe/Paris"));
+    let e = errors("environments:\n- name: prod\n  mode: commit\n  timezone: Europe/Pariss\n");
     assert!(
-        e[0].contains("environments[0].group: `group: environment` is not supported yet"),
+        e[0].starts_with("4:13 environments[0].timezone: timezone \"Europe/Pariss\": not an IANA"),
         "{e:?}"
     );
+}
+
+#[test]
+fn grouping_by_environment_loads() {
+    let c = parse("environments:\n- {name: staging, mode: pull_request, group: environment}\n")
+        .unwrap();
+    assert_eq!(c.environments[0].group, Group::Environment);
+    let e = errors("environments:\n- {name: staging, mode: pull_request, group: everything}\n");
+    assert!(e[0].contains("environments[0].group"), "{e:?}");
+}
+
+#[test]
+fn app_names_must_make_branch_names() {
+    for bad in ["_all", "a b", "api..v2", "-api", "api.lock", "ünï", "api/x"] {
+        let e = errors(&format!(
+            "apps:\n- {{name: {bad:?}, repository: r, image: i}}\n"
+        ));
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("2:10 apps[0].name: ") && m.contains("not a valid name")),
+            "{bad}: {e:?}"
+        );
+    }
+    for good in ["api", "gateway-v2", "llm_router", "svc.internal", "9lives"] {
+        assert!(
+            parse(&format!(
+                "apps:\n- {{name: {good}, repository: r, image: i}}\n"
+            ))
+            .is_ok(),
+            "{good}"
+        );
+    }
 }
 
 #[test]

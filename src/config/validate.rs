@@ -55,12 +55,6 @@ fn environments(config: &Config, p: &mut Problems) {
     let at = |i: usize, f: &str| vec![key("environments"), PathSeg::Index(i), key(f)];
     let mut seen = BTreeSet::new();
     for (i, env) in config.environments.iter().enumerate() {
-        if env.group == crate::config::Group::Environment {
-            p.push((
-                at(i, "group"),
-                "`group: environment` is not supported yet; use `app` (one PR per app)".into(),
-            ));
-        }
         if !valid_env_name(&env.name) {
             p.push((
                 at(i, "name"),
@@ -78,7 +72,12 @@ fn environments(config: &Config, p: &mut Problems) {
         if let Err(e) =
             crate::promotion::window::Windows::parse(&env.windows, env.timezone.as_deref())
         {
-            p.push((at(i, "windows"), e));
+            let field = if e.starts_with("timezone") {
+                "timezone"
+            } else {
+                "windows"
+            };
+            p.push((at(i, field), e));
         }
         for (j, s) in env.smoke.iter().enumerate() {
             if !(s.url.starts_with("http://") || s.url.starts_with("https://")) {
@@ -142,6 +141,20 @@ fn valid_env_name(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// App names become branch names (`ferry/<env>/<app>`) and trailers; a
+/// leading letter or digit keeps them apart from `_all`, the branch of a
+/// grouped environment.
+fn valid_app_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !s.contains("..")
+        && !s.ends_with(".lock")
+        && !s.ends_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 fn apps(config: &Config, p: &mut Problems) {
     let at = |i: usize, f: &str| vec![key("apps"), PathSeg::Index(i), key(f)];
     let envs: BTreeSet<&str> = config
@@ -151,8 +164,15 @@ fn apps(config: &Config, p: &mut Problems) {
         .collect();
     let mut seen = BTreeSet::new();
     for (i, app) in config.apps.iter().enumerate() {
-        if app.name.trim().is_empty() {
-            p.push((at(i, "name"), "must not be empty".into()));
+        if !valid_app_name(&app.name) {
+            p.push((
+                at(i, "name"),
+                format!(
+                    "{:?} is not a valid name (letters, digits, '-', '_' and '.', \
+                     starting with a letter or digit, at most 100)",
+                    app.name
+                ),
+            ));
         } else if !seen.insert(app.name.as_str()) {
             p.push((
                 at(i, "name"),

@@ -1,6 +1,7 @@
 //! The working clone: open, sync, apply (edit, commit, push with retry), log.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
@@ -331,30 +332,56 @@ impl Workspace {
     /// relative to the repository root: the commit an environment must run
     /// to run what the file says.
     pub fn last_commit_touching(&self, path: &Path) -> Result<Option<String>, GitError> {
+        let path = path.to_path_buf();
+        Ok(self
+            .last_commits_touching(std::slice::from_ref(&path))?
+            .remove(&path))
+    }
+
+    /// [`last_commit_touching`](Self::last_commit_touching) for several
+    /// files in one walk of the history, which stops once every file is
+    /// found. Files no commit touched are absent from the map.
+    pub fn last_commits_touching(
+        &self,
+        paths: &[PathBuf],
+    ) -> Result<HashMap<PathBuf, String>, GitError> {
+        let mut found = HashMap::new();
+        let mut left: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        left.sort();
+        left.dedup();
+        if left.is_empty() {
+            return Ok(found);
+        }
         let head = self.repo.head().ctx("log")?.peel_to_commit().ctx("log")?;
         let mut walk = self.repo.revwalk().ctx("log")?;
         walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
             .ctx("log")?;
         walk.push(head.id()).ctx("log")?;
-        let blob_at = |c: &git2::Commit| {
-            c.tree()
-                .ok()
-                .and_then(|t| t.get_path(path).ok())
-                .map(|e| e.id())
+        let blob_at = |tree: Option<&git2::Tree>, path: &Path| {
+            tree.and_then(|t| t.get_path(path).ok()).map(|e| e.id())
         };
         for id in walk {
             let commit = self.repo.find_commit(id.ctx("log")?).ctx("log")?;
-            let here = blob_at(&commit);
-            // A merge changed the file only if it differs from every parent.
-            let changed = match commit.parent_count() {
-                0 => here.is_some(),
-                _ => commit.parents().all(|p| blob_at(&p) != here),
-            };
-            if changed {
-                return Ok(Some(commit.id().to_string()));
+            let tree = commit.tree().ok();
+            let parents: Vec<Option<git2::Tree>> =
+                commit.parents().map(|p| p.tree().ok()).collect();
+            left.retain(|path| {
+                let here = blob_at(tree.as_ref(), path);
+                // A merge changed the file only if it differs from every parent.
+                let changed = match parents.len() {
+                    0 => here.is_some(),
+                    _ => parents.iter().all(|p| blob_at(p.as_ref(), path) != here),
+                };
+                if changed {
+                    found.insert(path.to_path_buf(), commit.id().to_string());
+                }
+                !changed
+            });
+            if left.is_empty() {
+                break;
             }
         }
-        Ok(None)
+        Ok(found)
     }
 
     /// True when commit `rev` is `ancestor` or a descendant of it, as far as

@@ -132,6 +132,21 @@ pub async fn prove(
     } else {
         Vec::new()
     };
+    Ok(conclude(&app, failures, smoke, tracker, target, now))
+}
+
+/// The pure end of [`prove`], for callers that fetch the Application and
+/// run the smoke checks once per environment and share them between apps:
+/// advances the soak clock of `target.key` at `now` and assembles the
+/// evidence. `smoke` should be empty when `failures` is not.
+pub fn conclude(
+    app: &Application,
+    failures: Vec<Failure>,
+    smoke: Vec<SmokeResult>,
+    tracker: &SoakTracker,
+    target: Target<'_>,
+    now: OffsetDateTime,
+) -> Proof {
     let proven = failures.is_empty() && smoke.iter().all(|s| s.ok);
     let soak = tracker.observe(
         target.key,
@@ -140,12 +155,12 @@ pub async fn prove(
         now,
     );
     let revisions = app.revisions();
-    Ok(Proof {
+    Proof {
         failures,
         smoke,
         soak_remaining: soak.remaining(target.soak, now),
         proven_since: soak.proven_since,
         revision: (!revisions.is_empty()).then(|| revisions.join(", ")),
         health: app.status.health.status.clone(),
-    })
+    }
 }

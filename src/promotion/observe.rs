@@ -3,7 +3,7 @@
 //! running image and pin from the repository checkout.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
@@ -18,6 +18,8 @@ use crate::registry::{ImageRecord, ImageSource};
 /// it holds.
 #[derive(Debug, Clone)]
 pub struct Overlay {
+    /// The kustomization file, relative to the repository root.
+    file: PathBuf,
     images: Vec<kustomize::ImageEntry>,
     pins: Vec<kustomize::Pin>,
 }
@@ -29,9 +31,23 @@ impl Overlay {
         let src = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         let located = |e: kustomize::EditError| e.in_file(&file).to_string();
         Ok(Overlay {
+            file: file.strip_prefix(repo_root).unwrap_or(&file).to_path_buf(),
             images: kustomize::read_images(&src).map_err(located)?,
             pins: kustomize::read_pins(&src).map_err(located)?,
         })
+    }
+
+    /// The kustomization file, relative to the repository root.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The `newName` of `image`, if the overlay renames it.
+    pub fn new_name(&self, image: &str) -> Option<&str> {
+        self.images
+            .iter()
+            .find(|e| e.name == image)
+            .and_then(|e| e.new_name.as_deref())
     }
 
     /// What runs for `image`, and its pin.
@@ -70,7 +86,7 @@ pub async fn take<S: ImageSource>(
     gates: &Gates,
 ) -> Snapshot {
     let mut listings: HashMap<String, Result<Vec<ImageRecord>, String>> = HashMap::new();
-    let mut overlays: HashMap<std::path::PathBuf, Result<Overlay, String>> = HashMap::new();
+    let mut overlays: HashMap<PathBuf, Result<Overlay, String>> = HashMap::new();
     let mut apps = Vec::with_capacity(config.apps.len());
     for app in &config.apps {
         if !listings.contains_key(&app.repository) {
@@ -95,6 +111,8 @@ pub async fn take<S: ImageSource>(
     Snapshot {
         taken_at: OffsetDateTime::now_utc(),
         apps,
+        proposals: Vec::new(),
+        forge_error: None,
     }
 }
 
@@ -102,7 +120,7 @@ fn env_states(
     config: &Config,
     app: &App,
     repo_root: &Path,
-    overlays: &mut HashMap<std::path::PathBuf, Result<Overlay, String>>,
+    overlays: &mut HashMap<PathBuf, Result<Overlay, String>>,
 ) -> Vec<EnvState> {
     config
         .environments
@@ -112,12 +130,13 @@ fn env_states(
             let overlay = overlays
                 .entry(dir.clone())
                 .or_insert_with(|| Overlay::load(repo_root, dir));
-            let (running, pin) = match overlay {
+            let (running, pin, file, new_name) = match overlay {
                 Ok(o) => {
                     let (r, p) = o.get(&app.image);
-                    (Ok(r), p)
+                    let name = o.new_name(&app.image).map(str::to_string);
+                    (Ok(r), p, Some(o.file().to_path_buf()), name)
                 }
-                Err(e) => (Err(e.clone()), None),
+                Err(e) => (Err(e.clone()), None, None, None),
             };
             Some(EnvState {
                 env: env.name.clone(),
@@ -125,6 +144,8 @@ fn env_states(
                 after: env.after.clone(),
                 running,
                 pin,
+                file,
+                new_name,
                 proof: None,
                 open_pr: None,
                 window: Default::default(),

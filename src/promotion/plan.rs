@@ -45,7 +45,7 @@ pub struct Held {
 pub struct Why {
     /// `up_to_date`, `held`, `pinned`, `registry_unavailable`,
     /// `overlay_unreadable`, `awaiting_upstream`, `health`, `smoke`, `soak`,
-    /// `window`, `pr_open`.
+    /// `window`, `pr_open`, `forge_unavailable`.
     pub code: &'static str,
     /// What a person reads.
     pub message: String,
@@ -105,7 +105,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
     let mut entries = Vec::new();
     for app in &snapshot.apps {
         for env in &app.envs {
-            entries.push(plan_one(app, env));
+            entries.push(plan_one(app, env, snapshot.forge_error.as_deref()));
         }
     }
     Plan { entries }
@@ -152,7 +152,7 @@ fn held(j: &Judged) -> Option<Held> {
     })
 }
 
-fn plan_one(app: &AppState, env: &EnvState) -> Entry {
+fn plan_one(app: &AppState, env: &EnvState, forge_error: Option<&str>) -> Entry {
     let running = match &env.running {
         Ok(r) => r.clone(),
         Err(e) => return none(app, env, None, "overlay_unreadable", e.clone(), Vec::new()),
@@ -179,7 +179,7 @@ fn plan_one(app: &AppState, env: &EnvState) -> Entry {
         );
     }
     if let Some(upstream) = &env.after {
-        return plan_promotion(app, env, upstream, running, from);
+        return plan_promotion(app, env, upstream, running, from, forge_error);
     }
     let candidates = match &app.candidates {
         Ok(c) => c,
@@ -262,6 +262,7 @@ fn plan_promotion(
     upstream: &str,
     running: Option<Running>,
     from: Option<ImageRef>,
+    forge_error: Option<&str>,
 ) -> Entry {
     let up = app.envs.iter().find(|e| e.env == upstream);
     let Some(up_running) = up.and_then(|u| u.running.as_ref().ok().cloned().flatten()) else {
@@ -358,6 +359,17 @@ fn plan_promotion(
             from,
             "window",
             format!("outside the promotion windows{when}"),
+            Vec::new(),
+        );
+    }
+    // Without the list of open PRs, opening one could duplicate it.
+    if let Some(e) = forge_error {
+        return none(
+            app,
+            env,
+            from,
+            "forge_unavailable",
+            format!("the forge cannot be asked for open pull requests: {e}"),
             Vec::new(),
         );
     }

@@ -2,6 +2,8 @@
 //! gates and the GitOps repository at one moment. Plain data, so planning
 //! is a pure function and tests build snapshots by hand.
 
+use std::path::PathBuf;
+
 use time::OffsetDateTime;
 
 use crate::config::Mode;
@@ -41,6 +43,11 @@ pub struct EnvState {
     pub running: Result<Option<Running>, String>,
     /// A pin on the app's image in this overlay.
     pub pin: Option<Pin>,
+    /// The overlay's kustomization file, relative to the repository root
+    /// (`None` when it could not be read).
+    pub file: Option<PathBuf>,
+    /// The `newName` the overlay gives the app's image, if any.
+    pub new_name: Option<String>,
     /// Whether this environment has proven what it runs (health, smoke,
     /// soak); `None` when nothing was asked.
     pub proof: Option<Proof>,
@@ -106,6 +113,20 @@ pub struct AppState {
     pub envs: Vec<EnvState>,
 }
 
+/// A promotion pull request open on the forge (head branch under
+/// `ferry/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposal {
+    /// Its head branch.
+    pub head: String,
+    /// Its number.
+    pub number: u64,
+    /// Its web URL.
+    pub url: String,
+    /// `(app, digest)` of every image it promotes.
+    pub carried: Vec<(String, String)>,
+}
+
 /// Everything one pass plans from.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -113,4 +134,16 @@ pub struct Snapshot {
     pub taken_at: OffsetDateTime,
     /// Apps in config order.
     pub apps: Vec<AppState>,
+    /// Every open promotion pull request, by ascending number.
+    pub proposals: Vec<Proposal>,
+    /// Why the forge could not be asked for them, if it could not: no
+    /// pull request is opened blind.
+    pub forge_error: Option<String>,
+}
+
+impl Snapshot {
+    /// The open promotion PR from branch `head`.
+    pub fn proposal(&self, head: &str) -> Option<&Proposal> {
+        self.proposals.iter().find(|p| p.head == head)
+    }
 }

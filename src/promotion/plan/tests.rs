@@ -84,6 +84,8 @@ fn dev(running: Option<(&str, u32)>, pin: Option<Pin>) -> EnvState {
             digest: Some(d(n).to_string()),
         })),
         pin,
+        file: None,
+        new_name: None,
         proof: None,
         open_pr: None,
         window: Window::Open,
@@ -99,6 +101,8 @@ fn one(candidates: Result<Vec<Judged>, String>, env: EnvState) -> Entry {
             candidates,
             envs: vec![env],
         }],
+        proposals: Vec::new(),
+        forge_error: None,
     };
     plan(&snap).entries.remove(0)
 }
@@ -340,6 +344,17 @@ fn promotion(
     open_pr: Option<OpenPr>,
     window: Window,
 ) -> Entry {
+    promotion_snapshot(dev_n, proof, staging_n, open_pr, window, None)
+}
+
+fn promotion_snapshot(
+    dev_n: u32,
+    proof: Option<Proof>,
+    staging_n: u32,
+    open_pr: Option<OpenPr>,
+    window: Window,
+    forge_error: Option<&str>,
+) -> Entry {
     let recs: Vec<ImageRecord> = (1..=4).map(|n| rec(n, &format!("sha-{n}"))).collect();
     let mut dev_env = dev(Some((&format!("sha-{dev_n}"), dev_n)), None);
     dev_env.proof = proof;
@@ -357,6 +372,8 @@ fn promotion(
             candidates: Ok(judged(&pushed(), &recs, &[])),
             envs: vec![dev_env, staging],
         }],
+        proposals: Vec::new(),
+        forge_error: forge_error.map(str::to_string),
     };
     plan(&snap).entries.remove(1)
 }
@@ -432,4 +449,16 @@ fn promotion_waits_with_a_reason() {
         promotion(3, proven(), 1, Some(older), Window::Open).action,
         Action::PullRequest
     );
+}
+
+#[test]
+fn no_pull_request_is_opened_blind() {
+    let e = promotion_snapshot(3, proven(), 1, None, Window::Open, Some("HTTP 502"));
+    assert_eq!(e.action, Action::None);
+    let why = e.reason.unwrap();
+    assert_eq!(why.code, "forge_unavailable");
+    assert!(why.message.contains("HTTP 502"), "{}", why.message);
+    // Entries that would not move anyway keep their own reason.
+    let e = promotion_snapshot(3, proven(), 3, None, Window::Open, Some("HTTP 502"));
+    assert_eq!(e.reason.unwrap().code, "up_to_date");
 }

@@ -1,0 +1,274 @@
+//! Titles and bodies of promotion pull requests: the evidence a reviewer
+//! reads before merging. The commit message, with its `Ferry-*` trailers,
+//! closes every body; [`carried`](super::carried) reads those trailers
+//! back on the next pass.
+
+use std::collections::HashMap;
+
+use crate::config::Config;
+use crate::gitops::Workspace;
+use crate::promotion::plan::{Entry, ImageRef};
+use crate::promotion::snapshot::{Proof, Snapshot};
+
+/// Titles list at most this many apps by name.
+const TITLE_APPS: usize = 3;
+
+/// `staging: api sha-1 → sha-3`, `staging: api sha-1 → sha-3, web v1 → v2`,
+/// or `staging: 5 apps (api, web, cron, …)`.
+pub fn title(env: &str, entries: &[&Entry]) -> String {
+    let tag = |r: &Option<ImageRef>| r.as_ref().and_then(|r| r.tag.clone());
+    let moves: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} → {}",
+                e.app,
+                tag(&e.from).unwrap_or_else(|| "(none)".into()),
+                tag(&e.to).unwrap_or_default()
+            )
+        })
+        .collect();
+    if moves.len() <= TITLE_APPS {
+        return format!("{env}: {}", moves.join(", "));
+    }
+    let names: Vec<&str> = entries
+        .iter()
+        .take(TITLE_APPS)
+        .map(|e| e.app.as_str())
+        .collect();
+    format!("{env}: {} apps ({}, …)", entries.len(), names.join(", "))
+}
+
+/// Scan counts and signing key per digest, from the `Ferry-Scan` and
+/// `Ferry-Signature` trailers of the commits that first brought each
+/// digest into the repository. Read once per pass.
+#[derive(Debug, Default)]
+pub struct GateEvidence {
+    by_digest: HashMap<String, (Option<String>, Option<String>)>,
+}
+
+/// How far back the history is searched for gate evidence.
+const EVIDENCE_COMMITS: usize = 1000;
+
+impl GateEvidence {
+    /// Reads the newest commits of the checkout.
+    pub fn read(ws: &Workspace) -> Self {
+        let mut by_digest: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+        for c in ws.log(EVIDENCE_COMMITS).unwrap_or_default() {
+            let mut digest: Option<String> = None;
+            for (k, v) in &c.trailers {
+                let slot = digest
+                    .as_ref()
+                    .map(|d| by_digest.entry(d.clone()).or_default());
+                match (k.as_str(), slot) {
+                    ("Ferry-App", _) => digest = None,
+                    ("Ferry-Digest", _) => digest = Some(v.clone()),
+                    ("Ferry-Scan", Some(slot)) => {
+                        slot.0.get_or_insert_with(|| v.clone());
+                    }
+                    ("Ferry-Signature", Some(slot)) => {
+                        slot.1.get_or_insert_with(|| v.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        GateEvidence { by_digest }
+    }
+
+    /// `(scan counts, key)` for `digest`, `(not recorded)` when unknown.
+    fn of(&self, digest: &str) -> (String, String) {
+        let none = || "(not recorded)".to_string();
+        match self.by_digest.get(digest) {
+            Some((scan, key)) => (
+                scan.clone().unwrap_or_else(none),
+                key.clone().unwrap_or_else(none),
+            ),
+            None => (none(), none()),
+        }
+    }
+}
+
+/// The AWS console page of an ECR image, when `name` is an ECR repository
+/// URI (`<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>`).
+pub fn ecr_console_link(name: &str, digest: &str) -> Option<String> {
+    let (host, repository) = name.split_once('/')?;
+    let mut parts = host.split('.');
+    let account = parts.next()?;
+    let (dkr, ecr, region) = (parts.next()?, parts.next()?, parts.next()?);
+    let rest: Vec<&str> = parts.collect();
+    let console = match rest.as_slice() {
+        ["amazonaws", "com"] => "console.aws.amazon.com",
+        ["amazonaws", "com", "cn"] => "console.amazonaws.cn",
+        _ => return None,
+    };
+    let ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    if !ok || dkr != "dkr" || ecr != "ecr" || region.is_empty() || repository.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "https://{region}.{console}/ecr/repositories/private/{account}/{repository}/_/image/{digest}/details?region={region}"
+    ))
+}
+
+/// The body of the PR that promotes `entries` (one app, or a grouped
+/// environment's apps) to `env`, closed by the commit `message`.
+pub fn body(
+    config: &Config,
+    snapshot: &Snapshot,
+    gates: &GateEvidence,
+    env: &str,
+    entries: &[&Entry],
+    message: &str,
+) -> String {
+    let upstream = config
+        .environments
+        .iter()
+        .find(|e| e.name == env)
+        .and_then(|e| e.after.clone())
+        .unwrap_or_default();
+    let names: Vec<String> = entries.iter().map(|e| format!("**{}**", e.app)).collect();
+    let mut s = if entries.len() == 1 {
+        format!(
+            "ferry promotes {} to **{env}**: {upstream} has proven it.\n\n",
+            names.join(", ")
+        )
+    } else {
+        format!(
+            "ferry promotes {} apps to **{env}**: {upstream} has proven each of them.\n\n",
+            entries.len()
+        )
+    };
+    s.push_str("| app | from | to | scan | signed by | image |\n|---|---|---|---|---|---|\n");
+    let mut evidence = Vec::new();
+    for e in entries {
+        let state = snapshot.apps.iter().find(|a| a.app == e.app);
+        let up = state.and_then(|a| a.envs.iter().find(|x| x.env == upstream));
+        let to_digest =
+            e.to.as_ref()
+                .and_then(|t| t.digest.clone())
+                .unwrap_or_default();
+        let (scan, key) = gates.of(&to_digest);
+        let name = up
+            .and_then(|u| u.new_name.clone())
+            .or_else(|| state.map(|a| a.image.clone()))
+            .unwrap_or_default();
+        let image = ecr_console_link(&name, &to_digest).map_or_else(
+            || format!("`{name}@{to_digest}`"),
+            |url| format!("[ECR]({url})"),
+        );
+        s.push_str(&format!(
+            "| {} | {} | {} | {scan} | `{key}` | {image} |\n",
+            e.app,
+            cell(&e.from),
+            cell(&e.to),
+        ));
+        if let Some(Proof::Proven { evidence: ev }) = up.and_then(|u| u.proof.as_ref()) {
+            evidence.push(format!("- {}: {ev}", e.app));
+        }
+    }
+    let argocd = config
+        .environments
+        .iter()
+        .find(|e| e.name == upstream)
+        .and_then(|c| c.argocd_app.clone())
+        .unwrap_or_default();
+    let argocd_link = match &config.argocd {
+        Some(a) => format!(
+            "[{argocd}]({}/applications/{argocd})",
+            a.url.trim_end_matches('/')
+        ),
+        None => format!("`{argocd}`"),
+    };
+    s.push_str(&format!(
+        "\n**Evidence from {upstream}** (Argo CD app {argocd_link}):\n{}\n\n",
+        evidence.join("\n")
+    ));
+    s.push_str(&format!(
+        "Merge to promote; ferry updates this pull request when a newer image is proven and \
+         closes it when {env} already runs what it proposes.\n\n```\n{message}```\n"
+    ));
+    s
+}
+
+/// `sha-3 `sha256:…`` in a table cell.
+fn cell(r: &Option<ImageRef>) -> String {
+    let Some(r) = r else { return "-".into() };
+    match (&r.tag, &r.digest) {
+        (Some(t), Some(d)) => format!("{t} `{d}`"),
+        (Some(t), None) => t.clone(),
+        (None, Some(d)) => format!("`{d}`"),
+        (None, None) => "-".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::promotion::plan::Action;
+
+    fn entry(app: &str, from: &str, to: &str) -> Entry {
+        let r = |t: &str| ImageRef {
+            tag: Some(t.into()),
+            digest: Some(format!("sha256:{t}")),
+        };
+        Entry {
+            app: app.into(),
+            env: "staging".into(),
+            action: Action::PullRequest,
+            from: Some(r(from)),
+            to: Some(r(to)),
+            reason: None,
+            held: Vec::new(),
+            scan: None,
+            signature_key: None,
+        }
+    }
+
+    #[test]
+    fn titles_name_up_to_three_apps() {
+        let (a, b, c, d) = (
+            entry("api", "sha-1", "sha-3"),
+            entry("web", "v1", "v2"),
+            entry("cron", "v4", "v5"),
+            entry("jobs", "v7", "v8"),
+        );
+        assert_eq!(title("staging", &[&a]), "staging: api sha-1 → sha-3");
+        assert_eq!(
+            title("staging", &[&a, &b]),
+            "staging: api sha-1 → sha-3, web v1 → v2"
+        );
+        assert_eq!(
+            title("staging", &[&a, &b, &c, &d]),
+            "staging: 4 apps (api, web, cron, …)"
+        );
+    }
+
+    #[test]
+    fn ecr_links_only_for_ecr_repositories() {
+        assert_eq!(
+            ecr_console_link(
+                "123456789012.dkr.ecr.us-west-2.amazonaws.com/llmplatform/gateway",
+                "sha256:ab"
+            )
+            .as_deref(),
+            Some(
+                "https://us-west-2.console.aws.amazon.com/ecr/repositories/private/123456789012/llmplatform/gateway/_/image/sha256:ab/details?region=us-west-2"
+            )
+        );
+        assert!(
+            ecr_console_link("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/api", "d")
+                .is_some_and(|u| u.starts_with("https://cn-north-1.console.amazonaws.cn/"))
+        );
+        for not_ecr in [
+            "ghcr.io/acme/api",
+            "api",
+            "localhost:5000/api",
+            "12345.dkr.ecr.us-west-2.amazonaws.com/api",
+            "123456789012.dkr.ecr.us-west-2.amazonaws.com.evil.io/api",
+            "123456789012.dkr.ecr.us-west-2.amazonaws.com/",
+        ] {
+            assert_eq!(ecr_console_link(not_ecr, "d"), None, "{not_ecr}");
+        }
+    }
+}

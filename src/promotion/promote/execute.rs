@@ -1,0 +1,246 @@
+//! Executing the pull-request side of a plan: push each proposal branch,
+//! open or update its PR, close PRs that went stale or that no longer
+//! match the config.
+
+use std::path::Path;
+
+use super::body::{self, GateEvidence};
+use super::{BRANCH_PREFIX, GROUP_LEAF, PrAction, branch, group_branch};
+use crate::config::{Config, Environment, Group};
+use crate::forge::{AnyForge, Forge, PrSpec};
+use crate::gitops::{Author, Workspace};
+use crate::promotion::execute::apply_moves;
+use crate::promotion::plan::{Action, Entry, Plan};
+use crate::promotion::snapshot::Snapshot;
+
+/// What a pass needs to write pull requests.
+struct Writer<'a> {
+    config: &'a Config,
+    snapshot: &'a Snapshot,
+    forge: &'a AnyForge,
+    author: &'a Author,
+    gates: GateEvidence,
+    done: Vec<PrAction>,
+}
+
+fn code(e: &Entry) -> Option<&'static str> {
+    e.reason.as_ref().map(|r| r.code)
+}
+
+/// Pushes the proposal branch of every moving pull-request entry and opens
+/// or updates its PR; closes PRs whose environment already runs what they
+/// propose, and PRs on `ferry/` branches the config no longer produces
+/// (an app or environment removed, or the grouping changed).
+pub async fn execute(
+    config: &Config,
+    snapshot: &Snapshot,
+    plan: &Plan,
+    ws: &mut Workspace,
+    author: &Author,
+    forge: Option<&AnyForge>,
+) -> Result<Vec<PrAction>, String> {
+    let Some(forge) = forge else {
+        return Ok(Vec::new());
+    };
+    let mut w = Writer {
+        config,
+        snapshot,
+        forge,
+        author,
+        gates: GateEvidence::read(ws),
+        done: Vec::new(),
+    };
+    for env in config.environments.iter().filter(|e| e.after.is_some()) {
+        let entries: Vec<&Entry> = plan.entries.iter().filter(|e| e.env == env.name).collect();
+        match env.group {
+            Group::App => {
+                for e in entries {
+                    w.one_app(ws, env, e).await?;
+                }
+            }
+            Group::Environment => w.grouped(ws, env, &entries).await?,
+        }
+    }
+    w.close_strays().await?;
+    Ok(w.done)
+}
+
+impl Writer<'_> {
+    async fn one_app(
+        &mut self,
+        ws: &mut Workspace,
+        env: &Environment,
+        e: &Entry,
+    ) -> Result<(), String> {
+        let head = branch(&env.name, &e.app);
+        match (e.action, code(e)) {
+            (Action::PullRequest, _) => self.propose(ws, env, &head, &[e]).await,
+            (Action::None, Some("up_to_date")) => {
+                let Some(open) = self.snapshot.proposal(&head) else {
+                    return Ok(());
+                };
+                let why = e.reason.as_ref().map(|r| r.message.as_str()).unwrap_or("");
+                let note = format!(
+                    "{} already runs this app's promoted image ({why}); closing.",
+                    env.name
+                );
+                self.close(&env.name, vec![e.app.clone()], open.number, &note)
+                    .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// One PR for the environment. When anything moves, the branch is
+    /// rebuilt with every app that moves or whose promotion the open PR
+    /// already carries, so an update never drops an app still waiting for
+    /// review. When nothing moves, the PR is closed once every app it
+    /// carries runs in the environment.
+    async fn grouped(
+        &mut self,
+        ws: &mut Workspace,
+        env: &Environment,
+        entries: &[&Entry],
+    ) -> Result<(), String> {
+        let head = group_branch(&env.name);
+        if entries.iter().any(|e| e.action == Action::PullRequest) {
+            let keep: Vec<&Entry> = entries
+                .iter()
+                .copied()
+                .filter(|e| e.action == Action::PullRequest || code(e) == Some("pr_open"))
+                .collect();
+            return self.propose(ws, env, &head, &keep).await;
+        }
+        let Some(open) = self.snapshot.proposal(&head) else {
+            return Ok(());
+        };
+        let carried: Vec<&Entry> = entries
+            .iter()
+            .copied()
+            .filter(|e| open.carried.iter().any(|(app, _)| *app == e.app))
+            .collect();
+        if carried.iter().all(|e| code(e) == Some("up_to_date")) {
+            let apps = carried.iter().map(|e| e.app.clone()).collect();
+            let note = format!(
+                "{} already runs every image this pull request proposes; closing.",
+                env.name
+            );
+            return self.close(&env.name, apps, open.number, &note).await;
+        }
+        Ok(())
+    }
+
+    /// Pushes `head` with the moves of `entries` on top of the base branch,
+    /// then opens its PR or rewrites the open one.
+    async fn propose(
+        &mut self,
+        ws: &mut Workspace,
+        env: &Environment,
+        head: &str,
+        entries: &[&Entry],
+    ) -> Result<(), String> {
+        let (config, name) = (self.config, env.name.as_str());
+        let mut message = None;
+        ws.propose(head, self.author, |root: &Path| {
+            let m = apply_moves(root, config, name, entries)?;
+            message.clone_from(&m);
+            Ok::<_, String>(m)
+        })
+        .map_err(|err| err.to_string())?;
+        let Some(message) = message else {
+            return Ok(());
+        };
+        let title = body::title(name, entries);
+        let text = body::body(config, self.snapshot, &self.gates, name, entries, &message);
+        let (pr, what) = match self.snapshot.proposal(head) {
+            Some(open) => (
+                self.forge.update(open.number, &title, &text).await,
+                "updated",
+            ),
+            None => {
+                let spec = PrSpec {
+                    head: head.to_string(),
+                    base: config
+                        .gitops
+                        .as_ref()
+                        .map_or("main".into(), |g| g.branch.clone()),
+                    title,
+                    body: text,
+                    labels: env.labels.clone(),
+                    reviewers: env.reviewers.clone(),
+                    draft: false,
+                };
+                (self.forge.open(&spec).await, "opened")
+            }
+        };
+        let pr = pr.map_err(|err| err.to_string())?;
+        self.done.push(PrAction {
+            env: name.to_string(),
+            apps: entries.iter().map(|e| e.app.clone()).collect(),
+            number: pr.number,
+            url: pr.url,
+            what,
+        });
+        Ok(())
+    }
+
+    async fn close(
+        &mut self,
+        env: &str,
+        apps: Vec<String>,
+        number: u64,
+        note: &str,
+    ) -> Result<(), String> {
+        let pr = self
+            .forge
+            .close(number, note)
+            .await
+            .map_err(|err| err.to_string())?;
+        self.done.push(PrAction {
+            env: env.to_string(),
+            apps,
+            number: pr.number,
+            url: pr.url,
+            what: "closed",
+        });
+        Ok(())
+    }
+
+    /// Closes open PRs on `ferry/<env>/<leaf>` branches of pull-request
+    /// environments that the config would not produce now. Branches of
+    /// environments ferry does not know are left alone: another ferry, with
+    /// another config, may own them.
+    async fn close_strays(&mut self) -> Result<(), String> {
+        let strays: Vec<(String, u64, String)> = self
+            .snapshot
+            .proposals
+            .iter()
+            .filter_map(|p| {
+                let rest = p.head.strip_prefix(BRANCH_PREFIX)?;
+                let (env, leaf) = rest.split_once('/')?;
+                let cfg = self
+                    .config
+                    .environments
+                    .iter()
+                    .find(|e| e.name == env && e.after.is_some())?;
+                let expected = match cfg.group {
+                    Group::Environment => leaf == GROUP_LEAF,
+                    Group::App => self
+                        .config
+                        .apps
+                        .iter()
+                        .any(|a| a.name == leaf && a.overlays.contains_key(env)),
+                };
+                (!expected).then(|| (env.to_string(), p.number, p.head.clone()))
+            })
+            .collect();
+        for (env, number, head) in strays {
+            let note = format!(
+                "ferry no longer proposes changes on `{head}`: its app was removed from \
+                 {env}, or {env} changed its `group:` setting; closing."
+            );
+            self.close(&env, Vec::new(), number, &note).await?;
+        }
+        Ok(())
+    }
+}

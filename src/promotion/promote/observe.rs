@@ -1,0 +1,264 @@
+//! What the pull-request side of a snapshot holds: open promotion PRs,
+//! windows, and what upstream environments have proven.
+//!
+//! Everything an environment shares between its apps is asked once per
+//! pass: the Argo CD Application, the smoke checks and the window. Only
+//! the assessment (is *this* app's image live at *this* app's commit?) and
+//! the soak clock are per app.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tracing::warn;
+
+use super::{BRANCH_PREFIX, PromotionIo, carried, head_for};
+use crate::config::{Config, Environment};
+use crate::forge::{Forge, StateFilter};
+use crate::gitops::Workspace;
+use crate::health::{self, Application, Expectation, HealthError, SmokeResult, SoakKey, Target};
+use crate::promotion::snapshot::{OpenPr, Proof, Proposal, Snapshot, Window};
+use crate::promotion::window::Windows;
+
+/// Fills in proofs, open PRs, windows and the forge's state of the
+/// snapshot.
+pub async fn observe(
+    config: &Config,
+    snapshot: &mut Snapshot,
+    ws: &Workspace,
+    io: &PromotionIo<'_>,
+    now: OffsetDateTime,
+) {
+    if let Some(forge) = io.forge {
+        match forge.list(StateFilter::Open, BRANCH_PREFIX).await {
+            Ok(prs) => {
+                snapshot.proposals = prs
+                    .into_iter()
+                    .map(|pr| Proposal {
+                        carried: carried(&pr.body),
+                        head: pr.head,
+                        number: pr.number,
+                        url: pr.url,
+                    })
+                    .collect();
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot list promotion pull requests");
+                snapshot.forge_error = Some(e.to_string());
+            }
+        }
+    }
+    let windows: HashMap<&str, Window> = config
+        .environments
+        .iter()
+        .filter(|e| e.after.is_some())
+        .map(|e| {
+            // Config load validated the windows; a failure here holds.
+            let w = Windows::parse(&e.windows, e.timezone.as_deref())
+                .map_or(Window::Closed { next: None }, |w| w.at(now));
+            (e.name.as_str(), w)
+        })
+        .collect();
+    let proposals = std::mem::take(&mut snapshot.proposals);
+    for app in &mut snapshot.apps {
+        for env in &mut app.envs {
+            let (Some(cfg), Some(window)) =
+                (env_of(config, &env.env), windows.get(env.env.as_str()))
+            else {
+                continue;
+            };
+            env.window = window.clone();
+            env.open_pr = proposals
+                .iter()
+                .find(|p| p.head == head_for(cfg, &app.app))
+                .and_then(|p| open_pr_for(p, &app.app));
+        }
+    }
+    snapshot.proposals = proposals;
+    prove_upstreams(config, snapshot, ws, io, now).await;
+}
+
+fn env_of<'c>(config: &'c Config, name: &str) -> Option<&'c Environment> {
+    config.environments.iter().find(|e| e.name == name)
+}
+
+/// The PR as seen from one app: `None` when a grouped PR does not carry
+/// the app. A PR whose trailers name no app (written by hand, or by an
+/// older ferry) counts with its first digest.
+fn open_pr_for(p: &Proposal, app: &str) -> Option<OpenPr> {
+    let digest = match p.carried.iter().find(|(a, _)| a == app) {
+        Some((_, d)) => Some(d.clone()),
+        None if p.carried.iter().all(|(a, _)| a.is_empty()) => {
+            p.carried.first().map(|(_, d)| d.clone())
+        }
+        None => return None,
+    };
+    Some(OpenPr {
+        number: p.number,
+        url: p.url.clone(),
+        digest,
+    })
+}
+
+/// What one environment tells every app in it, asked once.
+struct EnvProbe {
+    application: Result<Application, HealthError>,
+    /// Run at the first app that Argo CD shows live, then shared.
+    smoke: Option<Vec<SmokeResult>>,
+}
+
+/// Sets `proof` on every app in an environment that another one follows.
+async fn prove_upstreams(
+    config: &Config,
+    snapshot: &mut Snapshot,
+    ws: &Workspace,
+    io: &PromotionIo<'_>,
+    now: OffsetDateTime,
+) {
+    let upstreams: HashSet<&str> = config
+        .environments
+        .iter()
+        .filter_map(|e| e.after.as_deref())
+        .collect();
+    let Some(argo) = io.argo else { return };
+    // Every overlay file of an upstream environment, in one history walk.
+    let files: Vec<PathBuf> = snapshot
+        .apps
+        .iter()
+        .flat_map(|a| &a.envs)
+        .filter(|e| upstreams.contains(e.env.as_str()))
+        .filter_map(|e| e.file.clone())
+        .collect();
+    let commits = match ws.last_commits_touching(&files) {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "cannot read the history of the overlays");
+            HashMap::new()
+        }
+    };
+    let mut probes: HashMap<String, EnvProbe> = HashMap::new();
+    for app in &mut snapshot.apps {
+        for env in &mut app.envs {
+            if !upstreams.contains(env.env.as_str()) {
+                continue;
+            }
+            let Some(cfg) = env_of(config, &env.env) else {
+                continue;
+            };
+            let Some(argocd_app) = &cfg.argocd_app else {
+                continue;
+            };
+            let Ok(Some(running)) = &env.running else {
+                continue;
+            };
+            let Some(file) = &env.file else { continue };
+            let want = Expectation {
+                commit: commits.get(file).cloned().unwrap_or_default(),
+                image_digest: running.digest.clone(),
+                image_tag: running.tag.clone(),
+                image_name: env.new_name.clone().unwrap_or_else(|| app.image.clone()),
+            };
+            let probe = match probes.entry(env.env.clone()) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(EnvProbe {
+                    application: argo.application(argocd_app).await,
+                    smoke: None,
+                }),
+            };
+            let application = match &probe.application {
+                Ok(a) => a,
+                Err(e) => {
+                    env.proof = Some(Proof::NotYet {
+                        code: "health",
+                        message: format!("Argo CD cannot be asked: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let failures = health::assess(application, &want, |rev| {
+                ws.is_descendant_or_equal(rev, &want.commit)
+            });
+            let smoke = if failures.is_empty() {
+                match &probe.smoke {
+                    Some(s) => s.clone(),
+                    None => probe.smoke.insert(health::smoke(&cfg.smoke).await).clone(),
+                }
+            } else {
+                Vec::new()
+            };
+            let key = SoakKey {
+                app: app.app.clone(),
+                env: env.env.clone(),
+                digest: running
+                    .digest
+                    .clone()
+                    .or_else(|| running.tag.clone())
+                    .unwrap_or_default(),
+            };
+            let target = Target {
+                argocd_app,
+                want: &want,
+                smoke: &cfg.smoke,
+                soak: cfg.soak.map_or(Duration::ZERO, |d| d.0),
+                key: &key,
+            };
+            let proof = health::conclude(application, failures, smoke, io.soak, target, now);
+            env.proof = Some(summarize(proof));
+        }
+    }
+}
+
+fn summarize(p: health::Proof) -> Proof {
+    if !p.failures.is_empty() {
+        let why: Vec<String> = p
+            .failures
+            .iter()
+            .map(|f| format!("{}: {}", f.check, f.message))
+            .collect();
+        return Proof::NotYet {
+            code: "health",
+            message: why.join("; "),
+        };
+    }
+    let failed: Vec<String> = p
+        .smoke
+        .iter()
+        .filter(|s| !s.ok)
+        .map(|s| format!("{}: {}", s.url, s.message))
+        .collect();
+    if !failed.is_empty() {
+        return Proof::NotYet {
+            code: "smoke",
+            message: failed.join("; "),
+        };
+    }
+    match p.soak_remaining {
+        Some(left) if left.is_zero() => {}
+        Some(left) => {
+            return Proof::NotYet {
+                code: "soak",
+                message: format!("{}s of soak left", left.as_secs()),
+            };
+        }
+        None => {
+            return Proof::NotYet {
+                code: "soak",
+                message: "not proven yet".into(),
+            };
+        }
+    }
+    let smoke = if p.smoke.is_empty() {
+        "no smoke checks".to_string()
+    } else {
+        format!("{} smoke check(s) passed", p.smoke.len())
+    };
+    Proof::Proven {
+        evidence: format!(
+            "Argo CD revision {}, health {}, {smoke}, proven since {}",
+            p.revision.unwrap_or_default(),
+            p.health.unwrap_or_default(),
+            p.proven_since.map(|t| t.to_string()).unwrap_or_default()
+        ),
+    }
+}

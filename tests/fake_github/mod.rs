@@ -11,12 +11,18 @@
 //!
 //! The API is served at the root and under `/api/v3` (GitHub Enterprise
 //! Server's prefix). Tests drive and inspect it through [`FakeGitHub`].
+//!
+//! A repository's refs are a map the test sets, or, after
+//! [`FakeGitHub::back_with_git`], the branches of a bare git repository on
+//! disk, so what a process pushes there is what the API sees (as on
+//! GitHub, where the git remote and the API are one repository).
 
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -68,7 +74,39 @@ pub struct Comment {
 struct Repo {
     id: u64,
     refs: BTreeMap<String, String>,
+    /// A bare git repository whose branches replace `refs`.
+    git: Option<PathBuf>,
     pulls: Vec<Pull>,
+}
+
+impl Repo {
+    /// The commit `branch` points at.
+    fn branch(&self, branch: &str) -> Option<String> {
+        let Some(path) = &self.git else {
+            return self.refs.get(branch).cloned();
+        };
+        let repo = git2::Repository::open_bare(path).ok()?;
+        let r = repo.find_reference(&format!("refs/heads/{branch}")).ok()?;
+        Some(r.peel_to_commit().ok()?.id().to_string())
+    }
+
+    /// The head commit of a pull request: the branch's tip while it is open
+    /// (pushes move it), what it was when it closed afterwards.
+    fn head_of(&self, full_name: &str, p: &Pull) -> String {
+        if self.git.is_some() && p.open && p.head_repo == full_name {
+            self.branch(&p.head).unwrap_or_else(|| p.head_sha.clone())
+        } else {
+            p.head_sha.clone()
+        }
+    }
+}
+
+/// Holds `POST /pulls` requests until `want` of them have arrived (or the
+/// timeout passed), so processes racing to open a pull request really race.
+struct Rendezvous {
+    want: usize,
+    arrived: tokio::sync::watch::Sender<usize>,
+    timeout: Duration,
 }
 
 /// Who may call: a token, or an App's JWT.
@@ -103,6 +141,7 @@ struct Inner {
     secondary_once: Option<u64>,
     requests: Vec<String>,
     rate_limited: usize,
+    pull_rendezvous: Option<Arc<Rendezvous>>,
     pr_template: Value,
     comment_template: Value,
     user_template: Value,
@@ -161,6 +200,7 @@ impl FakeGitHub {
             secondary_once: None,
             requests: Vec::new(),
             rate_limited: 0,
+            pull_rendezvous: None,
             pr_template: event["pull_request"].clone(),
             comment_template: comment["comment"].clone(),
             user_template: event["pull_request"]["user"].clone(),
@@ -191,6 +231,27 @@ impl FakeGitHub {
         repo.refs
             .insert("main".into(), sha(&format!("{full_name}:main")));
         s.repos.insert(full_name.to_string(), repo);
+    }
+
+    /// Serves the branches of the bare git repository at `bare` as the
+    /// refs of `full_name` from now on: a branch exists (for `POST /pulls`,
+    /// `GET /git/ref/heads/…`) when it was pushed there, and an open pull
+    /// request's head is its branch's tip.
+    pub fn back_with_git(&self, full_name: &str, bare: &Path) {
+        let mut s = self.lock();
+        let repo = s.repos.get_mut(full_name).expect("repo");
+        repo.git = Some(bare.to_path_buf());
+    }
+
+    /// Holds every `POST /pulls` from now on until `want` of them have
+    /// arrived (or `timeout` passed); then they are answered one by one in
+    /// arrival order.
+    pub fn rendezvous_pull_creates(&self, want: usize, timeout: Duration) {
+        self.lock().pull_rendezvous = Some(Arc::new(Rendezvous {
+            want,
+            arrived: tokio::sync::watch::channel(0).0,
+            timeout,
+        }));
     }
 
     /// Points `branch` at a commit, as a push would.
@@ -242,7 +303,7 @@ impl FakeGitHub {
             head: branch.to_string(),
             head_sha: sha(&format!("{fork}:{branch}")),
             base: "main".into(),
-            base_sha: repo.refs["main"].clone(),
+            base_sha: repo.branch("main").unwrap_or_default(),
             title: title.to_string(),
             body: None,
             open: true,
@@ -276,12 +337,31 @@ impl FakeGitHub {
         pull.merged_at = Some(now.clone());
         pull.closed_at = Some(now.clone());
         pull.updated_at = now;
-        repo.refs.insert(base, sha(&format!("merge {number}")));
+        if repo.git.is_none() {
+            repo.refs.insert(base, sha(&format!("merge {number}")));
+        } else {
+            // The test moved the base branch in git; the head is what merged.
+            let head = pull.head.clone();
+            if let Some(tip) = repo.branch(&head)
+                && let Some(p) = repo.pulls.iter_mut().find(|p| p.number == number)
+            {
+                p.head_sha = tip;
+            }
+        }
     }
 
-    /// The stored pull requests of a repository.
+    /// The stored pull requests of a repository (an open one's `head_sha`
+    /// is its branch's tip, as the API shows it).
     pub fn pulls(&self, full_name: &str) -> Vec<Pull> {
-        self.lock().repos[full_name].pulls.clone()
+        let s = self.lock();
+        let repo = &s.repos[full_name];
+        repo.pulls
+            .iter()
+            .map(|p| Pull {
+                head_sha: repo.head_of(full_name, p),
+                ..p.clone()
+            })
+            .collect()
     }
 
     /// One stored pull request.
@@ -396,6 +476,7 @@ fn team_json(base: &str, owner: &str, slug: &str) -> Value {
 fn pull_json(s: &Inner, base: &str, full_name: &str, p: &Pull, full: bool) -> Value {
     let (owner, _) = full_name.split_once('/').unwrap();
     let repo_id = s.repos[full_name].id;
+    let head_sha = s.repos[full_name].head_of(full_name, p);
     let api = format!("{base}/repos/{full_name}");
     let html = format!("https://github.com/{full_name}/pull/{}", p.number);
     let mut v = s.pr_template.clone();
@@ -433,7 +514,7 @@ fn pull_json(s: &Inner, base: &str, full_name: &str, p: &Pull, full: bool) -> Va
     v["review_comments_url"] = json!(format!("{api}/pulls/{n}/comments"));
     v["review_comment_url"] = json!(format!("{api}/pulls/comments{{/number}}"));
     v["comments_url"] = json!(format!("{api}/issues/{n}/comments"));
-    v["statuses_url"] = json!(format!("{api}/statuses/{}", p.head_sha));
+    v["statuses_url"] = json!(format!("{api}/statuses/{head_sha}"));
     let head_repo_id = if p.head_repo == full_name {
         repo_id
     } else {
@@ -443,7 +524,7 @@ fn pull_json(s: &Inner, base: &str, full_name: &str, p: &Pull, full: bool) -> Va
     v["head"] = json!({
         "label": format!("{head_owner}:{}", p.head),
         "ref": p.head,
-        "sha": p.head_sha,
+        "sha": head_sha,
         "user": user_json(s, head_owner),
         "repo": repo_json(s, &p.head_repo, head_repo_id, p.head_repo != full_name),
     });
@@ -462,7 +543,7 @@ fn pull_json(s: &Inner, base: &str, full_name: &str, p: &Pull, full: bool) -> Va
         "review_comments": {"href": format!("{api}/pulls/{n}/comments")},
         "review_comment": {"href": format!("{api}/pulls/comments{{/number}}")},
         "commits": {"href": format!("{api}/pulls/{n}/commits")},
-        "statuses": {"href": format!("{api}/statuses/{}", p.head_sha)},
+        "statuses": {"href": format!("{api}/statuses/{head_sha}")},
     });
     v["author_association"] = json!("OWNER");
     v["auto_merge"] = Value::Null;
@@ -560,6 +641,15 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let rendezvous = inner.lock().unwrap().pull_rendezvous.clone();
+    if let Some(r) = rendezvous
+        && method == Method::POST
+        && uri.path().trim_end_matches('/').ends_with("/pulls")
+    {
+        r.arrived.send_modify(|n| *n += 1);
+        let mut rx = r.arrived.subscribe();
+        let _ = tokio::time::timeout(r.timeout, rx.wait_for(|n| *n >= r.want)).await;
+    }
     let mut s = inner.lock().unwrap();
     let host = headers
         .get("host")
@@ -829,7 +919,7 @@ fn route(
     match (method.as_str(), rest) {
         ("GET", ["git", "ref", "heads", branch @ ..]) => {
             let branch = branch.join("/");
-            match s.repos[&full_name].refs.get(&branch) {
+            match s.repos[&full_name].branch(&branch) {
                 Some(commit) => reply(
                     StatusCode::OK,
                     json!({
@@ -904,10 +994,8 @@ fn route(
                 );
             }
             let repo = s.repos.get_mut(&full_name).unwrap();
-            let (Some(head_sha), Some(base_sha)) = (
-                repo.refs.get(&head_ref).cloned(),
-                repo.refs.get(base_ref).cloned(),
-            ) else {
+            let (Some(head_sha), Some(base_sha)) = (repo.branch(&head_ref), repo.branch(base_ref))
+            else {
                 return reply(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "field": "head", "code": "invalid"}], "documentation_url": DOCS, "status": "422"}),
@@ -951,6 +1039,11 @@ fn route(
             };
             if m == "PATCH" {
                 let repo = s.repos.get_mut(&full_name).unwrap();
+                let head_now = repo
+                    .pulls
+                    .iter()
+                    .find(|p| p.number == n)
+                    .map(|p| repo.head_of(&full_name, p));
                 let Some(p) = repo.pulls.iter_mut().find(|p| p.number == n) else {
                     return error(StatusCode::NOT_FOUND, "Not Found");
                 };
@@ -965,6 +1058,8 @@ fn route(
                         return validation("state cannot be changed. The pull request is merged.");
                     }
                     p.open = state == "open";
+                    // A closed pull request keeps the head it had.
+                    p.head_sha = head_now.unwrap_or_default();
                     p.closed_at = if p.open { None } else { Some(now_ts.clone()) };
                 }
                 p.updated_at = now_ts;

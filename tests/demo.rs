@@ -1,6 +1,7 @@
 //! `ferry demo` end to end on the local adapters: dev commits, dev proven,
 //! staging PR, merge, staging proven (after a failing smoke check),
-//! production PR, merge. The timeline's reason codes are asserted in order.
+//! production PR (one for both apps: production is `group: environment`),
+//! merge. The timeline's reason codes are asserted in order.
 
 use std::process::Command;
 
@@ -34,8 +35,9 @@ fn the_demo_story_runs_through_production() {
         "plan api/staging: pr_open — pull request #1 waits for review",
         "reviewer merged #1",
         "smoke — staging has not proven",
-        "opened for api/production",
-        "reviewer merged",
+        "pull request #3 opened for api+web/production",
+        "plan web/production: pr_open — pull request #3 waits for review",
+        "reviewer merged #3 \"production: api sha-1111111 → sha-5d5d5d5, web v1.0.0 → v1.1.0\"",
         "every app runs the same image in dev, staging and production",
     ];
     let mut at = 0;
@@ -58,8 +60,8 @@ fn the_demo_story_runs_through_production() {
     let pulls = prs["pulls"].as_array().unwrap();
     assert_eq!(
         pulls.len(),
-        4,
-        "api and web, staging and production: {pulls:#?}"
+        3,
+        "api and web to staging, both together to production: {pulls:#?}"
     );
     assert!(pulls.iter().all(|p| p["state"] == "merged"));
     let mut heads: Vec<&str> = pulls.iter().map(|p| p["head"].as_str().unwrap()).collect();
@@ -67,8 +69,7 @@ fn the_demo_story_runs_through_production() {
     assert_eq!(
         heads,
         [
-            "ferry/production/api",
-            "ferry/production/web",
+            "ferry/production/_all",
             "ferry/staging/api",
             "ferry/staging/web"
         ]

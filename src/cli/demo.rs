@@ -60,7 +60,8 @@ environments:
   - {name: dev, mode: commit, argocd_app: platform-dev, smoke: [{url: "ARGOCD_URL/smoke/dev"}]}
   - {name: staging, mode: pull_request, after: dev, argocd_app: platform-staging,
      smoke: [{url: "ARGOCD_URL/smoke/staging", retries: 0}], labels: [promotion], reviewers: [alice, "team:platform"]}
-  - {name: production, mode: pull_request, after: staging, argocd_app: platform-production, labels: [promotion]}
+  - {name: production, mode: pull_request, after: staging, argocd_app: platform-production, labels: [promotion],
+     group: environment, windows: ["* * * * *"], timezone: Europe/Paris}
 apps:
   - name: api
     repository: platform/api
@@ -456,7 +457,6 @@ async fn merge(
     env: &str,
 ) -> Result<()> {
     let file = format!("overlays/{env}/kustomization.yaml");
-    let app = pr.head.rsplit('/').next().unwrap_or_default().to_string();
     let git = git2::Repository::open_bare(dir.join("gitops.git"))?;
     let tip = git.refname_to_id(&format!("refs/heads/{}", pr.head))?;
     let blob = git
@@ -465,15 +465,28 @@ async fn merge(
         .get_path(Path::new(&file))?
         .to_object(&git)?
         .peel_to_blob()?;
-    let proposed = crate::kustomize::read_images(std::str::from_utf8(blob.content())?)?
-        .into_iter()
-        .find(|e| e.name == app)
-        .ok_or_else(|| anyhow::anyhow!("{} does not set {app}", pr.head))?;
-    let update = crate::image::ImageUpdate::parse(&format!(
-        "{app}=*:{}@{}",
-        proposed.new_tag.unwrap_or_default(),
-        proposed.digest.unwrap_or_default()
-    ))?;
+    let proposed = crate::kustomize::read_images(std::str::from_utf8(blob.content())?)?;
+    // Replay what the branch sets for every app the PR carries (one, or
+    // all of a grouped environment's).
+    let mut updates = Vec::new();
+    for (app, _) in crate::promotion::promote::carried(&pr.body) {
+        let image = ctx
+            .config
+            .apps
+            .iter()
+            .find(|a| a.name == app)
+            .map(|a| a.image.clone())
+            .ok_or_else(|| anyhow::anyhow!("#{} carries unknown app {app:?}", pr.number))?;
+        let entry = proposed
+            .iter()
+            .find(|e| e.name == image)
+            .ok_or_else(|| anyhow::anyhow!("{} does not set {image}", pr.head))?;
+        updates.push(crate::image::ImageUpdate::parse(&format!(
+            "{image}=*:{}@{}",
+            entry.new_tag.clone().unwrap_or_default(),
+            entry.digest.clone().unwrap_or_default()
+        ))?);
+    }
     let message = format!(
         "Merge pull request #{} from {}\n\n{}",
         pr.number, pr.head, pr.title
@@ -485,7 +498,7 @@ async fn merge(
         },
         4,
         |root: &Path| {
-            crate::kustomize::edit_file(&root.join(&file), std::slice::from_ref(&update), false)
+            crate::kustomize::edit_file(&root.join(&file), &updates, false)
                 .map(|_| Some(message.clone()))
         },
     )?;

@@ -140,6 +140,14 @@ async fn update_close_comment_and_merge() {
     );
     assert_eq!(f.find_open("ferry/staging/api").await.unwrap(), None);
     assert_eq!(
+        f.last_closed("ferry/staging/api")
+            .await
+            .unwrap()
+            .map(|p| p.number),
+        Some(pr.number)
+    );
+    assert_eq!(f.last_closed("ferry/staging/web").await.unwrap(), None);
+    assert_eq!(
         f.merge(pr.number).await,
         Err(ForgeError::NotOpen(pr.number))
     );
@@ -153,6 +161,14 @@ async fn update_close_comment_and_merge() {
     let read = LocalForge::new(&path).get(second.number).await.unwrap();
     assert_eq!(read.state, PrState::Merged);
     assert_eq!(read.merged_at, merged.merged_at);
+    // The newest closed one, merged or not.
+    assert_eq!(
+        f.last_closed("ferry/staging/api")
+            .await
+            .unwrap()
+            .map(|p| (p.number, p.state)),
+        Some((2, PrState::Merged))
+    );
     assert_eq!(
         f.close(second.number, "stale").await,
         Err(ForgeError::AlreadyMerged(second.number))

@@ -572,7 +572,12 @@ fn promotion_story_against_github_and_argocd() {
 
     h.prove("dev", &v1);
     let mark = h.mark();
-    h.pass("a");
+    let out = h.pass("a");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains(r#"pull request opened env="staging" apps="gateway" number=1"#),
+        "the daemon logs what it did to PRs: {log}"
+    );
     assert_eq!(h.tip("main").unwrap(), dev1, "the pass commits nothing");
     let pulls = h.pulls();
     assert_eq!(pulls.len(), 1, "{pulls:#?}");
@@ -790,10 +795,20 @@ fn promotion_story_against_github_and_argocd() {
     assert_eq!(
         writes(&requests),
         [
+            &format!("PATCH {PULLS}/3"),
             &format!("POST /repos/{REPO}/issues/3/comments"),
             &format!("PATCH {PULLS}/3"),
         ],
-        "the reason, then the close; the production PR is left alone: {requests:#?}"
+        "the closed-by-ferry mark, the reason, then the close; the production PR is left alone: {requests:#?}"
+    );
+    assert!(
+        stale
+            .body
+            .as_deref()
+            .unwrap()
+            .contains("Ferry-Closed: staging already runs"),
+        "{:?}",
+        stale.body
     );
     assert!(h.github.pull(REPO, 2).open);
     assert_eq!(h.planned("staging")["reason"]["code"], "up_to_date");
@@ -802,6 +817,55 @@ fn promotion_story_against_github_and_argocd() {
     h.pass("a");
     assert_eq!(writes(&h.requests_since(mark)), Vec::<&String>::new());
     assert_eq!(h.pulls().len(), 3);
+
+    // ── 7. a reviewer rejects a PR: ferry does not open it again ────────
+    let v4 = Image::new("sha-ddddddd");
+    let v5 = Image::new("sha-eeeeeee");
+    h.push_image(&v4);
+    h.pass("a");
+    h.prove("dev", &v4);
+    h.pass("a");
+    let rejected = h
+        .open_pulls()
+        .into_iter()
+        .find(|p| p.head == "ferry/staging/gateway")
+        .expect("a staging PR for sha-ddddddd");
+    h.github.close_by_hand(REPO, rejected.number);
+    let mark = h.mark();
+    h.pass("a");
+    h.pass("b");
+    assert_eq!(
+        writes(&h.requests_since(mark)),
+        Vec::<&String>::new(),
+        "neither process reopens or re-proposes the rejected image"
+    );
+    let staging = h.planned("staging");
+    assert_eq!(staging["reason"]["code"], "pr_closed", "{staging:#}");
+    assert!(
+        staging["reason"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("#{} proposing sha-ddddddd", rejected.number)),
+        "{staging:#}"
+    );
+    // The next proven image is proposed in a new PR.
+    h.push_image(&v5);
+    h.pass("a");
+    h.prove("dev", &v5);
+    h.pass("a");
+    let next = h
+        .open_pulls()
+        .into_iter()
+        .find(|p| p.head == "ferry/staging/gateway")
+        .expect("a staging PR for sha-eeeeeee");
+    assert!(next.number > rejected.number);
+    assert!(
+        next.body
+            .as_deref()
+            .unwrap()
+            .contains(&format!("Ferry-Digest: {}", v5.digest))
+    );
+    assert!(!h.github.pull(REPO, rejected.number).open);
 }
 
 /// Two ferry processes pass at once on a fresh promotion: both get as far

@@ -68,6 +68,16 @@ fn log_report(r: &PassReport) {
             Outcome::NothingToDo => tracing::info!(env, "already done by another writer"),
         }
     }
+    for pr in &r.prs {
+        tracing::info!(
+            env = pr.env,
+            apps = pr.apps.join(","),
+            number = pr.number,
+            url = pr.url,
+            "pull request {}",
+            pr.what
+        );
+    }
     tracing::info!(entries = r.plan.entries.len(), moving, "pass complete");
 }
 

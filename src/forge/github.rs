@@ -471,6 +471,30 @@ impl Forge for GitHubForge {
         found.into_iter().next().map(convert).transpose()
     }
 
+    async fn last_closed(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
+        // Newest first; ferry keeps one PR per branch open at a time, so the
+        // first page holds the last closed one.
+        let query = format!(
+            "?state=closed&head={}&sort=created&direction=desc&per_page=10",
+            encode_query(&format!("{}:{head}", self.owner))
+        );
+        let text = self
+            .send(
+                Method::Get,
+                &self.repo_path(&format!("/pulls{query}")),
+                None,
+                true,
+            )
+            .await?;
+        let pulls: Vec<GhPull> = decode(&text)?;
+        pulls
+            .into_iter()
+            .filter(|p| p.head.ref_field == head && self.ours(p))
+            .max_by_key(|p| p.number)
+            .map(convert)
+            .transpose()
+    }
+
     async fn open(&self, spec: &PrSpec) -> Result<PullRequest, ForgeError> {
         let created = self
             .send(

@@ -297,6 +297,17 @@ impl Forge for LocalForge {
             .map(|p| view(p, &url)))
     }
 
+    async fn last_closed(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
+        let state = self.read()?;
+        let url = self.url_base();
+        Ok(state
+            .pulls
+            .iter()
+            .filter(|p| p.state != PrState::Open && p.head == head)
+            .max_by_key(|p| p.number)
+            .map(|p| view(p, &url)))
+    }
+
     async fn open(&self, spec: &PrSpec) -> Result<PullRequest, ForgeError> {
         if spec.head.is_empty() || spec.base.is_empty() {
             return Err(invalid("head and base are required"));

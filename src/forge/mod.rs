@@ -172,6 +172,12 @@ pub trait Forge: Sync {
         &self,
         head: &str,
     ) -> impl Future<Output = Result<Option<PullRequest>, ForgeError>> + Send;
+    /// The newest pull request from branch `head` that is closed or merged,
+    /// if any: what became of the last proposal on that branch.
+    fn last_closed(
+        &self,
+        head: &str,
+    ) -> impl Future<Output = Result<Option<PullRequest>, ForgeError>> + Send;
     /// Opens a pull request, adds its labels and requests its reviewers. If
     /// one is already open from `spec.head` into `spec.base` (another ferry
     /// process won the race), that one is returned with the labels and
@@ -245,6 +251,12 @@ impl Forge for AnyForge {
         match self {
             AnyForge::GitHub(f) => f.find_open(head).await,
             AnyForge::Local(f) => f.find_open(head).await,
+        }
+    }
+    async fn last_closed(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
+        match self {
+            AnyForge::GitHub(f) => f.last_closed(head).await,
+            AnyForge::Local(f) => f.last_closed(head).await,
         }
     }
     async fn open(&self, spec: &PrSpec) -> Result<PullRequest, ForgeError> {

@@ -148,6 +148,7 @@ fn env_states(
                 new_name,
                 proof: None,
                 open_pr: None,
+                rejected: None,
                 window: Default::default(),
             })
         })

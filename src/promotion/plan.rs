@@ -45,7 +45,7 @@ pub struct Held {
 pub struct Why {
     /// `up_to_date`, `held`, `pinned`, `registry_unavailable`,
     /// `overlay_unreadable`, `awaiting_upstream`, `health`, `smoke`, `soak`,
-    /// `window`, `pr_open`, `forge_unavailable`.
+    /// `window`, `pr_open`, `pr_closed`, `forge_unavailable`.
     pub code: &'static str,
     /// What a person reads.
     pub message: String,
@@ -344,6 +344,22 @@ fn plan_promotion(
                 from,
                 "pr_open",
                 format!("pull request #{} waits for review: {}", pr.number, pr.url),
+                Vec::new(),
+            );
+        }
+    }
+    if let Some(pr) = &env.rejected {
+        if pr.digest.as_deref() == Some(up_digest.as_str()) {
+            return none(
+                app,
+                env,
+                from,
+                "pr_closed",
+                format!(
+                    "pull request #{} proposing {up_tag} was closed without merging ({}); \
+                     ferry proposes the next image {upstream} proves, or reopen it",
+                    pr.number, pr.url
+                ),
                 Vec::new(),
             );
         }

@@ -53,6 +53,9 @@ pub struct EnvState {
     pub proof: Option<Proof>,
     /// The open promotion pull request for this app and environment.
     pub open_pr: Option<OpenPr>,
+    /// The last promotion PR a person closed without merging, when it
+    /// proposed the image upstream proves now: a rejection ferry honours.
+    pub rejected: Option<OpenPr>,
     /// Whether a promotion PR may be opened now, or when it may next.
     pub window: Window,
 }
@@ -75,7 +78,7 @@ pub enum Proof {
     },
 }
 
-/// An open promotion pull request.
+/// A promotion pull request (open, or closed when it was rejected).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenPr {
     /// Its number.
@@ -125,6 +128,10 @@ pub struct Proposal {
     pub url: String,
     /// `(app, digest)` of every image it promotes.
     pub carried: Vec<(String, String)>,
+    /// Its title.
+    pub title: String,
+    /// Its body.
+    pub body: String,
 }
 
 /// Everything one pass plans from.

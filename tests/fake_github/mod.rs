@@ -321,6 +321,23 @@ impl FakeGitHub {
         number
     }
 
+    /// Closes an open pull request without merging it (a reviewer's
+    /// "Close pull request").
+    pub fn close_by_hand(&self, full_name: &str, number: u64) {
+        let mut s = self.lock();
+        let repo = s.repos.get_mut(full_name).expect("repo");
+        let pull = repo
+            .pulls
+            .iter_mut()
+            .find(|p| p.number == number)
+            .expect("pull");
+        assert!(pull.open, "only an open pull request closes");
+        let now = timestamp();
+        pull.open = false;
+        pull.closed_at = Some(now.clone());
+        pull.updated_at = now;
+    }
+
     /// Merges an open pull request (what a reviewer's click does).
     pub fn merge(&self, full_name: &str, number: u64) {
         let mut s = self.lock();

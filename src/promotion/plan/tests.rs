@@ -88,6 +88,7 @@ fn dev(running: Option<(&str, u32)>, pin: Option<Pin>) -> EnvState {
         new_name: None,
         proof: None,
         open_pr: None,
+        rejected: None,
         window: Window::Open,
     }
 }
@@ -461,4 +462,47 @@ fn no_pull_request_is_opened_blind() {
     // Entries that would not move anyway keep their own reason.
     let e = promotion_snapshot(3, proven(), 3, None, Window::Open, Some("HTTP 502"));
     assert_eq!(e.reason.unwrap().code, "up_to_date");
+}
+
+#[test]
+fn a_rejected_pull_request_is_not_reopened_for_the_same_image() {
+    let rejected = |n: u32| OpenPr {
+        number: 4,
+        url: "https://example/pr/4".into(),
+        digest: Some(d(n).to_string()),
+    };
+    let with = |r: Option<OpenPr>| {
+        let recs: Vec<ImageRecord> = (1..=4).map(|n| rec(n, &format!("sha-{n}"))).collect();
+        let mut dev_env = dev(Some(("sha-3", 3)), None);
+        dev_env.proof = proven();
+        let mut staging = dev(Some(("sha-1", 1)), None);
+        staging.env = "staging".into();
+        staging.mode = Mode::PullRequest;
+        staging.after = Some("dev".into());
+        staging.rejected = r;
+        let snap = Snapshot {
+            taken_at: datetime!(2026-11-26 00:00 UTC),
+            apps: vec![AppState {
+                app: "api".into(),
+                image: "api".into(),
+                candidates: Ok(judged(&pushed(), &recs, &[])),
+                envs: vec![dev_env, staging],
+            }],
+            proposals: Vec::new(),
+            forge_error: None,
+        };
+        plan(&snap).entries.remove(1)
+    };
+    let e = with(Some(rejected(3)));
+    assert_eq!(e.action, Action::None);
+    let why = e.reason.unwrap();
+    assert_eq!(why.code, "pr_closed");
+    assert!(
+        why.message.contains("#4") && why.message.contains("sha-3"),
+        "{}",
+        why.message
+    );
+    // A rejection of an older image does not hold a newer one.
+    assert_eq!(with(Some(rejected(2))).action, Action::PullRequest);
+    assert_eq!(with(None).action, Action::PullRequest);
 }

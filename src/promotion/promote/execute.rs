@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::body::{self, GateEvidence};
+use super::observe::CLOSED_BY_FERRY;
 use super::{BRANCH_PREFIX, GROUP_LEAF, PrAction, branch, group_branch};
 use crate::config::{Config, Environment, Group};
 use crate::forge::{AnyForge, Forge, PrSpec};
@@ -184,6 +185,8 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Marks the body as closed by ferry (a PR a person closes is a
+    /// rejection; one ferry closes is not), comments `note` and closes.
     async fn close(
         &mut self,
         env: &str,
@@ -191,6 +194,17 @@ impl Writer<'_> {
         number: u64,
         note: &str,
     ) -> Result<(), String> {
+        if let Some(p) = self.snapshot.proposals.iter().find(|p| p.number == number) {
+            let marked = format!(
+                "{}\n\n{CLOSED_BY_FERRY} {}\n",
+                p.body.trim_end(),
+                note.lines().next().unwrap_or_default()
+            );
+            self.forge
+                .update(number, &p.title, &marked)
+                .await
+                .map_err(|err| err.to_string())?;
+        }
         let pr = self
             .forge
             .close(number, note)

@@ -15,7 +15,7 @@ use tracing::warn;
 
 use super::{BRANCH_PREFIX, PromotionIo, carried, head_for};
 use crate::config::{Config, Environment};
-use crate::forge::{Forge, StateFilter};
+use crate::forge::{Forge, PrState, StateFilter};
 use crate::gitops::Workspace;
 use crate::health::{self, Application, Expectation, HealthError, SmokeResult, SoakKey, Target};
 use crate::promotion::snapshot::{OpenPr, Proof, Proposal, Snapshot, Window};
@@ -40,6 +40,8 @@ pub async fn observe(
                         head: pr.head,
                         number: pr.number,
                         url: pr.url,
+                        title: pr.title,
+                        body: pr.body,
                     })
                     .collect();
             }
@@ -77,6 +79,76 @@ pub async fn observe(
     }
     snapshot.proposals = proposals;
     prove_upstreams(config, snapshot, ws, io, now).await;
+    find_rejections(config, snapshot, io).await;
+}
+
+/// The marker ferry puts in the body of a PR it closes itself, so that a
+/// PR closed by a person reads as a rejection and one closed by ferry not.
+pub const CLOSED_BY_FERRY: &str = "Ferry-Closed:";
+
+/// Asks the forge, only for promotions about to be proposed, whether the
+/// last PR on their branch was closed unmerged by a person while it
+/// proposed the same image; sets `rejected` where it was.
+async fn find_rejections(config: &Config, snapshot: &mut Snapshot, io: &PromotionIo<'_>) {
+    let Some(forge) = io.forge else { return };
+    if snapshot.forge_error.is_some() {
+        return;
+    }
+    let mut last_closed: HashMap<String, Option<crate::forge::PullRequest>> = HashMap::new();
+    for app in &mut snapshot.apps {
+        let proven: HashMap<String, String> = app
+            .envs
+            .iter()
+            .filter(|e| matches!(e.proof, Some(Proof::Proven { .. })))
+            .filter_map(|e| {
+                let d = e.running.as_ref().ok()?.as_ref()?.digest.clone()?;
+                Some((e.env.clone(), d))
+            })
+            .collect();
+        for env in &mut app.envs {
+            let Some(cfg) = env_of(config, &env.env) else {
+                continue;
+            };
+            let Some(wanted) = cfg.after.as_ref().and_then(|u| proven.get(u)) else {
+                continue;
+            };
+            let runs = env
+                .running
+                .as_ref()
+                .ok()
+                .and_then(|r| r.as_ref()?.digest.as_ref());
+            let proposed = env.open_pr.as_ref().and_then(|p| p.digest.as_ref());
+            if runs == Some(wanted) || proposed == Some(wanted) {
+                continue;
+            }
+            let head = head_for(cfg, &app.app);
+            let pr = match last_closed.get(&head) {
+                Some(pr) => pr.clone(),
+                None => match forge.last_closed(&head).await {
+                    Ok(pr) => last_closed.entry(head).or_insert(pr).clone(),
+                    Err(e) => {
+                        warn!(error = %e, "cannot read closed promotion pull requests");
+                        snapshot.forge_error = Some(e.to_string());
+                        return;
+                    }
+                },
+            };
+            let Some(pr) = pr else { continue };
+            if pr.state != PrState::Closed || pr.body.contains(CLOSED_BY_FERRY) {
+                continue;
+            }
+            let proposal = Proposal {
+                head: pr.head.clone(),
+                number: pr.number,
+                url: pr.url.clone(),
+                carried: carried(&pr.body),
+                title: pr.title.clone(),
+                body: String::new(),
+            };
+            env.rejected = open_pr_for(&proposal, &app.app)
+                .filter(|r| r.digest.as_deref() == Some(wanted.as_str()));
+        }
+    }
 }
 
 fn env_of<'c>(config: &'c Config, name: &str) -> Option<&'c Environment> {
@@ -258,7 +330,13 @@ fn summarize(p: health::Proof) -> Proof {
             "Argo CD revision {}, health {}, {smoke}, proven since {}",
             p.revision.unwrap_or_default(),
             p.health.unwrap_or_default(),
-            p.proven_since.map(|t| t.to_string()).unwrap_or_default()
+            p.proven_since
+                .and_then(|t| t
+                    .replace_nanosecond(0)
+                    .ok()?
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .ok())
+                .unwrap_or_default()
         ),
     }
 }

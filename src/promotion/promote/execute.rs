@@ -6,12 +6,12 @@ use std::path::Path;
 
 use super::body::{self, GateEvidence};
 use super::observe::CLOSED_BY_FERRY;
-use super::{BRANCH_PREFIX, GROUP_LEAF, PrAction, branch, group_branch};
+use super::{BRANCH_PREFIX, GROUP_LEAF, PrAction, branch, carried_images, group_branch};
 use crate::config::{Config, Environment, Group};
 use crate::forge::{AnyForge, Forge, PrSpec};
 use crate::gitops::{Author, Workspace};
 use crate::promotion::execute::apply_moves;
-use crate::promotion::plan::{Action, Entry, Plan};
+use crate::promotion::plan::{Action, Entry, ImageRef, Plan};
 use crate::promotion::snapshot::Snapshot;
 
 /// What a pass needs to write pull requests.
@@ -93,10 +93,12 @@ impl Writer<'_> {
     }
 
     /// One PR for the environment. When anything moves, the branch is
-    /// rebuilt with every app that moves or whose promotion the open PR
-    /// already carries, so an update never drops an app still waiting for
-    /// review. When nothing moves, the PR is closed once every app it
-    /// carries runs in the environment.
+    /// rebuilt with every app that moves plus every app the open PR
+    /// already carries and the environment does not run yet (waiting for
+    /// review, or for a newer image upstream still has to prove), each at
+    /// the image the PR carries; an update never drops an app. When
+    /// nothing moves, the PR is closed once the environment runs all it
+    /// carries.
     async fn grouped(
         &mut self,
         ws: &mut Workspace,
@@ -104,15 +106,41 @@ impl Writer<'_> {
         entries: &[&Entry],
     ) -> Result<(), String> {
         let head = group_branch(&env.name);
+        let open = self.snapshot.proposal(&head);
         if entries.iter().any(|e| e.action == Action::PullRequest) {
-            let keep: Vec<&Entry> = entries
+            let images = open.map(|o| carried_images(&o.body)).unwrap_or_default();
+            let kept: Vec<Entry> = entries
                 .iter()
-                .copied()
-                .filter(|e| e.action == Action::PullRequest || code(e) == Some("pr_open"))
+                .filter(|e| e.action != Action::PullRequest)
+                .filter(|e| !matches!(code(e), Some("up_to_date" | "pinned")))
+                .filter_map(|e| {
+                    let c = images.iter().find(|c| c.app == e.app)?;
+                    Some(Entry {
+                        action: Action::PullRequest,
+                        to: Some(ImageRef {
+                            tag: c.tag.clone(),
+                            digest: Some(c.digest.clone()),
+                        }),
+                        reason: None,
+                        ..(*e).clone()
+                    })
+                })
                 .collect();
-            return self.propose(ws, env, &head, &keep).await;
+            // Config order, so the title and the branch do not depend on
+            // which app moved first.
+            let all: Vec<&Entry> = entries
+                .iter()
+                .filter_map(|e| {
+                    if e.action == Action::PullRequest {
+                        Some(*e)
+                    } else {
+                        kept.iter().find(|k| k.app == e.app)
+                    }
+                })
+                .collect();
+            return self.propose(ws, env, &head, &all).await;
         }
-        let Some(open) = self.snapshot.proposal(&head) else {
+        let Some(open) = open else {
             return Ok(());
         };
         let carried: Vec<&Entry> = entries

@@ -24,6 +24,7 @@ pub use observe::observe;
 use crate::config::{Environment, Group};
 use crate::forge::AnyForge;
 use crate::health::{ArgoClient, SoakTracker};
+use crate::promotion::snapshot::{OpenPr, Proposal};
 
 /// Every promotion branch starts with this.
 pub const BRANCH_PREFIX: &str = "ferry/";
@@ -79,16 +80,63 @@ pub struct PrAction {
 /// `Ferry-App` and `Ferry-Digest` trailers of its commit message. A digest
 /// before any `Ferry-App` line gets an empty app.
 pub fn carried(body: &str) -> Vec<(String, String)> {
-    let mut app = String::new();
+    carried_images(body)
+        .into_iter()
+        .map(|c| (c.app, c.digest))
+        .collect()
+}
+
+/// One image a promotion PR carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarriedImage {
+    /// `Ferry-App` (empty if none came before the digest).
+    pub app: String,
+    /// `Ferry-Digest`.
+    pub digest: String,
+    /// The tag of `Ferry-Image: name:tag@digest`, when given.
+    pub tag: Option<String>,
+}
+
+/// [`carried`], with each image's tag.
+pub fn carried_images(body: &str) -> Vec<CarriedImage> {
+    let (mut app, mut tag) = (String::new(), None);
     let mut out = Vec::new();
     for line in body.lines().map(str::trim) {
         if let Some(a) = line.strip_prefix("Ferry-App:") {
-            app = a.trim().to_string();
+            (app, tag) = (a.trim().to_string(), None);
+        } else if let Some(image) = line.strip_prefix("Ferry-Image:") {
+            let named = image.trim().split('@').next().unwrap_or_default();
+            tag = named
+                .rsplit_once(':')
+                .filter(|(_, t)| !t.contains('/'))
+                .map(|(_, t)| t.to_string());
         } else if let Some(d) = line.strip_prefix("Ferry-Digest:") {
-            out.push((app.clone(), d.trim().to_string()));
+            out.push(CarriedImage {
+                app: app.clone(),
+                digest: d.trim().to_string(),
+                tag: tag.take(),
+            });
         }
     }
     out
+}
+
+/// The PR as seen from one app: `None` when a grouped PR does not carry
+/// the app. A PR whose trailers name no app (written by hand, or by an
+/// older ferry) counts with its first digest.
+pub fn open_pr_for(p: &Proposal, app: &str) -> Option<OpenPr> {
+    let digest = match p.carried.iter().find(|(a, _)| a == app) {
+        Some((_, d)) => Some(d.clone()),
+        None if p.carried.iter().all(|(a, _)| a.is_empty()) => {
+            p.carried.first().map(|(_, d)| d.clone())
+        }
+        None => return None,
+    };
+    Some(OpenPr {
+        number: p.number,
+        url: p.url.clone(),
+        digest,
+    })
 }
 
 #[cfg(test)]
@@ -111,6 +159,12 @@ mod tests {
             [(String::new(), "sha256:cc".to_string())]
         );
         assert!(carried("no trailers").is_empty());
+        let images = carried_images(
+            "Ferry-App: api\nFerry-Image: reg.io:5000/team/api:sha-3@sha256:aa\nFerry-Digest: sha256:aa\n\
+             Ferry-App: web\nFerry-Image: reg.io:5000/web@sha256:bb\nFerry-Digest: sha256:bb\n",
+        );
+        assert_eq!(images[0].tag.as_deref(), Some("sha-3"));
+        assert_eq!(images[1].tag, None, "a port is not a tag");
     }
 
     #[test]

@@ -13,12 +13,12 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tracing::warn;
 
-use super::{BRANCH_PREFIX, PromotionIo, carried, head_for};
+use super::{BRANCH_PREFIX, PromotionIo, carried, head_for, open_pr_for};
 use crate::config::{Config, Environment};
 use crate::forge::{Forge, PrState, StateFilter};
 use crate::gitops::Workspace;
 use crate::health::{self, Application, Expectation, HealthError, SmokeResult, SoakKey, Target};
-use crate::promotion::snapshot::{OpenPr, Proof, Proposal, Snapshot, Window};
+use crate::promotion::snapshot::{Proof, Proposal, Snapshot, Window};
 use crate::promotion::window::Windows;
 
 /// Fills in proofs, open PRs, windows and the forge's state of the
@@ -153,24 +153,6 @@ async fn find_rejections(config: &Config, snapshot: &mut Snapshot, io: &Promotio
 
 fn env_of<'c>(config: &'c Config, name: &str) -> Option<&'c Environment> {
     config.environments.iter().find(|e| e.name == name)
-}
-
-/// The PR as seen from one app: `None` when a grouped PR does not carry
-/// the app. A PR whose trailers name no app (written by hand, or by an
-/// older ferry) counts with its first digest.
-fn open_pr_for(p: &Proposal, app: &str) -> Option<OpenPr> {
-    let digest = match p.carried.iter().find(|(a, _)| a == app) {
-        Some((_, d)) => Some(d.clone()),
-        None if p.carried.iter().all(|(a, _)| a.is_empty()) => {
-            p.carried.first().map(|(_, d)| d.clone())
-        }
-        None => return None,
-    };
-    Some(OpenPr {
-        number: p.number,
-        url: p.url.clone(),
-        digest,
-    })
 }
 
 /// What one environment tells every app in it, asked once.

@@ -7,6 +7,7 @@
 //! cargo bench --bench loop_calls -- probe         # time of reading one overlay, by size
 //! cargo bench --bench loop_calls -- fixture DIR APPS ENVS IMAGES
 //! cargo bench --bench loop_calls -- arrive DIR APP N [unsigned]
+//! cargo bench --bench loop_calls -- promote APPS  # the pull-request side: Argo CD and smoke calls
 //! ```
 //!
 //! `fixture` writes into DIR (which must not hold one yet) what
@@ -28,6 +29,13 @@
 //! repository do not depend on the number of apps; `probe` and the
 //! snapshot times printed show what reading the overlays costs
 //! (benches/README.md, "Dev loop").
+//!
+//! `promote` builds the same fixture with Argo CD and a smoke check on
+//! every environment, serves the Applications from a loopback stand-in
+//! that counts requests (every app Synced, Healthy and live at the
+//! repository's tip), and times `ferry::promotion::pass::snapshot`, which
+//! adds the pull-request side (proofs of dev and staging, open PRs,
+//! windows) to the registry snapshot.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -366,6 +374,151 @@ fn probe() -> Res<()> {
     Ok(())
 }
 
+/// A loopback Argo CD that reports every Application Synced and Healthy at
+/// `revision`, running `images`; and a smoke endpoint. Counts requests.
+struct ArgoStandIn {
+    url: String,
+    applications: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    smoke: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+async fn argo_stand_in(revision: String, images: Vec<String>) -> Res<ArgoStandIn> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let applications = Arc::new(AtomicU64::new(0));
+    let smoke = Arc::new(AtomicU64::new(0));
+    let body = serde_json::json!({
+        "status": {
+            "sync": {"status": "Synced", "revision": revision},
+            "health": {"status": "Healthy", "lastTransitionTime": "2026-11-26T00:00:00Z"},
+            "operationState": {"phase": "Succeeded", "finishedAt": "2026-11-26T00:00:00Z",
+                               "syncResult": {"revision": revision}},
+            "reconciledAt": "2026-11-26T00:01:00Z",
+            "summary": {"images": images}
+        }
+    })
+    .to_string();
+    let (a, s) = (applications.clone(), smoke.clone());
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/applications/{name}",
+            axum::routing::get(move || {
+                a.fetch_add(1, Ordering::Relaxed);
+                let body = body.clone();
+                async move { ([("content-type", "application/json")], body) }
+            }),
+        )
+        .route(
+            "/smoke",
+            axum::routing::get(move || {
+                s.fetch_add(1, Ordering::Relaxed);
+                async { "ok" }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(ArgoStandIn {
+        url,
+        applications,
+        smoke,
+    })
+}
+
+fn promote(apps: usize) -> Res<()> {
+    use ferry::forge::AnyForge;
+    use ferry::forge::local::LocalForge;
+    use ferry::health::{ArgoClient, SoakTracker};
+    use ferry::promotion::promote::PromotionIo;
+    use std::sync::atomic::Ordering;
+
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let images = 2;
+    fixture(dir, apps, 3, images)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut ws = Workspace::open(
+        dir.join("gitops.git").to_str().ok_or("path")?,
+        "main",
+        &dir.join("cache"),
+        Credentials::None,
+    )?;
+    let tip = ws.sync()?.to_string();
+    let live: Vec<String> = (0..apps)
+        .map(|a| format!("app{a}:build-{}@{}", images - 1, digest(a, images - 1)))
+        .collect();
+    let argo = rt.block_on(argo_stand_in(tip, live))?;
+    let cfg = std::fs::read_to_string(dir.join("ferry.yaml"))?;
+    let smoke = format!("smoke: [{{url: \"{}/smoke\"}}]", argo.url);
+    let cfg = cfg
+        .replace(
+            "{name: dev, mode: commit}",
+            &format!("{{name: dev, mode: commit, argocd_app: platform-dev, {smoke}}}"),
+        )
+        .replace(
+            "{name: staging, mode: pull_request, after: dev}",
+            &format!("{{name: staging, mode: pull_request, after: dev, argocd_app: platform-staging, {smoke}}}"),
+        )
+        .replace(
+            "{name: production, mode: pull_request, after: staging}",
+            "{name: production, mode: pull_request, after: staging, argocd_app: platform-production}",
+        );
+    let cfg = format!("argocd: {{url: \"{}\"}}\n{cfg}", argo.url);
+    std::fs::write(dir.join("ferry.yaml"), cfg)?;
+    let config: Config = ferry::config::load(&dir.join("ferry.yaml"))?;
+    let gates = Gates::new(GatePolicy::load(config.gates.as_ref(), dir)?);
+    let source = LocalRegistry::new(dir.join("registry.yaml"));
+    let argo_client = ArgoClient::new(&argo.url, None)?;
+    let forge = AnyForge::Local(LocalForge::new(dir.join("prs.json")));
+    let soak = SoakTracker::new();
+    let io = PromotionIo {
+        argo: Some(&argo_client),
+        forge: Some(&forge),
+        soak: &soak,
+    };
+    println!(
+        "pull-request side, {apps} apps × 3 environments (dev and staging prove, with one smoke check each):"
+    );
+    println!(
+        "{:>6} {:>12} {:>14} {:>8}",
+        "pass", "snapshot", "Argo CD reqs", "smoke"
+    );
+    for pass in 1..=3 {
+        let t = Instant::now();
+        let snap = rt.block_on(ferry::promotion::pass::snapshot(
+            &config, &ws, &source, &gates, &io,
+        ));
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let plan = ferry::promotion::plan(&snap);
+        let up_to_date = plan
+            .entries
+            .iter()
+            .filter(|e| e.reason.as_ref().is_some_and(|r| r.code == "up_to_date"))
+            .count();
+        assert_eq!(
+            up_to_date,
+            apps * 3,
+            "every app runs the same image everywhere"
+        );
+        let proven = snap
+            .apps
+            .iter()
+            .flat_map(|a| &a.envs)
+            .filter(|e| matches!(e.proof, Some(ferry::promotion::Proof::Proven { .. })))
+            .count();
+        assert_eq!(proven, apps * 2, "dev and staging prove every app");
+        println!(
+            "{pass:>6} {ms:>9.1} ms {:>14} {:>8}",
+            argo.applications.swap(0, Ordering::Relaxed),
+            argo.smoke.swap(0, Ordering::Relaxed)
+        );
+    }
+    Ok(())
+}
+
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; libtest-style flags are ignored.
     let args: Vec<String> = std::env::args()
@@ -380,6 +533,7 @@ fn main() -> Res<()> {
     match args.first().map(String::as_str) {
         None => calls(1000),
         Some("probe") => probe(),
+        Some("promote") => promote(args.get(1).map_or(Ok(1000), |a| a.parse())?),
         Some("calls") => calls(arg(1)?.parse()?),
         Some("fixture") => fixture(
             Path::new(arg(1)?),

@@ -170,18 +170,6 @@ fn unhealthy() -> Option<Proof> {
     })
 }
 
-/// What `promote::observe` makes of one open PR.
-fn proposal(pr: PullRequest) -> Proposal {
-    Proposal {
-        carried: carried(&pr.body),
-        head: pr.head,
-        number: pr.number,
-        url: pr.url,
-        title: pr.title,
-        body: pr.body,
-    }
-}
-
 /// A bare GitOps repository with a dev and a staging overlay, a checkout
 /// of it, the local forge, and the config.
 struct Harness {
@@ -337,7 +325,7 @@ impl Harness {
             .await
             .unwrap()
             .into_iter()
-            .map(proposal)
+            .map(Proposal::from)
             .collect();
         let mut apps = Vec::new();
         for app in &self.config.apps {

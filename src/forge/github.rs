@@ -447,11 +447,18 @@ impl GitHubForge {
     }
 }
 
-impl Forge for GitHubForge {
-    async fn find_open(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
+impl GitHubForge {
+    /// Pull requests of this repository from branch `head` in `state`
+    /// (`open` or `closed`), one page with `paging` (`per_page=…`, sort).
+    async fn pulls_from(
+        &self,
+        head: &str,
+        state: &str,
+        paging: &str,
+    ) -> Result<Vec<GhPull>, ForgeError> {
         // GitHub filters by `owner:branch`; the branch is checked again here.
         let query = format!(
-            "?state=open&head={}&per_page=100",
+            "?state={state}&head={}&{paging}",
             encode_query(&format!("{}:{head}", self.owner))
         );
         let text = self
@@ -463,33 +470,31 @@ impl Forge for GitHubForge {
             )
             .await?;
         let pulls: Vec<GhPull> = decode(&text)?;
-        let mut found: Vec<GhPull> = pulls
+        Ok(pulls
             .into_iter()
             .filter(|p| p.head.ref_field == head && self.ours(p))
-            .collect();
-        found.sort_by_key(|p| p.number);
-        found.into_iter().next().map(convert).transpose()
+            .collect())
+    }
+}
+
+impl Forge for GitHubForge {
+    async fn find_open(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
+        let found = self.pulls_from(head, "open", "per_page=100").await?;
+        found
+            .into_iter()
+            .min_by_key(|p| p.number)
+            .map(convert)
+            .transpose()
     }
 
     async fn last_closed(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
         // Newest first; ferry keeps one PR per branch open at a time, so the
         // first page holds the last closed one.
-        let query = format!(
-            "?state=closed&head={}&sort=created&direction=desc&per_page=10",
-            encode_query(&format!("{}:{head}", self.owner))
-        );
-        let text = self
-            .send(
-                Method::Get,
-                &self.repo_path(&format!("/pulls{query}")),
-                None,
-                true,
-            )
+        let found = self
+            .pulls_from(head, "closed", "sort=created&direction=desc&per_page=10")
             .await?;
-        let pulls: Vec<GhPull> = decode(&text)?;
-        pulls
+        found
             .into_iter()
-            .filter(|p| p.head.ref_field == head && self.ours(p))
             .max_by_key(|p| p.number)
             .map(convert)
             .transpose()

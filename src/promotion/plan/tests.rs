@@ -345,7 +345,7 @@ fn promotion(
     open_pr: Option<OpenPr>,
     window: Window,
 ) -> Entry {
-    promotion_snapshot(dev_n, proof, staging_n, open_pr, window, None)
+    promotion_snapshot(dev_n, proof, staging_n, open_pr, window, None, None)
 }
 
 fn promotion_snapshot(
@@ -355,6 +355,7 @@ fn promotion_snapshot(
     open_pr: Option<OpenPr>,
     window: Window,
     forge_error: Option<&str>,
+    rejected: Option<OpenPr>,
 ) -> Entry {
     let recs: Vec<ImageRecord> = (1..=4).map(|n| rec(n, &format!("sha-{n}"))).collect();
     let mut dev_env = dev(Some((&format!("sha-{dev_n}"), dev_n)), None);
@@ -365,6 +366,7 @@ fn promotion_snapshot(
     staging.after = Some("dev".into());
     staging.open_pr = open_pr;
     staging.window = window;
+    staging.rejected = rejected;
     let snap = Snapshot {
         taken_at: datetime!(2026-11-26 00:00 UTC),
         apps: vec![AppState {
@@ -454,13 +456,13 @@ fn promotion_waits_with_a_reason() {
 
 #[test]
 fn no_pull_request_is_opened_blind() {
-    let e = promotion_snapshot(3, proven(), 1, None, Window::Open, Some("HTTP 502"));
+    let e = promotion_snapshot(3, proven(), 1, None, Window::Open, Some("HTTP 502"), None);
     assert_eq!(e.action, Action::None);
     let why = e.reason.unwrap();
     assert_eq!(why.code, "forge_unavailable");
     assert!(why.message.contains("HTTP 502"), "{}", why.message);
     // Entries that would not move anyway keep their own reason.
-    let e = promotion_snapshot(3, proven(), 3, None, Window::Open, Some("HTTP 502"));
+    let e = promotion_snapshot(3, proven(), 3, None, Window::Open, Some("HTTP 502"), None);
     assert_eq!(e.reason.unwrap().code, "up_to_date");
 }
 
@@ -471,28 +473,7 @@ fn a_rejected_pull_request_is_not_reopened_for_the_same_image() {
         url: "https://example/pr/4".into(),
         digest: Some(d(n).to_string()),
     };
-    let with = |r: Option<OpenPr>| {
-        let recs: Vec<ImageRecord> = (1..=4).map(|n| rec(n, &format!("sha-{n}"))).collect();
-        let mut dev_env = dev(Some(("sha-3", 3)), None);
-        dev_env.proof = proven();
-        let mut staging = dev(Some(("sha-1", 1)), None);
-        staging.env = "staging".into();
-        staging.mode = Mode::PullRequest;
-        staging.after = Some("dev".into());
-        staging.rejected = r;
-        let snap = Snapshot {
-            taken_at: datetime!(2026-11-26 00:00 UTC),
-            apps: vec![AppState {
-                app: "api".into(),
-                image: "api".into(),
-                candidates: Ok(judged(&pushed(), &recs, &[])),
-                envs: vec![dev_env, staging],
-            }],
-            proposals: Vec::new(),
-            forge_error: None,
-        };
-        plan(&snap).entries.remove(1)
-    };
+    let with = |r: Option<OpenPr>| promotion_snapshot(3, proven(), 1, None, Window::Open, None, r);
     let e = with(Some(rejected(3)));
     assert_eq!(e.action, Action::None);
     let why = e.reason.unwrap();

@@ -76,6 +76,19 @@ pub struct PrAction {
     pub what: &'static str,
 }
 
+impl From<crate::forge::PullRequest> for Proposal {
+    fn from(pr: crate::forge::PullRequest) -> Self {
+        Proposal {
+            carried: carried(&pr.body),
+            head: pr.head,
+            number: pr.number,
+            url: pr.url,
+            title: pr.title,
+            body: pr.body,
+        }
+    }
+}
+
 /// `(app, digest)` of every image a promotion PR's body carries, from the
 /// `Ferry-App` and `Ferry-Digest` trailers of its commit message. A digest
 /// before any `Ferry-App` line gets an empty app.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tracing::warn;
 
-use super::{BRANCH_PREFIX, PromotionIo, carried, head_for, open_pr_for};
+use super::{BRANCH_PREFIX, PromotionIo, head_for, open_pr_for};
 use crate::config::{Config, Environment};
 use crate::forge::{Forge, PrState, StateFilter};
 use crate::gitops::Workspace;
@@ -33,17 +33,7 @@ pub async fn observe(
     if let Some(forge) = io.forge {
         match forge.list(StateFilter::Open, BRANCH_PREFIX).await {
             Ok(prs) => {
-                snapshot.proposals = prs
-                    .into_iter()
-                    .map(|pr| Proposal {
-                        carried: carried(&pr.body),
-                        head: pr.head,
-                        number: pr.number,
-                        url: pr.url,
-                        title: pr.title,
-                        body: pr.body,
-                    })
-                    .collect();
+                snapshot.proposals = prs.into_iter().map(Proposal::from).collect();
             }
             Err(e) => {
                 warn!(error = %e, "cannot list promotion pull requests");
@@ -137,14 +127,7 @@ async fn find_rejections(config: &Config, snapshot: &mut Snapshot, io: &Promotio
             if pr.state != PrState::Closed || pr.body.contains(CLOSED_BY_FERRY) {
                 continue;
             }
-            let proposal = Proposal {
-                head: pr.head.clone(),
-                number: pr.number,
-                url: pr.url.clone(),
-                carried: carried(&pr.body),
-                title: pr.title.clone(),
-                body: String::new(),
-            };
+            let proposal = Proposal::from(pr);
             env.rejected = open_pr_for(&proposal, &app.app)
                 .filter(|r| r.digest.as_deref() == Some(wanted.as_str()));
         }

@@ -2,7 +2,7 @@
 //!
 //! Loading is two passes over the same text: serde (yaml_serde) builds the
 //! typed [`Config`] and rejects unknown keys and wrong types; then
-//! [`validate`] checks what types cannot say (references between sections,
+//! `validate` checks what types cannot say (references between sections,
 //! overlay paths that must stay inside the repository). Every error names
 //! the file, line, column and field.
 

@@ -3,9 +3,9 @@
 //!
 //! The editor works on the text, not on a re-serialized tree: yaml-rust2's
 //! event stream gives the position of every scalar ([`crate::yaml`]), the editor
-//! computes byte splices for exactly the values it changes ([`edit`]), and
+//! computes byte splices for exactly the values it changes (`edit`), and
 //! the result is re-parsed and compared with the requested change before
-//! anything is written ([`verify`]). Files are replaced atomically.
+//! anything is written (`verify`). Files are replaced atomically.
 
 mod edit;
 mod entries;

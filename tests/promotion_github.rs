@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use common::Image;
 use fake_github::{FakeGitHub, Pull};
 use ferry::gates::SignatureEvidence;
 use ferry::gates::signer::Signer;
@@ -56,21 +57,7 @@ spec:
           image: envoyproxy/envoy
 ";
 
-/// One image of the app: tag and digest.
-#[derive(Debug, Clone)]
-struct Image {
-    tag: String,
-    digest: String,
-}
-
 impl Image {
-    fn new(tag: &str) -> Image {
-        Image {
-            tag: tag.into(),
-            digest: ferry::oci::sha256(tag.as_bytes()).to_string(),
-        }
-    }
-
     /// What kustomize renders and Argo CD lists in `status.summary.images`.
     fn reference(&self) -> String {
         format!("{IMAGE_NAME}:{}@{}", self.tag, self.digest)

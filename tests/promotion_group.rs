@@ -15,8 +15,11 @@
 //! And separately: a per-app PR left from before the grouping is closed,
 //! PRs on branches ferry does not own are left alone.
 
+mod common;
+
 use std::path::Path;
 
+use common::Image;
 use ferry::config::Config;
 use ferry::forge::local::LocalForge;
 use ferry::forge::{AnyForge, Forge, PrSpec, PrState, PullRequest, StateFilter};
@@ -54,21 +57,7 @@ apps:
     overlays: {dev: overlays/dev, staging: overlays/staging}
 ";
 
-/// One image: tag and a valid sha256 digest.
-#[derive(Debug, Clone)]
-struct Image {
-    tag: String,
-    digest: String,
-}
-
 impl Image {
-    fn new(tag: &str) -> Image {
-        Image {
-            tag: tag.into(),
-            digest: ferry::oci::sha256(tag.as_bytes()).to_string(),
-        }
-    }
-
     fn reference(&self) -> ImageRef {
         ImageRef {
             tag: Some(self.tag.clone()),

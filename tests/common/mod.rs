@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests.
 
+// Each test binary that includes this file uses part of it.
+#![allow(dead_code)]
+
 use std::process::Command;
 
 /// Container images of the Deployment that `kubectl kustomize` renders from
@@ -30,4 +33,20 @@ pub fn rendered_images(kustomization: &str, deployment: &str) -> Vec<String> {
         .iter()
         .map(|c| c["image"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// A test image: a tag and a valid sha256 digest derived from it.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub tag: String,
+    pub digest: String,
+}
+
+impl Image {
+    pub fn new(tag: &str) -> Image {
+        Image {
+            tag: tag.into(),
+            digest: ferry::oci::sha256(tag.as_bytes()).to_string(),
+        }
+    }
 }

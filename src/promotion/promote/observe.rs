@@ -61,9 +61,10 @@ pub async fn observe(
                 continue;
             };
             env.window = window.clone();
+            let head = head_for(cfg, &app.app);
             env.open_pr = proposals
                 .iter()
-                .find(|p| p.head == head_for(cfg, &app.app))
+                .find(|p| p.head == head)
                 .and_then(|p| open_pr_for(p, &app.app));
         }
     }

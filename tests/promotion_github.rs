@@ -36,11 +36,12 @@ const IMAGE_NAME: &str = "123456789012.dkr.ecr.us-west-2.amazonaws.com/llmplatfo
 const ENVOY: &str = "envoyproxy/envoy:v1.31.2";
 const PULLS: &str = "/repos/acme/platform-gitops/pulls";
 
-/// (environment, overlay directory, Argo CD application).
+/// (environment, overlay directory, Argo CD application: one per app and
+/// environment, `argocd_app: "{app}-<env>"` in the config).
 const ENVS: [(&str, &str, &str); 3] = [
-    ("dev", "k8s/overlays/dev", "platform-dev"),
-    ("staging", "k8s/overlays/staging", "platform-staging"),
-    ("production", "k8s/overlays/prod", "platform-prod"),
+    ("dev", "k8s/overlays/dev", "gateway-dev"),
+    ("staging", "k8s/overlays/staging", "gateway-staging"),
+    ("production", "k8s/overlays/prod", "gateway-prod"),
 ];
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
@@ -165,19 +166,19 @@ forge:
 environments:
   - name: dev
     mode: commit
-    argocd_app: platform-dev
+    argocd_app: \"{{app}}-dev\"
     soak: 0s
   - name: staging
     mode: pull_request
     after: dev
-    argocd_app: platform-staging
+    argocd_app: \"{{app}}-staging\"
     soak: 0s
     labels: [ferry, \"env:staging\"]
     reviewers: [alice, \"team:platform\"]
   - name: production
     mode: pull_request
     after: staging
-    argocd_app: platform-prod
+    argocd_app: \"{{app}}-prod\"
     labels: [ferry, \"env:production\"]
     reviewers: [bob, \"team:sre\"]
 apps:
@@ -597,7 +598,7 @@ fn promotion_story_against_github_and_argocd() {
         format!("Ferry-Digest: {}", v1.digest),
         format!("Ferry-Image: {}", v1.reference()),
         format!("Argo CD revision {dev1}"),
-        format!("[platform-dev]({}/applications/platform-dev)", h.argo.url),
+        format!("[gateway-dev]({}/applications/gateway-dev)", h.argo.url),
         format!("`{}`", trailer(&h, dev1, &v1, "Ferry-Signature")),
         scan,
     ] {
@@ -734,7 +735,7 @@ fn promotion_story_against_github_and_argocd() {
     assert!(
         body.contains(&format!("Ferry-Digest: {}", v2.digest))
             && body.contains(&format!("Argo CD revision {merged}"))
-            && body.contains("/applications/platform-staging)"),
+            && body.contains("/applications/gateway-staging)"),
         "{body}"
     );
     let prod_branch = h.assert_proposal("production", merged, &v2);

@@ -202,7 +202,9 @@ pub struct Environment {
     pub mode: Mode,
     /// The environment that must prove an image first.
     pub after: Option<String>,
-    /// The Argo CD application that deploys it.
+    /// The Argo CD application that deploys it; `{app}` in the name is
+    /// replaced by the app's name, for one Argo CD application per app
+    /// (`{app}-staging`).
     pub argocd_app: Option<String>,
     /// HTTP checks that must pass.
     #[serde(default)]
@@ -225,6 +227,13 @@ pub struct Environment {
     /// Pull request grouping.
     #[serde(default)]
     pub group: Group,
+}
+
+impl Environment {
+    /// The Argo CD application that deploys `app` here, if any.
+    pub fn argocd_app_for(&self, app: &str) -> Option<String> {
+        self.argocd_app.as_ref().map(|a| a.replace("{app}", app))
+    }
 }
 
 /// One HTTP smoke check.

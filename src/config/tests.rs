@@ -122,6 +122,27 @@ fn time_zones_are_checked_where_written() {
 }
 
 #[test]
+fn argocd_app_may_name_one_application_per_app() {
+    let c =
+        parse("environments:\n- {name: dev, mode: commit, argocd_app: \"{app}-dev\"}\n").unwrap();
+    assert_eq!(
+        c.environments[0].argocd_app_for("api").as_deref(),
+        Some("api-dev")
+    );
+    let c =
+        parse("environments:\n- {name: dev, mode: commit, argocd_app: platform-dev}\n").unwrap();
+    assert_eq!(
+        c.environments[0].argocd_app_for("api").as_deref(),
+        Some("platform-dev")
+    );
+    let e = errors("environments:\n- {name: dev, mode: commit, argocd_app: \"{service}-dev\"}\n");
+    assert!(
+        e[0].starts_with("2:41 environments[0].argocd_app: ") && e[0].contains("only placeholder"),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn grouping_by_environment_loads() {
     let c = parse("environments:\n- {name: staging, mode: pull_request, group: environment}\n")
         .unwrap();

@@ -79,6 +79,15 @@ fn environments(config: &Config, p: &mut Problems) {
             };
             p.push((at(i, field), e));
         }
+        if let Some(a) = &env.argocd_app {
+            let rest = a.replace("{app}", "");
+            if rest.contains(['{', '}']) || a.trim().is_empty() {
+                p.push((
+                    at(i, "argocd_app"),
+                    format!("{a:?}: a name, where `{{app}}` is the only placeholder"),
+                ));
+            }
+        }
         for (j, s) in env.smoke.iter().enumerate() {
             if !(s.url.starts_with("http://") || s.url.starts_with("https://")) {
                 p.push((

@@ -164,24 +164,24 @@ pub fn body(
             cell(&e.to),
         ));
         if let Some(Proof::Proven { evidence: ev }) = up.and_then(|u| u.proof.as_ref()) {
-            evidence.push(format!("- {}: {ev}", e.app));
+            let argocd = config
+                .environments
+                .iter()
+                .find(|c| c.name == upstream)
+                .and_then(|c| c.argocd_app_for(&e.app))
+                .unwrap_or_default();
+            let link = match &config.argocd {
+                Some(a) => format!(
+                    "[{argocd}]({}/applications/{argocd})",
+                    a.url.trim_end_matches('/')
+                ),
+                None => format!("`{argocd}`"),
+            };
+            evidence.push(format!("- {} (Argo CD app {link}): {ev}", e.app));
         }
     }
-    let argocd = config
-        .environments
-        .iter()
-        .find(|e| e.name == upstream)
-        .and_then(|c| c.argocd_app.clone())
-        .unwrap_or_default();
-    let argocd_link = match &config.argocd {
-        Some(a) => format!(
-            "[{argocd}]({}/applications/{argocd})",
-            a.url.trim_end_matches('/')
-        ),
-        None => format!("`{argocd}`"),
-    };
     s.push_str(&format!(
-        "\n**Evidence from {upstream}** (Argo CD app {argocd_link}):\n{}\n\n",
+        "\n**Evidence from {upstream}**:\n{}\n\n",
         evidence.join("\n")
     ));
     s.push_str(&format!(

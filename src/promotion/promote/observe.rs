@@ -2,7 +2,8 @@
 //! windows, and what upstream environments have proven.
 //!
 //! Everything an environment shares between its apps is asked once per
-//! pass: the Argo CD Application, the smoke checks and the window. Only
+//! pass: the Argo CD Application (or each app's, with `{app}` in
+//! `argocd_app`), the smoke checks and the window. Only
 //! the assessment (is *this* app's image live at *this* app's commit?) and
 //! the soak clock are per app.
 
@@ -139,13 +140,6 @@ fn env_of<'c>(config: &'c Config, name: &str) -> Option<&'c Environment> {
     config.environments.iter().find(|e| e.name == name)
 }
 
-/// What one environment tells every app in it, asked once.
-struct EnvProbe {
-    application: Result<Application, HealthError>,
-    /// Run at the first app that Argo CD shows live, then shared.
-    smoke: Option<Vec<SmokeResult>>,
-}
-
 /// Sets `proof` on every app in an environment that another one follows.
 async fn prove_upstreams(
     config: &Config,
@@ -175,7 +169,11 @@ async fn prove_upstreams(
             HashMap::new()
         }
     };
-    let mut probes: HashMap<String, EnvProbe> = HashMap::new();
+    // Asked once per pass: each Argo CD Application (one per environment,
+    // or one per app with `{app}` in `argocd_app`), each environment's
+    // smoke checks.
+    let mut applications: HashMap<String, Result<Application, HealthError>> = HashMap::new();
+    let mut smoke_results: HashMap<String, Vec<SmokeResult>> = HashMap::new();
     for app in &mut snapshot.apps {
         for env in &mut app.envs {
             if !upstreams.contains(env.env.as_str()) {
@@ -184,7 +182,7 @@ async fn prove_upstreams(
             let Some(cfg) = env_of(config, &env.env) else {
                 continue;
             };
-            let Some(argocd_app) = &cfg.argocd_app else {
+            let Some(argocd_app) = cfg.argocd_app_for(&app.app) else {
                 continue;
             };
             let Ok(Some(running)) = &env.running else {
@@ -197,14 +195,11 @@ async fn prove_upstreams(
                 image_tag: running.tag.clone(),
                 image_name: env.new_name.clone().unwrap_or_else(|| app.image.clone()),
             };
-            let probe = match probes.entry(env.env.clone()) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => v.insert(EnvProbe {
-                    application: argo.application(argocd_app).await,
-                    smoke: None,
-                }),
-            };
-            let application = match &probe.application {
+            if !applications.contains_key(&argocd_app) {
+                let fetched = argo.application(&argocd_app).await;
+                applications.insert(argocd_app.clone(), fetched);
+            }
+            let application = match &applications[&argocd_app] {
                 Ok(a) => a,
                 Err(e) => {
                     env.proof = Some(Proof::NotYet {
@@ -217,10 +212,16 @@ async fn prove_upstreams(
             let failures = health::assess(application, &want, |rev| {
                 ws.is_descendant_or_equal(rev, &want.commit)
             });
+            // Smoke checks belong to the environment: run at the first app
+            // Argo CD shows live, then shared.
             let smoke = if failures.is_empty() {
-                match &probe.smoke {
+                match smoke_results.get(&env.env) {
                     Some(s) => s.clone(),
-                    None => probe.smoke.insert(health::smoke(&cfg.smoke).await).clone(),
+                    None => {
+                        let s = health::smoke(&cfg.smoke).await;
+                        smoke_results.insert(env.env.clone(), s.clone());
+                        s
+                    }
                 }
             } else {
                 Vec::new()
@@ -235,7 +236,7 @@ async fn prove_upstreams(
                     .unwrap_or_default(),
             };
             let target = Target {
-                argocd_app,
+                argocd_app: &argocd_app,
                 want: &want,
                 smoke: &cfg.smoke,
                 soak: cfg.soak.map_or(Duration::ZERO, |d| d.0),

@@ -856,6 +856,65 @@ fn promotion_story_against_github_and_argocd() {
     assert!(!h.github.pull(REPO, rejected.number).open);
 }
 
+/// Seconds of soak left in staging's plan entry ("Ns of soak left").
+fn soak_left(h: &Harness, cache: &str) -> u64 {
+    let o = h
+        .ferry(cache, &["plan", "--output", "json"])
+        .output()
+        .unwrap();
+    ok(&o);
+    let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let staging = plan["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["app"] == "gateway" && e["env"] == "staging")
+        .unwrap()
+        .clone();
+    assert_eq!(staging["reason"]["code"], "soak", "{staging:#}");
+    let message = staging["reason"]["message"].as_str().unwrap();
+    let (_, tail) = message.rsplit_once(": ").unwrap();
+    tail.strip_suffix("s of soak left")
+        .unwrap_or_else(|| panic!("{message}"))
+        .parse()
+        .unwrap()
+}
+
+/// A restarted process keeps its soak clocks (a file beside its checkout
+/// in the cache directory); a process with a fresh cache starts them again.
+#[test]
+fn soak_clocks_survive_a_restart() {
+    let v0 = Image::new("sha-1111111");
+    let v1 = Image::new("sha-aaaaaaa");
+    let mut h = Harness::new(&v0);
+    let config = std::fs::read_to_string(h.path().join("ferry.yaml")).unwrap();
+    std::fs::write(
+        h.path().join("ferry.yaml"),
+        config.replacen("soak: 0s", "soak: 1h", 1),
+    )
+    .unwrap();
+    h.push_image(&v1);
+    h.pass("a");
+    h.prove("dev", &v1);
+
+    let first = soak_left(&h, "a");
+    assert!(first <= 3600, "{first}");
+    std::thread::sleep(Duration::from_millis(1200));
+    let restarted = soak_left(&h, "a");
+    assert!(
+        restarted < first,
+        "the clock kept running across the restart: {first}s, then {restarted}s"
+    );
+    let files: Vec<String> = std::fs::read_dir(h.path().join("cache-a"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".soak.json"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(soak_left(&h, "b"), 3600, "a fresh cache starts the clock");
+    assert_eq!(h.pulls().len(), 0, "nothing is proposed while soaking");
+}
+
 /// Two ferry processes pass at once on a fresh promotion: both get as far
 /// as asking GitHub to open the pull request (the fake holds the first
 /// `POST /pulls` until the second arrives), GitHub answers the loser 422

@@ -96,10 +96,20 @@ pub async fn load(path: &Path, cache: Option<&Path>) -> Result<Context, (String,
         ),
         None => None,
     };
+    // Soak clocks beside the checkout, so a restart keeps them.
+    let soak_file = {
+        let mut name = workspace
+            .root()
+            .file_name()
+            .unwrap_or_default()
+            .to_os_string();
+        name.push(".soak.json");
+        workspace.root().with_file_name(name)
+    };
     Ok(Context {
         argo,
         forge,
-        soak: SoakTracker::default(),
+        soak: SoakTracker::with_file(soak_file),
         gates: Gates::new(policy),
         registry,
         workspace,

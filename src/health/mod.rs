@@ -8,7 +8,7 @@
 //! - [`smoke`](smoke()): configured HTTP requests, with retries and
 //!   backoff.
 //! - [`SoakTracker`]: how long the image has been proven without a break
-//!   (in memory; a restart restarts the soak).
+//!   (kept in a file in the cache directory across restarts).
 //! - [`prove`]: all of it for one app in one environment.
 //!
 //! Nothing here passes by default: a missing field fails its check, and an

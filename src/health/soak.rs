@@ -1,18 +1,22 @@
 //! Soak: how long an environment has shown an image proven without a
 //! break.
 //!
-//! The tracker lives in memory only. A restarted ferry (or another
-//! replica) has not seen the image proven yet, so its soak clock starts
-//! again at its first observation: a restart can delay a promotion, never
-//! let one through early. That keeps the "no state outside git" rule: the
-//! soak is rebuilt from Argo CD by watching again.
+//! The tracker keeps, per app and environment, the digest it saw proven
+//! and since when. It may be backed by a file in ferry's cache directory
+//! ([`SoakTracker::with_file`]), so that a restarted process keeps the
+//! clocks it had; without the file (a new machine, another replica) the
+//! clock starts again at the first observation. Either way a restart can
+//! delay a promotion, never let one through early, and the file is a cache:
+//! nothing is lost with it that watching Argo CD again does not rebuild.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use tracing::warn;
 
 /// Which image in which environment is soaking.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -46,16 +50,107 @@ impl Soak {
     }
 }
 
+/// One clock as the file stores it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved {
+    #[serde(flatten)]
+    key: SoakKey,
+    #[serde(with = "time::serde::rfc3339")]
+    since: OffsetDateTime,
+}
+
+#[derive(Debug, Default)]
+struct Clocks {
+    /// (app, env) → (digest, first time seen proven). An environment runs
+    /// one image per app, so a new digest replaces the old one.
+    first_proven: HashMap<(String, String), (String, OffsetDateTime)>,
+    /// Changed since the last save.
+    dirty: bool,
+}
+
 /// The first time ferry saw each image proven, per app and environment.
 #[derive(Debug, Default)]
 pub struct SoakTracker {
-    first_proven: Mutex<HashMap<SoakKey, OffsetDateTime>>,
+    clocks: Mutex<Clocks>,
+    file: Option<PathBuf>,
 }
 
 impl SoakTracker {
-    /// An empty tracker.
+    /// An empty tracker, in memory only.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A tracker backed by `file`: the clocks saved there are loaded now,
+    /// and [`save`](Self::save) writes them back. A missing file starts
+    /// empty; an unreadable one is reported and starts empty too (every
+    /// clock restarts, which is safe).
+    pub fn with_file(file: impl Into<PathBuf>) -> Self {
+        let file = file.into();
+        let mut clocks = Clocks::default();
+        match std::fs::read(&file) {
+            Ok(bytes) => match serde_json::from_slice::<Vec<Saved>>(&bytes) {
+                Ok(saved) => {
+                    for s in saved {
+                        clocks
+                            .first_proven
+                            .insert((s.key.app, s.key.env), (s.key.digest, s.since));
+                    }
+                }
+                Err(e) => {
+                    warn!(file = %file.display(), error = %e, "soak clocks unreadable; starting afresh")
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                warn!(file = %file.display(), error = %e, "soak clocks unreadable; starting afresh")
+            }
+        }
+        SoakTracker {
+            clocks: Mutex::new(clocks),
+            file: Some(file),
+        }
+    }
+
+    /// The backing file, if any.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// Writes the clocks to the backing file (atomically) if they changed
+    /// since the last save. Does nothing without a file.
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let mut clocks = self.lock();
+        if !clocks.dirty {
+            return Ok(());
+        }
+        let mut saved: Vec<Saved> = clocks
+            .first_proven
+            .iter()
+            .map(|((app, env), (digest, since))| Saved {
+                key: SoakKey {
+                    app: app.clone(),
+                    env: env.clone(),
+                    digest: digest.clone(),
+                },
+                since: *since,
+            })
+            .collect();
+        saved.sort_by(|a, b| a.key.cmp(&b.key));
+        let json = serde_json::to_vec_pretty(&saved).map_err(std::io::Error::other)?;
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        crate::atomic::write(file, &json)?;
+        clocks.dirty = false;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Clocks> {
+        self.clocks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records one observation at `now`. When `proven`, the clock runs
@@ -72,18 +167,22 @@ impl SoakTracker {
         health_since: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Soak {
-        let mut map = self
-            .first_proven
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut clocks = self.lock();
+        let slot = (key.app.clone(), key.env.clone());
         if !proven {
-            map.remove(key);
+            if clocks.first_proven.remove(&slot).is_some() {
+                clocks.dirty = true;
+            }
             return Soak { proven_since: None };
         }
-        // An environment runs one image per app: forget other digests of
-        // the same app and environment, which bounds the map.
-        map.retain(|k, _| k == key || k.app != key.app || k.env != key.env);
-        let first = *map.entry(key.clone()).or_insert(now);
+        let first = match clocks.first_proven.get(&slot) {
+            Some((digest, since)) if *digest == key.digest => *since,
+            _ => {
+                clocks.first_proven.insert(slot, (key.digest.clone(), now));
+                clocks.dirty = true;
+                now
+            }
+        };
         let since = match health_since {
             Some(h) if h > first => h,
             _ => first,
@@ -93,12 +192,11 @@ impl SoakTracker {
         }
     }
 
-    /// Forgets every key, as a restart would.
+    /// Forgets every key, as a restart without the file would.
     pub fn clear(&self) {
-        self.first_proven
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        let mut clocks = self.lock();
+        clocks.first_proven.clear();
+        clocks.dirty = true;
     }
 }
 
@@ -167,6 +265,66 @@ mod tests {
         t.observe(&other_env, true, None, t0 + 3 * MIN);
         let s = t.observe(&key("a"), true, None, t0 + 4 * MIN);
         assert_eq!(s.proven_since, Some(t0 + 2 * MIN));
+    }
+
+    #[test]
+    fn clocks_survive_a_restart_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cache/soak.json");
+        let t0 = datetime!(2026-01-01 10:00 UTC);
+        let t = SoakTracker::with_file(&file);
+        t.observe(&key("a"), true, None, t0);
+        let other = SoakKey {
+            env: "staging".into(),
+            ..key("b")
+        };
+        t.observe(&other, true, None, t0 + MIN);
+        t.save().unwrap();
+        // Nothing changed: no write (an atomic write makes a new inode).
+        use std::os::unix::fs::MetadataExt;
+        let inode = std::fs::metadata(&file).unwrap().ino();
+        t.observe(&key("a"), true, None, t0 + 2 * MIN);
+        t.save().unwrap();
+        assert_eq!(std::fs::metadata(&file).unwrap().ino(), inode);
+        let web = SoakKey {
+            app: "web".into(),
+            ..key("c")
+        };
+        t.observe(&web, true, None, t0 + 2 * MIN);
+        t.save().unwrap();
+        assert_ne!(
+            std::fs::metadata(&file).unwrap().ino(),
+            inode,
+            "a change is written"
+        );
+
+        let restarted = SoakTracker::with_file(&file);
+        let s = restarted.observe(&key("a"), true, None, t0 + 3 * MIN);
+        assert_eq!(s.proven_since, Some(t0), "the clock kept running");
+        let s = restarted.observe(&other, true, None, t0 + 3 * MIN);
+        assert_eq!(s.proven_since, Some(t0 + MIN));
+        // A flap seen after the restart still resets it, and is saved.
+        restarted.observe(&key("a"), false, None, t0 + 4 * MIN);
+        restarted.save().unwrap();
+        let again = SoakTracker::with_file(&file);
+        let s = again.observe(&key("a"), true, None, t0 + 5 * MIN);
+        assert_eq!(s.proven_since, Some(t0 + 5 * MIN));
+    }
+
+    #[test]
+    fn an_unreadable_file_starts_every_clock_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("soak.json");
+        std::fs::write(&file, "{not json").unwrap();
+        let t0 = datetime!(2026-01-01 10:00 UTC);
+        let t = SoakTracker::with_file(&file);
+        assert_eq!(t.observe(&key("a"), true, None, t0).proven_since, Some(t0));
+        t.save().unwrap();
+        assert!(
+            std::fs::read_to_string(&file)
+                .unwrap()
+                .contains("\"digest\": \"a\"")
+        );
     }
 
     #[test]

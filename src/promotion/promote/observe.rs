@@ -71,6 +71,9 @@ pub async fn observe(
     }
     snapshot.proposals = proposals;
     prove_upstreams(config, snapshot, ws, io, now).await;
+    if let Err(e) = io.soak.save() {
+        warn!(error = %e, "cannot save the soak clocks; a restart would restart them");
+    }
     find_rejections(config, snapshot, io).await;
 }
 

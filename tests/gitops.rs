@@ -933,6 +933,68 @@ fn descendants_of_a_commit() {
     assert!(!ws.is_descendant_or_equal("not-a-sha", &first));
 }
 
+/// Another process holding the proposal branch's lock for a moment
+/// (replicas proposing at once) delays the push; a lock that stays is an
+/// error, and the branch is untouched.
+#[test]
+fn propose_waits_for_a_briefly_held_branch_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let author = ferry::gitops::Author {
+        name: "t".into(),
+        email: "t@t".into(),
+    };
+    let bare = dir.path().join("r.git");
+    ferry::gitops::init_bare_with(&bare, &[("f", b"base\n")], "main", &author).unwrap();
+    let mut ws = ferry::gitops::Workspace::open(
+        bare.to_str().unwrap(),
+        "main",
+        &dir.path().join("c"),
+        ferry::gitops::Credentials::None,
+    )
+    .unwrap();
+    let lock = bare.join("refs/heads/ferry/staging/api.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let write = |content: &'static str| {
+        move |root: &std::path::Path| {
+            std::fs::write(root.join("f"), content).map(|_| Some(format!("set f to {content}")))
+        }
+    };
+
+    std::fs::write(&lock, "").unwrap();
+    let release = {
+        let lock = lock.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            std::fs::remove_file(lock).unwrap();
+        })
+    };
+    let pushed = ws
+        .propose("ferry/staging/api", &author, write("one\n"))
+        .unwrap()
+        .unwrap();
+    release.join().unwrap();
+    let remote = git2::Repository::open_bare(&bare).unwrap();
+    assert_eq!(
+        remote
+            .refname_to_id("refs/heads/ferry/staging/api")
+            .unwrap(),
+        pushed
+    );
+
+    std::fs::write(&lock, "").unwrap();
+    let err = ws
+        .propose("ferry/staging/api", &author, write("two\n"))
+        .unwrap_err();
+    assert!(err.to_string().contains("lock"), "{err}");
+    assert_eq!(
+        remote
+            .refname_to_id("refs/heads/ferry/staging/api")
+            .unwrap(),
+        pushed,
+        "a lock that stays leaves the branch as it was"
+    );
+}
+
 #[test]
 fn propose_pushes_a_branch_and_leaves_the_base_alone() {
     let dir = tempfile::tempdir().unwrap();

@@ -657,8 +657,20 @@ fn promotion_story_against_github_and_argocd() {
     let requests = h.requests_since(mark);
     assert_eq!(
         writes(&requests),
-        [&format!("PATCH {PULLS}/1")],
-        "{requests:#?}"
+        [
+            &format!("PATCH {PULLS}/1"),
+            &format!("POST /repos/{REPO}/issues/1/comments")
+        ],
+        "the rewrite, then a comment for the reviewers: {requests:#?}"
+    );
+    let note = &h.github.pull(REPO, 1).comments[0].body;
+    assert!(
+        note.contains(&format!(
+            "- gateway: now sha-bbbbbbb (`{}`), was `{}`",
+            &v2.digest[..19],
+            &v1.digest[..19]
+        )),
+        "{note}"
     );
 
     // ── 3. a restarted process (and a fresh replica) change nothing ─────

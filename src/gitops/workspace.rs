@@ -20,6 +20,10 @@ use super::{
     Author, CommitInfo, Credentials, GitContext, GitError, Outcome, failpoint, validate_branch,
 };
 
+/// How often a proposal waits for another process's lock on its branch
+/// (5 ms, 10 ms, … : about 1 s in all).
+const LOCK_ATTEMPTS: u32 = 20;
+
 /// First back-off after a rejected push; doubled per attempt up to the cap.
 const BACKOFF_START: Duration = Duration::from_millis(20);
 const BACKOFF_CAP: Duration = Duration::from_secs(1);
@@ -311,10 +315,25 @@ impl Workspace {
         if let Some(path) = &self.remote.local {
             let remote = Repository::open(path).ctx("push")?;
             copy_objects(&self.repo, &remote, commit)?;
-            remote
-                .reference(&refname, commit, true, "ferry: propose")
-                .ctx("push")?;
-            return Ok(());
+            // Another process may hold the ref's lock for an instant (two
+            // replicas proposing at once); the branch is ours to overwrite,
+            // so wait for the lock rather than fail the pass.
+            let mut attempt = 0u32;
+            loop {
+                match remote.reference(&refname, commit, true, "ferry: propose") {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.code() == ErrorCode::Locked && attempt < LOCK_ATTEMPTS => {
+                        attempt += 1;
+                        std::thread::sleep(Duration::from_millis(5 * u64::from(attempt)));
+                    }
+                    Err(e) => {
+                        return Err(GitError::Git {
+                            op: "push",
+                            source: e,
+                        });
+                    }
+                }
+            }
         }
         let local = format!("refs/ferry/propose/{branch}");
         self.repo

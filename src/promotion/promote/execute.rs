@@ -182,10 +182,19 @@ impl Writer<'_> {
         let title = body::title(name, entries);
         let text = body::body(config, self.snapshot, &self.gates, name, entries, &message);
         let (pr, what) = match self.snapshot.proposal(head) {
-            Some(open) => (
-                self.forge.update(open.number, &title, &text).await,
-                "updated",
-            ),
+            Some(open) => {
+                let pr = self.forge.update(open.number, &title, &text).await;
+                // Approvals of the old images may survive the force-push;
+                // say what changed where reviewers look.
+                let note = superseded(&open.carried, entries);
+                if pr.is_ok() && !note.is_empty() {
+                    self.forge
+                        .comment(open.number, &note)
+                        .await
+                        .map_err(|err| err.to_string())?;
+                }
+                (pr, "updated")
+            }
             None => {
                 let spec = PrSpec {
                     head: head.to_string(),
@@ -284,5 +293,84 @@ impl Writer<'_> {
             self.close(&env, Vec::new(), number, &note).await?;
         }
         Ok(())
+    }
+}
+
+/// The comment on an updated PR: each app whose proposed image changed,
+/// from what the PR carried to what it carries now; empty when none did.
+fn superseded(before: &[(String, String)], now: &[&Entry]) -> String {
+    let short = |d: &str| d.get(..19).unwrap_or(d).to_string();
+    let mut lines = Vec::new();
+    for e in now {
+        let Some(to) = e.to.as_ref().and_then(|t| t.digest.as_deref()) else {
+            continue;
+        };
+        let was = before.iter().find(|(app, _)| *app == e.app).map(|(_, d)| d);
+        if was.map(String::as_str) == Some(to) {
+            continue;
+        }
+        let tag = e.to.as_ref().and_then(|t| t.tag.as_deref()).unwrap_or("-");
+        lines.push(match was {
+            Some(w) => format!(
+                "- {}: now {tag} (`{}`), was `{}`",
+                e.app,
+                short(to),
+                short(w)
+            ),
+            None => format!("- {}: added, {tag} (`{}`)", e.app, short(to)),
+        });
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "ferry updated this pull request: upstream has proven newer images.\n\n{}\n\n         Review the new images before merging; earlier approvals were for the old ones.",
+        lines.join("\n")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(app: &str, tag: &str, digest: &str) -> Entry {
+        Entry {
+            app: app.into(),
+            env: "staging".into(),
+            action: Action::PullRequest,
+            from: None,
+            to: Some(ImageRef {
+                tag: Some(tag.into()),
+                digest: Some(digest.into()),
+            }),
+            reason: None,
+            held: Vec::new(),
+            scan: None,
+            signature_key: None,
+        }
+    }
+
+    #[test]
+    fn an_update_comment_names_what_changed() {
+        let before = [
+            ("api".to_string(), "sha256:aaaa".to_string()),
+            ("web".to_string(), "sha256:bbbb".to_string()),
+        ];
+        let (api, web, cron) = (
+            entry("api", "sha-4", "sha256:cccc"),
+            entry("web", "v1", "sha256:bbbb"),
+            entry("cron", "v9", "sha256:dddd"),
+        );
+        let note = superseded(&before, &[&api, &web, &cron]);
+        assert!(
+            note.contains("- api: now sha-4 (`sha256:cccc`), was `sha256:aaaa`"),
+            "{note}"
+        );
+        assert!(note.contains("- cron: added, v9 (`sha256:dddd`)"), "{note}");
+        assert!(
+            !note.contains("web"),
+            "unchanged apps are not named: {note}"
+        );
+        assert_eq!(superseded(&before, &[&web]), "", "nothing changed");
     }
 }

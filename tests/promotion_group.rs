@@ -487,6 +487,7 @@ async fn api_moves_web_is_unhealthy(h: &mut Harness, i: &Images) -> (PullRequest
 /// still waits in the PR: nothing happens to the PR or its branch.
 async fn api_merged_by_hand_web_waits(h: &mut Harness, i: &Images, pr: &PullRequest, tip: Oid) {
     h.edit_main("staging", overlay("staging", &i.api_2, &i.web_1));
+    let comments = h.comments(1).await;
     let snap = h.snapshot(&[("api", proven()), ("web", proven())]).await;
     let step = plan(
         &i.api_2,
@@ -499,7 +500,7 @@ async fn api_merged_by_hand_web_waits(h: &mut Harness, i: &Images, pr: &PullRequ
     let done = h.execute(&snap, &step).await;
     assert_eq!(done, []);
     assert_eq!(h.pr(1).await.state, PrState::Open, "web still waits");
-    assert!(h.comments(1).await.is_empty());
+    assert_eq!(h.comments(1).await, comments, "no new comment");
     assert_eq!(h.all_prs().await.len(), 1);
     assert_eq!(h.tip(GROUP_BRANCH), tip, "the branch is left alone");
 }
@@ -578,6 +579,16 @@ async fn an_update_keeps_every_app_the_pull_request_carries() {
     assert_eq!(
         pr.title,
         "staging: api sha-1111111 → sha-2222222, web v1.0.0 → v1.1.0"
+    );
+    let comments = h.comments(1).await;
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0].contains(&format!(
+            "- web: added, v1.1.0 (`{}`)",
+            &i.web_2.digest[..19]
+        )) && !comments[0].contains("- api"),
+        "the update names what changed: {}",
+        comments[0]
     );
     let tip_2 = h.assert_proposal(GROUP_BRANCH, &overlay("staging", &i.api_2, &i.web_2));
     assert_ne!(tip_2, tip_1);

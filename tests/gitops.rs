@@ -933,25 +933,25 @@ fn descendants_of_a_commit() {
     assert!(!ws.is_descendant_or_equal("not-a-sha", &first));
 }
 
-/// Another process holding the proposal branch's lock for a moment
-/// (replicas proposing at once) delays the push; a lock that stays is an
-/// error, and the branch is untouched.
-#[test]
-fn propose_waits_for_a_briefly_held_branch_lock() {
+/// A bare repository whose `main` holds `f` = "base", and a checkout.
+fn one_file_repo() -> (tempfile::TempDir, PathBuf, Author, Workspace) {
     let dir = tempfile::tempdir().unwrap();
-    let author = ferry::gitops::Author {
+    let author = Author {
         name: "t".into(),
         email: "t@t".into(),
     };
     let bare = dir.path().join("r.git");
     ferry::gitops::init_bare_with(&bare, &[("f", b"base\n")], "main", &author).unwrap();
-    let mut ws = ferry::gitops::Workspace::open(
-        bare.to_str().unwrap(),
-        "main",
-        &dir.path().join("c"),
-        ferry::gitops::Credentials::None,
-    )
-    .unwrap();
+    let ws = open(bare.to_str().unwrap(), &dir.path().join("c"));
+    (dir, bare, author, ws)
+}
+
+/// Another process holding the proposal branch's lock for a moment
+/// (replicas proposing at once) delays the push; a lock that stays is an
+/// error, and the branch is untouched.
+#[test]
+fn propose_waits_for_a_briefly_held_branch_lock() {
+    let (_dir, bare, author, mut ws) = one_file_repo();
     let lock = bare.join("refs/heads/ferry/staging/api.lock");
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     let write = |content: &'static str| {
@@ -997,20 +997,7 @@ fn propose_waits_for_a_briefly_held_branch_lock() {
 
 #[test]
 fn propose_pushes_a_branch_and_leaves_the_base_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let author = ferry::gitops::Author {
-        name: "t".into(),
-        email: "t@t".into(),
-    };
-    let bare = dir.path().join("r.git");
-    ferry::gitops::init_bare_with(&bare, &[("f", b"base\n")], "main", &author).unwrap();
-    let mut ws = ferry::gitops::Workspace::open(
-        bare.to_str().unwrap(),
-        "main",
-        &dir.path().join("c"),
-        ferry::gitops::Credentials::None,
-    )
-    .unwrap();
+    let (_dir, bare, author, mut ws) = one_file_repo();
     let base = ws.sync().unwrap();
     let write = |content: &'static str| {
         move |root: &std::path::Path| {

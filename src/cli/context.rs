@@ -8,6 +8,8 @@ use crate::forge::AnyForge;
 use crate::gates::{GatePolicy, Gates};
 use crate::gitops::{Author, Credentials, Workspace};
 use crate::health::{ArgoClient, SoakTracker};
+use crate::promotion::pass::{self, PassError, PassReport};
+use crate::promotion::promote::PromotionIo;
 use crate::registry::AnyRegistry;
 
 /// Everything a pass needs.
@@ -28,6 +30,35 @@ pub struct Context {
     pub forge: Option<AnyForge>,
     /// Soak clocks, kept between passes.
     pub soak: SoakTracker,
+}
+
+impl Context {
+    /// The adapters of the pull-request side.
+    pub fn promotion_io(&self) -> PromotionIo<'_> {
+        PromotionIo {
+            argo: self.argo.as_ref(),
+            forge: self.forge.as_ref(),
+            soak: &self.soak,
+        }
+    }
+
+    /// One reconciliation pass with everything loaded here.
+    pub async fn run_pass(&mut self) -> Result<PassReport, PassError> {
+        let io = PromotionIo {
+            argo: self.argo.as_ref(),
+            forge: self.forge.as_ref(),
+            soak: &self.soak,
+        };
+        pass::run_pass(
+            &self.config,
+            &mut self.workspace,
+            &self.registry,
+            &self.gates,
+            &io,
+            &self.author,
+        )
+        .await
+    }
 }
 
 /// Where checkouts live: `FERRY_CACHE_DIR`, else the platform cache dir.

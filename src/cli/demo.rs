@@ -17,8 +17,6 @@ use crate::gates::signer::Signer;
 use crate::gitops::{Author, Outcome, init_bare_with};
 use crate::image::Digest;
 use crate::promotion::Action;
-use crate::promotion::pass::run_pass;
-use crate::promotion::promote::PromotionIo;
 
 /// The demo's GitOps repository, embedded so the binary needs no files.
 const FILES: &[(&str, &str)] = &[
@@ -388,19 +386,7 @@ async fn pass(
     ctx: &mut super::context::Context,
     out: &mut impl Write,
 ) -> Result<crate::promotion::pass::PassReport> {
-    let report = run_pass(
-        &ctx.config,
-        &mut ctx.workspace,
-        &ctx.registry,
-        &ctx.gates,
-        &PromotionIo {
-            argo: ctx.argo.as_ref(),
-            forge: ctx.forge.as_ref(),
-            soak: &ctx.soak,
-        },
-        &ctx.author,
-    )
-    .await?;
+    let report = ctx.run_pass().await?;
     for e in &report.plan.entries {
         match (&e.action, &e.reason) {
             (_, Some(why)) if e.env == "dev" && why.code == "held" => {

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use super::Exit;
 use super::check_image::Output;
 use crate::promotion::pass::snapshot;
-use crate::promotion::promote::PromotionIo;
 use crate::promotion::{Action, Plan};
 
 /// Arguments of `ferry plan`.
@@ -44,11 +43,7 @@ pub fn run(args: Args) -> Exit {
             eprintln!("ferry: {e}");
             return Exit::Failure;
         }
-        let io = PromotionIo {
-            argo: ctx.argo.as_ref(),
-            forge: ctx.forge.as_ref(),
-            soak: &ctx.soak,
-        };
+        let io = ctx.promotion_io();
         let plan = crate::promotion::plan(
             &snapshot(&ctx.config, &ctx.workspace, &ctx.registry, &ctx.gates, &io).await,
         );

@@ -12,8 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Exit;
 use super::context::{Context, load};
 use crate::gitops::Outcome;
-use crate::promotion::pass::{PassReport, run_pass};
-use crate::promotion::promote::PromotionIo;
+use crate::promotion::pass::PassReport;
 use crate::registry::intake::{PollSchedule, SqsIntake};
 
 /// Arguments of `ferry run`.
@@ -114,20 +113,7 @@ pub fn run(args: Args) -> Exit {
 }
 
 async fn pass(ctx: &mut Context) -> Result<(), ()> {
-    match run_pass(
-        &ctx.config,
-        &mut ctx.workspace,
-        &ctx.registry,
-        &ctx.gates,
-        &PromotionIo {
-            argo: ctx.argo.as_ref(),
-            forge: ctx.forge.as_ref(),
-            soak: &ctx.soak,
-        },
-        &ctx.author,
-    )
-    .await
-    {
+    match ctx.run_pass().await {
         Ok(r) => {
             log_report(&r);
             Ok(())

@@ -17,6 +17,7 @@
 //! seen it) and `after_push` (the remote has it, the caller was never told).
 //! Other modules add their own points with `gitops::failpoint("name")`.
 
+mod branches;
 mod creds;
 mod history;
 mod url;
@@ -26,6 +27,7 @@ use std::path::{Component, Path, PathBuf};
 
 use git2::{FileMode, Repository, RepositoryInitOptions, Signature};
 
+pub use branches::BranchFile;
 pub use creds::Credentials;
 pub use history::{CommitInfo, parse_trailers};
 pub use workspace::Workspace;

@@ -143,6 +143,19 @@ impl Workspace {
         &self.branch
     }
 
+    /// The clone, for the read-only helpers of sibling modules.
+    pub(super) fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// Fetch options carrying the workspace's credentials.
+    pub(super) fn fetch_options(&self) -> FetchOptions<'_> {
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(self.creds.callbacks())
+            .download_tags(AutotagOption::None);
+        opts
+    }
+
     /// Fetches the branch and hard-resets the working tree to the remote tip,
     /// deleting untracked and ignored files, so whatever an earlier (maybe
     /// crashed) pass left behind is gone. Returns the tip.

@@ -23,11 +23,14 @@ use common::Image;
 use ferry::config::Config;
 use ferry::forge::local::LocalForge;
 use ferry::forge::{AnyForge, Forge, PrSpec, PrState, PullRequest, StateFilter};
+use ferry::gates::Verdict;
 use ferry::gitops::{Author, Credentials, Outcome, Workspace, init_bare_with};
 use ferry::promotion::observe::Overlay;
 use ferry::promotion::plan::{Action, Entry, ImageRef, Plan, Why};
-use ferry::promotion::promote::{BRANCH_PREFIX, PrAction, carried, execute, head_for, open_pr_for};
-use ferry::promotion::snapshot::{AppState, EnvState, Proof, Proposal, Snapshot, Window};
+use ferry::promotion::promote::{
+    BRANCH_PREFIX, PrAction, carried, execute, head_for, open_pr_for, read_proposals,
+};
+use ferry::promotion::snapshot::{AppState, EnvState, Gated, Incoming, Proof, Snapshot, Window};
 use git2::{Oid, Repository};
 
 const GROUP_BRANCH: &str = "ferry/staging/_all";
@@ -143,7 +146,20 @@ fn plan(dev_api: &Image, dev_web: &Image, staging: [Entry; 2]) -> Plan {
         stays("dev", "web", dev_web, "up_to_date", "no candidate newer"),
         web,
     ];
-    Plan { entries }
+    Plan {
+        entries,
+        pull_requests: Vec::new(),
+    }
+}
+
+/// The gates pass `digest` (the registry's verdict, as gating takes it).
+fn passes(digest: &str) -> Verdict {
+    Verdict {
+        digest: ferry::image::Digest::parse(digest).unwrap(),
+        reasons: Vec::new(),
+        scan_counts: Some(Default::default()),
+        signature_key: Some("sha256:test-key".into()),
+    }
 }
 
 fn proven() -> Option<Proof> {
@@ -304,18 +320,16 @@ impl Harness {
     }
 
     /// The snapshot a pass takes now: what the overlays on main run, what
-    /// dev has proven per app, and the open `ferry/` PRs read as
-    /// `promote::observe` reads them.
+    /// dev has proven per app, and the open `ferry/` PRs read from their
+    /// branches as `promote::observe` reads them; every image passes the
+    /// gates.
     async fn snapshot(&mut self, dev_proof: &[(&str, Option<Proof>)]) -> Snapshot {
         self.ws.sync().unwrap();
-        let proposals: Vec<Proposal> = self
+        let prs = self
             .forge
             .list(StateFilter::Open, BRANCH_PREFIX)
             .await
-            .unwrap()
-            .into_iter()
-            .map(Proposal::from)
-            .collect();
+            .unwrap();
         let mut apps = Vec::new();
         for app in &self.config.apps {
             let mut envs = Vec::new();
@@ -330,39 +344,69 @@ impl Harness {
                         .and_then(|(_, p)| p.clone()),
                     _ => None,
                 };
-                let open_pr = cfg.after.as_ref().and_then(|_| {
-                    proposals
-                        .iter()
-                        .find(|p| p.head == head_for(cfg, &app.name))
-                        .and_then(|p| open_pr_for(p, &app.name))
-                });
                 envs.push(EnvState {
                     env: cfg.name.clone(),
                     mode: cfg.mode,
                     after: cfg.after.clone(),
-                    running: Ok(running),
+                    group: cfg.group,
+                    running: Ok(running.unwrap()),
                     pin,
                     file: Some(overlay.file().to_path_buf()),
                     new_name: overlay.new_name(&app.image).map(str::to_string),
                     proof,
-                    open_pr,
+                    open_pr: None,
                     rejected: None,
                     window: Window::Open,
+                    incoming: None,
+                    foreign_pr: None,
                 });
             }
+            // What staging would receive: what dev runs, passing.
+            let dev = envs[0].running.clone().unwrap().unwrap();
+            let (tag, digest) = (dev.tag.unwrap(), dev.digest.unwrap());
+            envs[1].incoming = Some(Incoming::Image {
+                verdict: passes(&digest),
+                tag,
+                digest,
+            });
             apps.push(AppState {
                 app: app.name.clone(),
                 image: app.image.clone(),
                 candidates: Ok(Vec::new()),
+                records: Default::default(),
                 envs,
             });
         }
-        Snapshot {
+        let mut snap = Snapshot {
             taken_at: time::OffsetDateTime::now_utc(),
             apps,
-            proposals,
+            proposals: Vec::new(),
             forge_error: None,
+        };
+        snap.proposals = read_proposals(&self.config, &snap, &self.ws, prs);
+        for (app, cfg) in snap.apps.iter_mut().zip(self.config.apps.iter()) {
+            for env in app.envs.iter_mut() {
+                let Some(env_cfg) = self
+                    .config
+                    .environments
+                    .iter()
+                    .find(|e| e.name == env.env && e.after.is_some())
+                else {
+                    continue;
+                };
+                env.open_pr = snap
+                    .proposals
+                    .iter()
+                    .find(|p| p.head == head_for(env_cfg, &cfg.name))
+                    .and_then(|p| open_pr_for(p, &cfg.name));
+                if let Some(pr) = env.open_pr.as_mut()
+                    && let Some(d) = pr.digest.clone()
+                {
+                    pr.gate = Some(Gated::Checked(passes(&d)));
+                }
+            }
         }
+        snap
     }
 
     /// Runs execute on a hand-written plan, after checking that the planner
@@ -385,10 +429,15 @@ impl Harness {
             .collect();
         let written: Vec<_> = plan.entries.iter().map(key).collect();
         assert_eq!(written, planned, "the hand-written plan is a real one");
+        // The pull-request steps are the planner's own, from those entries.
+        let plan = Plan {
+            entries: plan.entries.clone(),
+            pull_requests: ferry::promotion::plan::plan_prs(snapshot, &plan.entries),
+        };
         execute(
             &self.config,
             snapshot,
-            plan,
+            &plan,
             &mut self.ws,
             &self.author,
             Some(&self.forge),

@@ -444,31 +444,32 @@ async fn merge(
 ) -> Result<()> {
     let file = format!("overlays/{env}/kustomization.yaml");
     let git = git2::Repository::open_bare(dir.join("gitops.git"))?;
-    let tip = git.refname_to_id(&format!("refs/heads/{}", pr.head))?;
-    let blob = git
-        .find_commit(tip)?
-        .tree()?
-        .get_path(Path::new(&file))?
-        .to_object(&git)?
-        .peel_to_blob()?;
-    let proposed = crate::kustomize::read_images(std::str::from_utf8(blob.content())?)?;
-    // Replay what the branch sets for every app the PR carries (one, or
-    // all of a grouped environment's).
+    let tip = git.find_commit(git.refname_to_id(&format!("refs/heads/{}", pr.head))?)?;
+    let read = |commit: &git2::Commit| -> Result<Vec<crate::kustomize::ImageEntry>> {
+        let blob = commit
+            .tree()?
+            .get_path(Path::new(&file))?
+            .to_object(&git)?
+            .peel_to_blob()?;
+        Ok(crate::kustomize::read_images(std::str::from_utf8(
+            blob.content(),
+        )?)?)
+    };
+    let proposed = read(&tip)?;
+    let before = read(&tip.parent(0)?)?;
+    // Replay what the branch's commit changes for every app (one, or all
+    // of a grouped environment's): read from git, as ferry reads it.
     let mut updates = Vec::new();
-    for (app, _) in crate::promotion::promote::carried(&pr.body) {
-        let image = ctx
-            .config
-            .apps
-            .iter()
-            .find(|a| a.name == app)
-            .map(|a| a.image.clone())
-            .ok_or_else(|| anyhow::anyhow!("#{} carries unknown app {app:?}", pr.number))?;
-        let entry = proposed
-            .iter()
-            .find(|e| e.name == image)
-            .ok_or_else(|| anyhow::anyhow!("{} does not set {image}", pr.head))?;
+    for app in &ctx.config.apps {
+        let Some(entry) = proposed.iter().find(|e| e.name == app.image) else {
+            continue;
+        };
+        if before.iter().any(|b| b == entry) {
+            continue;
+        }
         updates.push(crate::image::ImageUpdate::parse(&format!(
-            "{image}=*:{}@{}",
+            "{}=*:{}@{}",
+            app.image,
             entry.new_tag.clone().unwrap_or_default(),
             entry.digest.clone().unwrap_or_default()
         ))?);

@@ -4,10 +4,12 @@
 
 use std::path::Path;
 
+use tracing::warn;
+
 use super::observe::read_overlay;
 use super::plan::Entry;
 use crate::config::Config;
-use crate::image::ImageUpdate;
+use crate::image::{Digest, ImageUpdate, Tag};
 use crate::kustomize;
 
 /// One image that moved in a commit.
@@ -31,8 +33,10 @@ pub struct Moved {
 
 /// Applies the moves of `env` to the checkout at `root`. Each move is
 /// checked again against the overlay as it is now (another writer may have
-/// done it, or pinned the app): only what is still wanted is written.
-/// Returns the commit message, or `None` when nothing is left to do.
+/// done it, or pinned the app): only what is still wanted is written. A
+/// move that cannot be made (its overlay became unreadable or invalid) is
+/// left out with a warning; the others still go ahead. Returns the commit
+/// message, or `None` when nothing is left to do.
 pub fn apply_moves(
     root: &Path,
     config: &Config,
@@ -41,60 +45,67 @@ pub fn apply_moves(
 ) -> Result<Option<String>, String> {
     let mut moved = Vec::new();
     for m in moves {
-        let Some(app) = config.apps.iter().find(|a| a.name == m.app) else {
-            continue;
-        };
-        let Some(dir) = app.overlays.get(env) else {
-            continue;
-        };
-        let Some(to) = &m.to else { continue };
-        let (Some(tag), Some(digest)) = (&to.tag, &to.digest) else {
-            continue;
-        };
-        let (running, pin) = read_overlay(root, dir, &app.image)?;
-        // Compare-and-swap on the overlay: move only from what the plan saw.
-        // If another writer moved or pinned it meanwhile, this move is stale
-        // (it could even go backwards); the next pass plans afresh.
-        let now = running
-            .as_ref()
-            .map(|r| (r.tag.as_deref(), r.digest.as_deref()));
-        let seen = m
-            .from
-            .as_ref()
-            .map(|f| (f.tag.as_deref(), f.digest.as_deref()));
-        if pin.is_some() || now != seen {
-            continue;
+        match apply_one(root, config, env, m) {
+            Ok(Some(one)) => moved.push(one),
+            Ok(None) => {}
+            Err(error) => warn!(app = %m.app, env, %error, "move left out"),
         }
-        let update = ImageUpdate::parse(&format!("{}=*:{tag}@{digest}", app.image))
-            .map_err(|e| e.to_string())?;
+    }
+    Ok((!moved.is_empty()).then(|| commit_message(env, &moved)))
+}
+
+fn apply_one(root: &Path, config: &Config, env: &str, m: &Entry) -> Result<Option<Moved>, String> {
+    let Some(app) = config.apps.iter().find(|a| a.name == m.app) else {
+        return Ok(None);
+    };
+    let Some(dir) = app.overlays.get(env) else {
+        return Ok(None);
+    };
+    let Some(to) = &m.to else { return Ok(None) };
+    let (Some(tag), Some(digest)) = (&to.tag, &to.digest) else {
+        return Err("a move needs both a tag and a digest".into());
+    };
+    // Only values of the image grammar reach the editor and the message.
+    let tag = Tag::parse(tag).map_err(|e| e.to_string())?;
+    let digest = Digest::parse(digest).map_err(|e| e.to_string())?;
+    let (running, pin) = read_overlay(root, dir, &app.image)?;
+    // Compare-and-swap on the overlay: move only from what the plan saw.
+    // If another writer moved or pinned it meanwhile, this move is stale
+    // (it could even go backwards); the next pass plans afresh.
+    let now = running
+        .as_ref()
+        .map(|r| (r.tag.as_deref(), r.digest.as_deref()));
+    let seen = m
+        .from
+        .as_ref()
+        .map(|f| (f.tag.as_deref(), f.digest.as_deref()));
+    if pin.is_some() || now != seen {
+        return Ok(None);
+    }
+    let update = ImageUpdate::parse(&format!("{}=*:{tag}@{digest}", app.image))
+        .map_err(|e| e.to_string())?;
+    let edit =
         kustomize::edit_file(&root.join(dir), &[update], false).map_err(|e| e.to_string())?;
-        let entry = kustomize::read_images(
-            &std::fs::read_to_string(
-                kustomize::resolve(&root.join(dir)).map_err(|e| e.to_string())?,
-            )
-            .map_err(|e| e.to_string())?,
-        )
+    let entry = kustomize::read_images(&edit.after)
         .map_err(|e| e.to_string())?
         .into_iter()
         .find(|e| e.name == app.image);
-        let name = entry
-            .and_then(|e| e.new_name)
-            .unwrap_or_else(|| app.image.clone());
-        let from = running
-            .as_ref()
-            .and_then(|r| r.tag.clone().or_else(|| r.digest.clone()))
-            .unwrap_or_else(|| "(none)".into());
-        moved.push(Moved {
-            app: app.name.clone(),
-            from,
-            tag: tag.clone(),
-            digest: digest.clone(),
-            image: format!("{name}:{tag}@{digest}"),
-            scan: m.scan.clone(),
-            signature: m.signature_key.clone(),
-        });
-    }
-    Ok((!moved.is_empty()).then(|| commit_message(env, &moved)))
+    let name = entry
+        .and_then(|e| e.new_name)
+        .unwrap_or_else(|| app.image.clone());
+    let from = running
+        .as_ref()
+        .and_then(|r| r.tag.clone().or_else(|| r.digest.clone()))
+        .unwrap_or_else(|| "(none)".into());
+    Ok(Some(Moved {
+        app: app.name.clone(),
+        from,
+        tag: tag.to_string(),
+        digest: digest.to_string(),
+        image: format!("{name}:{tag}@{digest}"),
+        scan: m.scan.clone(),
+        signature: m.signature_key.clone(),
+    }))
 }
 
 /// `dev: api sha-1→sha-3, cron v1.1.0→v1.2.0` and a trailer block per

@@ -1,6 +1,7 @@
 //! Promotion: snapshot → plan (pure) → actions.
 
 pub mod execute;
+pub mod gating;
 pub mod observe;
 pub mod pass;
 pub mod plan;

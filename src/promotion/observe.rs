@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
+use std::sync::Arc;
+
 use super::snapshot::{AppState, EnvState, Judged, Running, Snapshot};
 use crate::config::{App, Config};
 use crate::gates::Gates;
+use crate::image::{Digest, Tag};
 use crate::kustomize;
 use crate::registry::policy::TagPolicy;
 use crate::registry::{ImageRecord, ImageSource};
@@ -50,20 +53,36 @@ impl Overlay {
             .and_then(|e| e.new_name.as_deref())
     }
 
-    /// What runs for `image`, and its pin.
-    pub fn get(&self, image: &str) -> (Option<Running>, Option<kustomize::Pin>) {
-        let running = self
-            .images
-            .iter()
-            .find(|e| e.name == image)
-            .map(|e| Running {
-                tag: e.new_tag.clone(),
-                digest: e.digest.clone(),
-            });
-        (
-            running,
-            self.pins.iter().find(|p| p.image == image).cloned(),
-        )
+    /// What runs for `image`, and its pin. A `newTag` or `digest` that is
+    /// not valid for the image grammar is an error naming the file and
+    /// line: such a value is never used, printed raw or written back.
+    pub fn get(&self, image: &str) -> (Result<Option<Running>, String>, Option<kustomize::Pin>) {
+        let pin = self.pins.iter().find(|p| p.image == image).cloned();
+        let Some(e) = self.images.iter().find(|e| e.name == image) else {
+            return (Ok(None), pin);
+        };
+        let invalid = |field: &str, why: String| {
+            Err(format!(
+                "{}:{}: the {field} of image {image:?} is not valid: {why}",
+                self.file.display(),
+                e.line
+            ))
+        };
+        if let Some(t) = &e.new_tag
+            && let Err(err) = Tag::parse(t)
+        {
+            return (invalid("newTag", err.to_string()), pin);
+        }
+        if let Some(d) = &e.digest
+            && let Err(err) = Digest::parse(d)
+        {
+            return (invalid("digest", err.to_string()), pin);
+        }
+        let running = Running {
+            tag: e.new_tag.clone(),
+            digest: e.digest.clone(),
+        };
+        (Ok(Some(running)), pin)
     }
 }
 
@@ -73,7 +92,9 @@ pub fn read_overlay(
     dir: &Path,
     image: &str,
 ) -> Result<(Option<Running>, Option<kustomize::Pin>), String> {
-    Overlay::load(repo_root, dir).map(|o| o.get(image))
+    let o = Overlay::load(repo_root, dir)?;
+    let (running, pin) = o.get(image);
+    Ok((running?, pin))
 }
 
 /// Takes the snapshot for `config` from the checkout at `repo_root`.
@@ -85,7 +106,7 @@ pub async fn take<S: ImageSource>(
     source: &S,
     gates: &Gates,
 ) -> Snapshot {
-    let mut listings: HashMap<String, Result<Vec<ImageRecord>, String>> = HashMap::new();
+    let mut listings: HashMap<String, Result<Arc<Vec<ImageRecord>>, String>> = HashMap::new();
     let mut overlays: HashMap<PathBuf, Result<Overlay, String>> = HashMap::new();
     let mut apps = Vec::with_capacity(config.apps.len());
     for app in &config.apps {
@@ -93,18 +114,23 @@ pub async fn take<S: ImageSource>(
             let l = source
                 .list_images(&app.repository)
                 .await
+                .map(Arc::new)
                 .map_err(|e| e.to_string());
             listings.insert(app.repository.clone(), l);
         }
         let envs = env_states(config, app, repo_root, &mut overlays);
-        let candidates = match &listings[&app.repository] {
-            Err(e) => Err(e.clone()),
-            Ok(records) => Ok(judge(app, records, &envs, source, gates).await),
+        let (candidates, records) = match &listings[&app.repository] {
+            Err(e) => (Err(e.clone()), Arc::default()),
+            Ok(records) => (
+                Ok(judge(app, records, &envs, source, gates).await),
+                records.clone(),
+            ),
         };
         apps.push(AppState {
             app: app.name.clone(),
             image: app.image.clone(),
             candidates,
+            records,
             envs,
         });
     }
@@ -134,7 +160,7 @@ fn env_states(
                 Ok(o) => {
                     let (r, p) = o.get(&app.image);
                     let name = o.new_name(&app.image).map(str::to_string);
-                    (Ok(r), p, Some(o.file().to_path_buf()), name)
+                    (r, p, Some(o.file().to_path_buf()), name)
                 }
                 Err(e) => (Err(e.clone()), None, None, None),
             };
@@ -142,6 +168,7 @@ fn env_states(
                 env: env.name.clone(),
                 mode: env.mode,
                 after: env.after.clone(),
+                group: env.group,
                 running,
                 pin,
                 file,
@@ -150,6 +177,8 @@ fn env_states(
                 open_pr: None,
                 rejected: None,
                 window: Default::default(),
+                incoming: None,
+                foreign_pr: None,
             })
         })
         .collect()

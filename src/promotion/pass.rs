@@ -9,6 +9,7 @@ use std::path::Path;
 use time::OffsetDateTime;
 
 use super::execute::apply_moves;
+use super::gating;
 use super::observe;
 use super::plan::{Action, Plan, plan};
 use super::promote::{self, PrAction, PromotionIo};
@@ -53,6 +54,7 @@ pub async fn snapshot<S: ImageSource>(
 ) -> Snapshot {
     let mut snap = observe::take(config, ws.root(), source, gates).await;
     promote::observe(config, &mut snap, ws, io, OffsetDateTime::now_utc()).await;
+    gating::gate_promotions(config, &mut snap, source, gates).await;
     snap
 }
 

@@ -3,8 +3,13 @@
 
 use serde::Serialize;
 
-use super::snapshot::{AppState, EnvState, Judged, Proof, Running, Snapshot, Window};
+use super::snapshot::{AppState, EnvState, Incoming, Judged, Proof, Running, Snapshot, Window};
+use crate::config::Mode;
 use crate::gates::Reason;
+
+mod prs;
+
+pub use prs::{PrOp, PrStep, PrWhy, plan_prs};
 
 /// What to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,8 +49,9 @@ pub struct Held {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Why {
     /// `up_to_date`, `held`, `pinned`, `registry_unavailable`,
-    /// `overlay_unreadable`, `awaiting_upstream`, `health`, `smoke`, `soak`,
-    /// `window`, `pr_open`, `pr_closed`, `forge_unavailable`.
+    /// `overlay_unreadable`, `overlay_invalid`, `not_in_registry`,
+    /// `awaiting_upstream`, `health`, `smoke`, `soak`, `window`, `pr_open`,
+    /// `pr_closed`, `pr_foreign`, `forge_unavailable`.
     pub code: &'static str,
     /// What a person reads.
     pub message: String,
@@ -89,6 +95,8 @@ pub struct Entry {
 pub struct Plan {
     /// Every app × environment, in config order.
     pub entries: Vec<Entry>,
+    /// Every promotion pull request to open, update or close, and why.
+    pub pull_requests: Vec<PrStep>,
 }
 
 impl Plan {
@@ -108,7 +116,11 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
             entries.push(plan_one(app, env, snapshot.forge_error.as_deref()));
         }
     }
-    Plan { entries }
+    let pull_requests = plan_prs(snapshot, &entries);
+    Plan {
+        entries,
+        pull_requests,
+    }
 }
 
 fn from_running(r: &Option<Running>) -> Option<ImageRef> {
@@ -255,7 +267,8 @@ fn position(app: &AppState, digest: &str) -> Option<usize> {
         .position(|j| j.candidate.digest.as_str() == digest)
 }
 
-/// An environment fed by `upstream`: promote what upstream has proven.
+/// An environment fed by `upstream`: promote what upstream has proven,
+/// once the gates pass on exactly that digest.
 fn plan_promotion(
     app: &AppState,
     env: &EnvState,
@@ -264,103 +277,119 @@ fn plan_promotion(
     from: Option<ImageRef>,
     forge_error: Option<&str>,
 ) -> Entry {
+    let hold = |code: &'static str, message: String| {
+        none(app, env, from.clone(), code, message, Vec::new())
+    };
     let up = app.envs.iter().find(|e| e.env == upstream);
-    let Some(up_running) = up.and_then(|u| u.running.as_ref().ok().cloned().flatten()) else {
-        return none(
-            app,
-            env,
-            from,
-            "awaiting_upstream",
-            format!("{upstream} runs nothing for this app yet"),
-            Vec::new(),
-        );
+    match up.map(|u| &u.running) {
+        Some(Ok(Some(_))) => {}
+        Some(Err(e)) => {
+            return hold(
+                "awaiting_upstream",
+                format!("{upstream}'s overlay cannot be read: {e}"),
+            );
+        }
+        _ => {
+            return hold(
+                "awaiting_upstream",
+                format!("{upstream} runs nothing for this app yet"),
+            );
+        }
+    }
+    let (up_tag, up_digest, verdict) = match &env.incoming {
+        Some(Incoming::Image {
+            tag,
+            digest,
+            verdict,
+        }) => (tag, digest, verdict),
+        Some(Incoming::Refused { code, message }) => return hold(code, message.clone()),
+        // Not judged is not passed.
+        None => {
+            return hold(
+                "held",
+                format!("the gates have not judged what {upstream} runs"),
+            );
+        }
     };
-    let Some(up_digest) = up_running.digest.clone() else {
-        return none(
-            app,
-            env,
-            from,
-            "awaiting_upstream",
-            format!("{upstream} runs an image without a digest"),
-            Vec::new(),
-        );
-    };
-    let up_tag = up_running.tag.clone().unwrap_or_default();
     let here = running.as_ref().and_then(|r| r.digest.clone());
     if here.as_deref() == Some(up_digest.as_str()) {
-        return none(
-            app,
-            env,
-            from,
-            "up_to_date",
-            format!("runs what {upstream} runs"),
-            Vec::new(),
-        );
+        return hold("up_to_date", format!("runs what {upstream} runs"));
     }
     // Never backwards: what runs here may be newer (a hotfix, a revert).
     if let (Some(h), Some(u)) = (
         here.as_deref().and_then(|h| position(app, h)),
-        position(app, &up_digest),
-    ) {
-        if h < u {
-            return none(
-                app,
-                env,
-                from,
-                "up_to_date",
-                format!("runs an image newer than {upstream}'s {up_tag}"),
-                Vec::new(),
-            );
-        }
+        position(app, up_digest),
+    ) && h < u
+    {
+        return hold(
+            "up_to_date",
+            format!("runs an image newer than {upstream}'s {up_tag}"),
+        );
+    }
+    if !verdict.passes() {
+        let codes: Vec<&str> = verdict.reasons.iter().map(|r| r.code.as_str()).collect();
+        return none(
+            app,
+            env,
+            from,
+            "held",
+            format!(
+                "{upstream} runs {up_tag}, which the gates hold ({})",
+                codes.join(", ")
+            ),
+            vec![Held {
+                tag: up_tag.clone(),
+                digest: up_digest.clone(),
+                reasons: verdict.reasons.clone(),
+            }],
+        );
     }
     match up.and_then(|u| u.proof.clone()) {
         Some(Proof::Proven { .. }) => {}
         Some(Proof::NotYet { code, message }) => {
-            return none(
-                app,
-                env,
-                from,
+            return hold(
                 code,
                 format!("{upstream} has not proven {up_tag}: {message}"),
-                Vec::new(),
             );
         }
         None => {
-            return none(
-                app,
-                env,
-                from,
+            return hold(
                 "health",
                 format!("{upstream} has no health check configured (argocd_app)"),
-                Vec::new(),
             );
         }
     }
-    if let Some(pr) = &env.open_pr {
-        if pr.digest.as_deref() == Some(up_digest.as_str()) {
-            return none(
-                app,
-                env,
-                from,
+    let by_pr = env.mode == Mode::PullRequest;
+    if by_pr {
+        if let Some(pr) = &env.foreign_pr {
+            return hold(
+                "pr_foreign",
+                format!(
+                    "pull request #{} on ferry's branch was not opened by ferry ({}); \
+                     ferry neither adopts it nor pushes over it: close it, or rename its branch",
+                    pr.number, pr.url
+                ),
+            );
+        }
+        if let Some(pr) = &env.open_pr
+            && pr.intact
+            && pr.digest.as_deref() == Some(up_digest.as_str())
+        {
+            return hold(
                 "pr_open",
                 format!("pull request #{} waits for review: {}", pr.number, pr.url),
-                Vec::new(),
             );
         }
-    }
-    if let Some(pr) = &env.rejected {
-        if pr.digest.as_deref() == Some(up_digest.as_str()) {
-            return none(
-                app,
-                env,
-                from,
+        if let Some(pr) = &env.rejected
+            && pr.digest.as_deref() == Some(up_digest.as_str())
+        {
+            return hold(
                 "pr_closed",
                 format!(
                     "pull request #{} proposing {up_tag} was closed without merging ({}); \
                      ferry proposes the next image {upstream} proves, or reopen it",
                     pr.number, pr.url
                 ),
-                Vec::new(),
             );
         }
     }
@@ -369,39 +398,35 @@ fn plan_promotion(
             .as_deref()
             .map(|n| format!("; next window opens {n}"))
             .unwrap_or_default();
-        return none(
-            app,
-            env,
-            from,
-            "window",
-            format!("outside the promotion windows{when}"),
-            Vec::new(),
-        );
+        return hold("window", format!("outside the promotion windows{when}"));
     }
     // Without the list of open PRs, opening one could duplicate it.
-    if let Some(e) = forge_error {
-        return none(
-            app,
-            env,
-            from,
+    if by_pr && let Some(e) = forge_error {
+        return hold(
             "forge_unavailable",
             format!("the forge cannot be asked for open pull requests: {e}"),
-            Vec::new(),
         );
     }
     Entry {
         app: app.app.clone(),
         env: env.env.clone(),
-        action: Action::PullRequest,
+        action: if by_pr {
+            Action::PullRequest
+        } else {
+            Action::Commit
+        },
         from,
         to: Some(ImageRef {
-            tag: up_running.tag.clone(),
-            digest: Some(up_digest),
+            tag: Some(up_tag.clone()),
+            digest: Some(up_digest.clone()),
         }),
         reason: None,
         held: Vec::new(),
-        scan: None,
-        signature_key: None,
+        scan: verdict
+            .scan_counts
+            .as_ref()
+            .map(crate::gates::format_counts),
+        signature_key: verdict.signature_key.clone(),
     }
 }
 

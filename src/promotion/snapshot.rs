@@ -3,13 +3,14 @@
 //! is a pure function and tests build snapshots by hand.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::config::Mode;
+use crate::config::{Group, Mode};
 use crate::gates::Verdict;
 use crate::kustomize::Pin;
-use crate::registry::policy::Candidate;
+use crate::registry::policy::{Candidate, ImageRecord};
 
 /// What an overlay runs for one app.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -39,6 +40,8 @@ pub struct EnvState {
     pub mode: Mode,
     /// The environment it follows (`after`), if any.
     pub after: Option<String>,
+    /// One promotion PR per app, or one for the environment.
+    pub group: Group,
     /// What its overlay runs, or why it could not be read.
     pub running: Result<Option<Running>, String>,
     /// A pin on the app's image in this overlay.
@@ -58,6 +61,47 @@ pub struct EnvState {
     pub rejected: Option<OpenPr>,
     /// Whether a promotion PR may be opened now, or when it may next.
     pub window: Window,
+    /// For an environment fed by `after`: the image it would receive,
+    /// resolved against the registry and judged by the gates. `None` when
+    /// nothing was checked (the planner then holds).
+    pub incoming: Option<Incoming>,
+    /// An open PR on this app's promotion branch that ferry did not open
+    /// (a collaborator's): never adopted, and nothing is proposed over it.
+    pub foreign_pr: Option<OpenPr>,
+}
+
+/// The image an environment fed by `after` would receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// What upstream runs, resolved to a tag and a digest the registry
+    /// lists, with the gates' verdict on that digest.
+    Image {
+        /// The tag it is promoted under.
+        tag: String,
+        /// The digest it is promoted by.
+        digest: String,
+        /// The gates' verdict on the digest.
+        verdict: Verdict,
+    },
+    /// It cannot be promoted: `not_in_registry`, `registry_unavailable`,
+    /// `awaiting_upstream` or `overlay_invalid`, with what a person reads.
+    Refused {
+        /// The plan code.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+/// What the gates say about an image a PR carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gated {
+    /// The registry lists it; the verdict.
+    Checked(Verdict),
+    /// The registry does not list it (deleted, or never pushed).
+    NotInRegistry,
+    /// The registry could not be asked.
+    Unavailable(String),
 }
 
 /// What an environment has proven about the image it runs.
@@ -85,8 +129,15 @@ pub struct OpenPr {
     pub number: u64,
     /// Its web URL.
     pub url: String,
-    /// The digest it promotes.
+    /// The digest it promotes, read from the commit on its branch.
     pub digest: Option<String>,
+    /// The tag it promotes, read from the same commit.
+    pub tag: Option<String>,
+    /// Whether its branch head is a commit ferry would have produced; a
+    /// PR whose branch holds anything else is replaced.
+    pub intact: bool,
+    /// The gates' verdict on `digest`, when it was asked.
+    pub gate: Option<Gated>,
 }
 
 /// The promotion window of an environment.
@@ -112,12 +163,15 @@ pub struct AppState {
     /// Candidates, newest first by the app's tag policy, with verdicts
     /// where they were checked; `Err` when the registry could not list.
     pub candidates: Result<Vec<Judged>, String>,
+    /// Everything the registry lists for the app's repository (empty when
+    /// it could not list), to resolve what upstream environments run.
+    pub records: Arc<Vec<ImageRecord>>,
     /// Environments the app has an overlay in, in config order.
     pub envs: Vec<EnvState>,
 }
 
-/// A promotion pull request open on the forge (head branch under
-/// `ferry/`).
+/// A promotion pull request ferry opened, open on the forge (head branch
+/// under `ferry/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proposal {
     /// Its head branch.
@@ -126,12 +180,31 @@ pub struct Proposal {
     pub number: u64,
     /// Its web URL.
     pub url: String,
-    /// `(app, digest)` of every image it promotes.
-    pub carried: Vec<(String, String)>,
+    /// Every image it promotes, read from the commit on its branch (never
+    /// from its title or body, which collaborators can edit).
+    pub carried: Vec<Carried>,
+    /// `None` when the branch head is a commit ferry would have produced;
+    /// otherwise why not (a collaborator pushed to it, it was rebased, it
+    /// holds other changes). Such a branch is replaced or closed.
+    pub tampered: Option<String>,
+    /// True when the config no longer produces this branch (its app was
+    /// removed, or the environment's grouping changed).
+    pub stray: bool,
     /// Its title.
     pub title: String,
     /// Its body.
     pub body: String,
+}
+
+/// One image a promotion branch sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carried {
+    /// The app.
+    pub app: String,
+    /// The tag it sets, if any.
+    pub tag: Option<String>,
+    /// The digest it sets.
+    pub digest: String,
 }
 
 /// Everything one pass plans from.

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::*;
-use crate::config::{Mode, Order, TagPattern};
+use crate::config::{Group, Mode, Order, TagPattern};
 use crate::gates::{Code, Gate, Verdict};
 use crate::image::Digest;
 use crate::kustomize::Pin;
@@ -79,6 +79,7 @@ fn dev(running: Option<(&str, u32)>, pin: Option<Pin>) -> EnvState {
         env: "dev".into(),
         mode: Mode::Commit,
         after: None,
+        group: Group::App,
         running: Ok(running.map(|(t, n)| Running {
             tag: Some(t.into()),
             digest: Some(d(n).to_string()),
@@ -90,6 +91,8 @@ fn dev(running: Option<(&str, u32)>, pin: Option<Pin>) -> EnvState {
         open_pr: None,
         rejected: None,
         window: Window::Open,
+        incoming: None,
+        foreign_pr: None,
     }
 }
 
@@ -100,6 +103,7 @@ fn one(candidates: Result<Vec<Judged>, String>, env: EnvState) -> Entry {
             app: "api".into(),
             image: "api".into(),
             candidates,
+            records: Default::default(),
             envs: vec![env],
         }],
         proposals: Vec::new(),
@@ -326,7 +330,11 @@ fn json_shape() {
         Ok(judged(&pushed(), &recs, &[(2, Code::ScanBudget)])),
         dev(Some(("sha-1", 1)), None),
     );
-    let v = serde_json::to_value(Plan { entries: vec![e] }).unwrap();
+    let v = serde_json::to_value(Plan {
+        entries: vec![e],
+        pull_requests: Vec::new(),
+    })
+    .unwrap();
     assert_eq!(v["entries"][0]["action"], "none");
     assert_eq!(v["entries"][0]["from"]["tag"], "sha-1");
     assert_eq!(v["entries"][0]["reason"]["code"], "held");
@@ -367,12 +375,18 @@ fn promotion_snapshot(
     staging.open_pr = open_pr;
     staging.window = window;
     staging.rejected = rejected;
+    staging.incoming = Some(Incoming::Image {
+        tag: format!("sha-{dev_n}"),
+        digest: d(dev_n).to_string(),
+        verdict: pass(dev_n),
+    });
     let snap = Snapshot {
         taken_at: datetime!(2026-11-26 00:00 UTC),
         apps: vec![AppState {
             app: "api".into(),
             image: "api".into(),
             candidates: Ok(judged(&pushed(), &recs, &[])),
+            records: std::sync::Arc::new(recs),
             envs: vec![dev_env, staging],
         }],
         proposals: Vec::new(),
@@ -439,6 +453,9 @@ fn promotion_waits_with_a_reason() {
         number: 7,
         url: "https://example/pr/7".into(),
         digest: Some(d(3).to_string()),
+        tag: Some("sha-3".into()),
+        intact: true,
+        gate: None,
     };
     let e = promotion(3, proven(), 1, Some(pr.clone()), Window::Open);
     assert_eq!(e.reason.as_ref().unwrap().code, "pr_open");
@@ -472,6 +489,9 @@ fn a_rejected_pull_request_is_not_reopened_for_the_same_image() {
         number: 4,
         url: "https://example/pr/4".into(),
         digest: Some(d(n).to_string()),
+        tag: Some(format!("sha-{n}")),
+        intact: true,
+        gate: None,
     };
     let with = |r: Option<OpenPr>| promotion_snapshot(3, proven(), 1, None, Window::Open, None, r);
     let e = with(Some(rejected(3)));
@@ -486,4 +506,213 @@ fn a_rejected_pull_request_is_not_reopened_for_the_same_image() {
     // A rejection of an older image does not hold a newer one.
     assert_eq!(with(Some(rejected(2))).action, Action::PullRequest);
     assert_eq!(with(None).action, Action::PullRequest);
+}
+
+/// dev runs sha-3 (proven), staging runs sha-1 and would receive sha-3;
+/// `edit` changes staging before planning.
+fn staging_plan(edit: impl FnOnce(&mut EnvState)) -> Plan {
+    with_proposals(Vec::new(), edit)
+}
+
+fn failing(n: u32) -> Verdict {
+    let mut v = hold(n, Code::ScanBudget);
+    v.reasons.push(Reason {
+        gate: Gate::Signature,
+        code: Code::Unsigned,
+        message: "no cosign signature found".into(),
+    });
+    v
+}
+
+#[test]
+fn what_upstream_runs_passes_the_gates_before_it_is_promoted() {
+    // A person put sha-3 into dev by hand; it fails two gates.
+    let p = staging_plan(|s| {
+        s.incoming = Some(Incoming::Image {
+            tag: "sha-3".into(),
+            digest: d(3).to_string(),
+            verdict: failing(3),
+        })
+    });
+    let e = &p.entries[1];
+    assert_eq!(e.action, Action::None);
+    let why = e.reason.as_ref().unwrap();
+    assert_eq!(why.code, "held");
+    let codes: Vec<Code> = why.held[0].reasons.iter().map(|r| r.code).collect();
+    assert_eq!(codes, [Code::ScanBudget, Code::Unsigned], "every reason");
+    assert_eq!(why.held[0].tag, "sha-3");
+    assert!(p.pull_requests.is_empty(), "{:?}", p.pull_requests);
+    // Not judged, not in the registry, registry down: each holds.
+    let code = |i: Option<Incoming>| staging_plan(|s| s.incoming = i).entries[1].clone();
+    assert_eq!(code(None).reason.unwrap().code, "held");
+    for c in ["not_in_registry", "registry_unavailable", "overlay_invalid"] {
+        let e = code(Some(Incoming::Refused {
+            code: c,
+            message: "x".into(),
+        }));
+        assert_eq!((e.action, e.reason.unwrap().code), (Action::None, c));
+    }
+    // A passing image moves, with the verdict as its evidence.
+    let e = staging_plan(|_| {}).entries[1].clone();
+    assert_eq!(e.action, Action::PullRequest);
+    assert_eq!(e.to.as_ref().unwrap().tag.as_deref(), Some("sha-3"));
+    assert_eq!(e.signature_key.as_deref(), Some("sha256:key"));
+}
+
+#[test]
+fn commit_environments_after_another_promote_by_commit() {
+    let p = staging_plan(|s| s.mode = Mode::Commit);
+    assert_eq!(p.entries[1].action, Action::Commit);
+    assert!(p.pull_requests.is_empty());
+    // Same proof and gates: a held image does not move by commit either.
+    let p = staging_plan(|s| {
+        s.mode = Mode::Commit;
+        s.incoming = Some(Incoming::Image {
+            tag: "sha-3".into(),
+            digest: d(3).to_string(),
+            verdict: failing(3),
+        });
+    });
+    assert_eq!(p.entries[1].reason.as_ref().unwrap().code, "held");
+}
+
+fn open_pr(n: u32, intact: bool, gate: Option<Gated>) -> OpenPr {
+    OpenPr {
+        number: 9,
+        url: "https://example/pr/9".into(),
+        digest: Some(d(n).to_string()),
+        tag: Some(format!("sha-{n}")),
+        intact,
+        gate,
+    }
+}
+
+fn proposal(carried: u32, tampered: Option<&str>) -> Proposal {
+    Proposal {
+        head: "ferry/staging/api".into(),
+        number: 9,
+        url: "https://example/pr/9".into(),
+        carried: vec![Carried {
+            app: "api".into(),
+            tag: Some(format!("sha-{carried}")),
+            digest: d(carried).to_string(),
+        }],
+        tampered: tampered.map(str::to_string),
+        stray: false,
+        title: "t".into(),
+        body: "b".into(),
+    }
+}
+
+/// [`staging_plan`] with ferry's open PR `p` on `ferry/staging/api`.
+fn with_pr(p: Proposal, edit: impl FnOnce(&mut EnvState)) -> Plan {
+    with_proposals(vec![p], edit)
+}
+
+fn with_proposals(proposals: Vec<Proposal>, edit: impl FnOnce(&mut EnvState)) -> Plan {
+    let recs: Vec<ImageRecord> = (1..=4).map(|n| rec(n, &format!("sha-{n}"))).collect();
+    let mut dev_env = dev(Some(("sha-3", 3)), None);
+    dev_env.proof = proven();
+    let mut staging = dev(Some(("sha-1", 1)), None);
+    staging.env = "staging".into();
+    staging.mode = Mode::PullRequest;
+    staging.after = Some("dev".into());
+    staging.incoming = Some(Incoming::Image {
+        tag: "sha-3".into(),
+        digest: d(3).to_string(),
+        verdict: pass(3),
+    });
+    edit(&mut staging);
+    let snap = Snapshot {
+        taken_at: datetime!(2026-11-26 00:00 UTC),
+        apps: vec![AppState {
+            app: "api".into(),
+            image: "api".into(),
+            candidates: Ok(judged(&pushed(), &recs, &[])),
+            records: std::sync::Arc::new(recs),
+            envs: vec![dev_env, staging],
+        }],
+        proposals,
+        forge_error: None,
+    };
+    plan(&snap)
+}
+
+#[test]
+fn a_branch_that_is_not_ferrys_commit_is_rebuilt() {
+    // Intact and proposing what dev proved: it waits for review.
+    let p = with_pr(proposal(3, None), |s| {
+        s.open_pr = Some(open_pr(3, true, Some(Gated::Checked(pass(3)))))
+    });
+    assert_eq!(p.entries[1].reason.as_ref().unwrap().code, "pr_open");
+    assert!(p.pull_requests.is_empty());
+    // The same PR, its branch changed by someone else: rebuilt in place.
+    let p = with_pr(proposal(3, Some("holds other changes")), |s| {
+        s.open_pr = Some(open_pr(3, false, None))
+    });
+    assert_eq!(p.entries[1].action, Action::PullRequest);
+    let step = &p.pull_requests[0];
+    assert_eq!(
+        (step.op, step.why, step.number),
+        (PrOp::Update, PrWhy::Rebuilt, Some(9))
+    );
+    assert_eq!(
+        step.carries[0].to.as_ref().unwrap().digest,
+        Some(d(3).to_string())
+    );
+    // An older image is superseded.
+    let p = with_pr(proposal(2, None), |s| {
+        s.open_pr = Some(open_pr(2, true, Some(Gated::Checked(pass(2)))))
+    });
+    assert_eq!(
+        (p.pull_requests[0].op, p.pull_requests[0].why),
+        (PrOp::Update, PrWhy::Newer)
+    );
+}
+
+#[test]
+fn an_open_pr_whose_image_fails_the_gates_now_is_closed() {
+    // dev moved on to sha-3, which is held; the PR's sha-2 gained a
+    // finding since it was opened.
+    let p = with_pr(proposal(2, None), |s| {
+        s.incoming = Some(Incoming::Image {
+            tag: "sha-3".into(),
+            digest: d(3).to_string(),
+            verdict: failing(3),
+        });
+        s.open_pr = Some(open_pr(2, true, Some(Gated::Checked(failing(2)))));
+    });
+    let step = &p.pull_requests[0];
+    assert_eq!((step.op, step.why), (PrOp::Close, PrWhy::GateFailed));
+    assert!(
+        step.message.contains("scan_budget") && step.message.contains("unsigned"),
+        "{}",
+        step.message
+    );
+    // Deleted from the registry: closed too. Registry down: left alone.
+    let p = with_pr(proposal(2, None), |s| {
+        s.incoming = Some(Incoming::Refused {
+            code: "registry_unavailable",
+            message: "x".into(),
+        });
+        s.open_pr = Some(open_pr(2, true, Some(Gated::NotInRegistry)));
+    });
+    assert_eq!(p.pull_requests[0].why, PrWhy::GateFailed);
+    let p = with_pr(proposal(2, None), |s| {
+        s.incoming = Some(Incoming::Refused {
+            code: "registry_unavailable",
+            message: "x".into(),
+        });
+        s.open_pr = Some(open_pr(2, true, Some(Gated::Unavailable("down".into()))));
+    });
+    assert!(p.pull_requests.is_empty(), "undecided is not failed");
+}
+
+#[test]
+fn a_collaborators_pr_on_the_branch_holds() {
+    let p = staging_plan(|s| s.foreign_pr = Some(open_pr(3, true, None)));
+    let why = p.entries[1].reason.clone().unwrap();
+    assert_eq!(why.code, "pr_foreign");
+    assert!(why.message.contains("#9"), "{}", why.message);
+    assert!(p.pull_requests.is_empty());
 }

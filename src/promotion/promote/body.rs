@@ -1,12 +1,10 @@
 //! Titles and bodies of promotion pull requests: the evidence a reviewer
-//! reads before merging. The commit message, with its `Ferry-*` trailers,
-//! closes every body; [`carried`](super::carried) reads those trailers
-//! back on the next pass.
-
-use std::collections::HashMap;
+//! reads before merging. The scan and signature columns are the gates'
+//! verdict on the exact digest proposed, taken in this pass; the commit
+//! message with its `Ferry-*` trailers closes every body for the record,
+//! but ferry never reads a body back as evidence.
 
 use crate::config::Config;
-use crate::gitops::Workspace;
 use crate::promotion::plan::{Entry, ImageRef};
 use crate::promotion::snapshot::{Proof, Snapshot};
 
@@ -39,56 +37,6 @@ pub fn title(env: &str, entries: &[&Entry]) -> String {
     format!("{env}: {} apps ({}, …)", entries.len(), names.join(", "))
 }
 
-/// Scan counts and signing key per digest, from the `Ferry-Scan` and
-/// `Ferry-Signature` trailers of the commits that first brought each
-/// digest into the repository. Read once per pass.
-#[derive(Debug, Default)]
-pub struct GateEvidence {
-    by_digest: HashMap<String, (Option<String>, Option<String>)>,
-}
-
-/// How far back the history is searched for gate evidence.
-const EVIDENCE_COMMITS: usize = 1000;
-
-impl GateEvidence {
-    /// Reads the newest commits of the checkout.
-    pub fn read(ws: &Workspace) -> Self {
-        let mut by_digest: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
-        for c in ws.log(EVIDENCE_COMMITS).unwrap_or_default() {
-            let mut digest: Option<String> = None;
-            for (k, v) in &c.trailers {
-                let slot = digest
-                    .as_ref()
-                    .map(|d| by_digest.entry(d.clone()).or_default());
-                match (k.as_str(), slot) {
-                    ("Ferry-App", _) => digest = None,
-                    ("Ferry-Digest", _) => digest = Some(v.clone()),
-                    ("Ferry-Scan", Some(slot)) => {
-                        slot.0.get_or_insert_with(|| v.clone());
-                    }
-                    ("Ferry-Signature", Some(slot)) => {
-                        slot.1.get_or_insert_with(|| v.clone());
-                    }
-                    _ => {}
-                }
-            }
-        }
-        GateEvidence { by_digest }
-    }
-
-    /// `(scan counts, key)` for `digest`, `(not recorded)` when unknown.
-    fn of(&self, digest: &str) -> (String, String) {
-        let none = || "(not recorded)".to_string();
-        match self.by_digest.get(digest) {
-            Some((scan, key)) => (
-                scan.clone().unwrap_or_else(none),
-                key.clone().unwrap_or_else(none),
-            ),
-            None => (none(), none()),
-        }
-    }
-}
-
 /// The AWS console page of an ECR image, when `name` is an ECR repository
 /// URI (`<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>`).
 pub fn ecr_console_link(name: &str, digest: &str) -> Option<String> {
@@ -116,7 +64,6 @@ pub fn ecr_console_link(name: &str, digest: &str) -> Option<String> {
 pub fn body(
     config: &Config,
     snapshot: &Snapshot,
-    gates: &GateEvidence,
     env: &str,
     entries: &[&Entry],
     message: &str,
@@ -148,7 +95,10 @@ pub fn body(
             e.to.as_ref()
                 .and_then(|t| t.digest.clone())
                 .unwrap_or_default();
-        let (scan, key) = gates.of(&to_digest);
+        // Planned entries carry the verdict; nothing else is evidence.
+        let unknown = || "(not checked)".to_string();
+        let scan = e.scan.clone().unwrap_or_else(unknown);
+        let key = e.signature_key.clone().unwrap_or_else(unknown);
         let name = up
             .and_then(|u| u.new_name.clone())
             .or_else(|| state.map(|a| a.image.clone()))

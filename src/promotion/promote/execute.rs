@@ -1,18 +1,18 @@
-//! Executing the pull-request side of a plan: push each proposal branch,
-//! open or update its PR, close PRs that went stale or that no longer
-//! match the config.
+//! Executing the pull-request side of a plan: for each planned step, push
+//! the proposal branch and open or update its PR, or comment and close it.
+//! Every decision was made by the planner (`plan::prs`); this only acts.
 
 use std::path::Path;
 
-use super::body::{self, GateEvidence};
+use super::PrAction;
+use super::body;
 use super::observe::CLOSED_BY_FERRY;
-use super::{BRANCH_PREFIX, GROUP_LEAF, PrAction, branch, carried_images, group_branch};
-use crate::config::{Config, Environment, Group};
+use crate::config::Config;
 use crate::forge::{AnyForge, Forge, PrSpec};
 use crate::gitops::{Author, Workspace};
 use crate::promotion::execute::apply_moves;
-use crate::promotion::plan::{Action, Entry, ImageRef, Plan};
-use crate::promotion::snapshot::Snapshot;
+use crate::promotion::plan::{Entry, Plan, PrOp, PrStep};
+use crate::promotion::snapshot::{Carried, Snapshot};
 
 /// What a pass needs to write pull requests.
 struct Writer<'a> {
@@ -20,18 +20,10 @@ struct Writer<'a> {
     snapshot: &'a Snapshot,
     forge: &'a AnyForge,
     author: &'a Author,
-    gates: GateEvidence,
     done: Vec<PrAction>,
 }
 
-fn code(e: &Entry) -> Option<&'static str> {
-    e.reason.as_ref().map(|r| r.code)
-}
-
-/// Pushes the proposal branch of every moving pull-request entry and opens
-/// or updates its PR; closes PRs whose environment already runs what they
-/// propose, and PRs on `ferry/` branches the config no longer produces
-/// (an app or environment removed, or the grouping changed).
+/// Carries out every pull-request step of `plan`, in order.
 pub async fn execute(
     config: &Config,
     snapshot: &Snapshot,
@@ -48,130 +40,33 @@ pub async fn execute(
         snapshot,
         forge,
         author,
-        gates: GateEvidence::read(ws),
         done: Vec::new(),
     };
-    for env in config.environments.iter().filter(|e| e.after.is_some()) {
-        let entries: Vec<&Entry> = plan.entries.iter().filter(|e| e.env == env.name).collect();
-        match env.group {
-            Group::App => {
-                for e in entries {
-                    w.one_app(ws, env, e).await?;
+    for step in &plan.pull_requests {
+        match step.op {
+            PrOp::Open | PrOp::Update => w.propose(ws, step).await?,
+            PrOp::Close => {
+                if let Some(number) = step.number {
+                    w.close(step, number).await?;
                 }
             }
-            Group::Environment => w.grouped(ws, env, &entries).await?,
         }
     }
-    w.close_strays().await?;
     Ok(w.done)
 }
 
 impl Writer<'_> {
-    async fn one_app(
-        &mut self,
-        ws: &mut Workspace,
-        env: &Environment,
-        e: &Entry,
-    ) -> Result<(), String> {
-        let head = branch(&env.name, &e.app);
-        match (e.action, code(e)) {
-            (Action::PullRequest, _) => self.propose(ws, env, &head, &[e]).await,
-            (Action::None, Some("up_to_date")) => {
-                let Some(open) = self.snapshot.proposal(&head) else {
-                    return Ok(());
-                };
-                let why = e.reason.as_ref().map(|r| r.message.as_str()).unwrap_or("");
-                let note = format!(
-                    "{} already runs this app's promoted image ({why}); closing.",
-                    env.name
-                );
-                self.close(&env.name, vec![e.app.clone()], open.number, &note)
-                    .await
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// One PR for the environment. When anything moves, the branch is
-    /// rebuilt with every app that moves plus every app the open PR
-    /// already carries and the environment does not run yet (waiting for
-    /// review, or for a newer image upstream still has to prove), each at
-    /// the image the PR carries; an update never drops an app. When
-    /// nothing moves, the PR is closed once the environment runs all it
-    /// carries.
-    async fn grouped(
-        &mut self,
-        ws: &mut Workspace,
-        env: &Environment,
-        entries: &[&Entry],
-    ) -> Result<(), String> {
-        let head = group_branch(&env.name);
-        let open = self.snapshot.proposal(&head);
-        if entries.iter().any(|e| e.action == Action::PullRequest) {
-            let images = open.map(|o| carried_images(&o.body)).unwrap_or_default();
-            let kept: Vec<Entry> = entries
-                .iter()
-                .filter(|e| e.action != Action::PullRequest)
-                .filter(|e| !matches!(code(e), Some("up_to_date" | "pinned")))
-                .filter_map(|e| {
-                    let c = images.iter().find(|c| c.app == e.app)?;
-                    Some(Entry {
-                        action: Action::PullRequest,
-                        to: Some(ImageRef {
-                            tag: c.tag.clone(),
-                            digest: Some(c.digest.clone()),
-                        }),
-                        reason: None,
-                        ..(*e).clone()
-                    })
-                })
-                .collect();
-            // Config order, so the title and the branch do not depend on
-            // which app moved first.
-            let all: Vec<&Entry> = entries
-                .iter()
-                .filter_map(|e| {
-                    if e.action == Action::PullRequest {
-                        Some(*e)
-                    } else {
-                        kept.iter().find(|k| k.app == e.app)
-                    }
-                })
-                .collect();
-            return self.propose(ws, env, &head, &all).await;
-        }
-        let Some(open) = open else {
+    /// Pushes the branch with the step's moves on top of the base branch,
+    /// then opens its PR or rewrites the open one.
+    async fn propose(&mut self, ws: &mut Workspace, step: &PrStep) -> Result<(), String> {
+        let (config, name) = (self.config, step.env.as_str());
+        let Some(env) = config.environments.iter().find(|e| e.name == name) else {
             return Ok(());
         };
-        let carried: Vec<&Entry> = entries
-            .iter()
-            .copied()
-            .filter(|e| open.carried.iter().any(|(app, _)| *app == e.app))
-            .collect();
-        if carried.iter().all(|e| code(e) == Some("up_to_date")) {
-            let apps = carried.iter().map(|e| e.app.clone()).collect();
-            let note = format!(
-                "{} already runs every image this pull request proposes; closing.",
-                env.name
-            );
-            return self.close(&env.name, apps, open.number, &note).await;
-        }
-        Ok(())
-    }
-
-    /// Pushes `head` with the moves of `entries` on top of the base branch,
-    /// then opens its PR or rewrites the open one.
-    async fn propose(
-        &mut self,
-        ws: &mut Workspace,
-        env: &Environment,
-        head: &str,
-        entries: &[&Entry],
-    ) -> Result<(), String> {
-        let (config, name) = (self.config, env.name.as_str());
+        let entries: Vec<&Entry> = step.carries.iter().collect();
         let mut message = None;
-        ws.propose(head, self.author, |root: &Path| {
-            let m = apply_moves(root, config, name, entries)?;
+        ws.propose(&step.head, self.author, |root: &Path| {
+            let m = apply_moves(root, config, name, &entries)?;
             message.clone_from(&m);
             Ok::<_, String>(m)
         })
@@ -179,14 +74,20 @@ impl Writer<'_> {
         let Some(message) = message else {
             return Ok(());
         };
-        let title = body::title(name, entries);
-        let text = body::body(config, self.snapshot, &self.gates, name, entries, &message);
-        let (pr, what) = match self.snapshot.proposal(head) {
+        let title = body::title(name, &entries);
+        let text = body::body(config, self.snapshot, name, &entries, &message);
+        let open = step
+            .number
+            .and_then(|n| self.snapshot.proposals.iter().find(|p| p.number == n));
+        let (pr, what) = match open {
             Some(open) => {
                 let pr = self.forge.update(open.number, &title, &text).await;
                 // Approvals of the old images may survive the force-push;
                 // say what changed where reviewers look.
-                let note = superseded(&open.carried, entries);
+                let mut note = superseded(&open.carried, &entries);
+                if !step.message.is_empty() {
+                    note = format!("{}\n\n{note}", step.message).trim().to_string();
+                }
                 if pr.is_ok() && !note.is_empty() {
                     self.forge
                         .comment(open.number, &note)
@@ -197,7 +98,7 @@ impl Writer<'_> {
             }
             None => {
                 let spec = PrSpec {
-                    head: head.to_string(),
+                    head: step.head.clone(),
                     base: config
                         .gitops
                         .as_ref()
@@ -223,19 +124,13 @@ impl Writer<'_> {
     }
 
     /// Marks the body as closed by ferry (a PR a person closes is a
-    /// rejection; one ferry closes is not), comments `note` and closes.
-    async fn close(
-        &mut self,
-        env: &str,
-        apps: Vec<String>,
-        number: u64,
-        note: &str,
-    ) -> Result<(), String> {
+    /// rejection; one ferry closes is not), comments the reason and closes.
+    async fn close(&mut self, step: &PrStep, number: u64) -> Result<(), String> {
         if let Some(p) = self.snapshot.proposals.iter().find(|p| p.number == number) {
             let marked = format!(
                 "{}\n\n{CLOSED_BY_FERRY} {}\n",
                 p.body.trim_end(),
-                note.lines().next().unwrap_or_default()
+                step.message.lines().next().unwrap_or_default()
             );
             self.forge
                 .update(number, &p.title, &marked)
@@ -244,68 +139,30 @@ impl Writer<'_> {
         }
         let pr = self
             .forge
-            .close(number, note)
+            .close(number, &step.message)
             .await
             .map_err(|err| err.to_string())?;
         self.done.push(PrAction {
-            env: env.to_string(),
-            apps,
+            env: step.env.clone(),
+            apps: step.apps.clone(),
             number: pr.number,
             url: pr.url,
             what: "closed",
         });
         Ok(())
     }
-
-    /// Closes open PRs on `ferry/<env>/<leaf>` branches of pull-request
-    /// environments that the config would not produce now. Branches of
-    /// environments ferry does not know are left alone: another ferry, with
-    /// another config, may own them.
-    async fn close_strays(&mut self) -> Result<(), String> {
-        let strays: Vec<(String, u64, String)> = self
-            .snapshot
-            .proposals
-            .iter()
-            .filter_map(|p| {
-                let rest = p.head.strip_prefix(BRANCH_PREFIX)?;
-                let (env, leaf) = rest.split_once('/')?;
-                let cfg = self
-                    .config
-                    .environments
-                    .iter()
-                    .find(|e| e.name == env && e.after.is_some())?;
-                let expected = match cfg.group {
-                    Group::Environment => leaf == GROUP_LEAF,
-                    Group::App => self
-                        .config
-                        .apps
-                        .iter()
-                        .any(|a| a.name == leaf && a.overlays.contains_key(env)),
-                };
-                (!expected).then(|| (env.to_string(), p.number, p.head.clone()))
-            })
-            .collect();
-        for (env, number, head) in strays {
-            let note = format!(
-                "ferry no longer proposes changes on `{head}`: its app was removed from \
-                 {env}, or {env} changed its `group:` setting; closing."
-            );
-            self.close(&env, Vec::new(), number, &note).await?;
-        }
-        Ok(())
-    }
 }
 
 /// The comment on an updated PR: each app whose proposed image changed,
 /// from what the PR carried to what it carries now; empty when none did.
-fn superseded(before: &[(String, String)], now: &[&Entry]) -> String {
+fn superseded(before: &[Carried], now: &[&Entry]) -> String {
     let short = |d: &str| d.get(..19).unwrap_or(d).to_string();
     let mut lines = Vec::new();
     for e in now {
         let Some(to) = e.to.as_ref().and_then(|t| t.digest.as_deref()) else {
             continue;
         };
-        let was = before.iter().find(|(app, _)| *app == e.app).map(|(_, d)| d);
+        let was = before.iter().find(|c| c.app == e.app).map(|c| &c.digest);
         if was.map(String::as_str) == Some(to) {
             continue;
         }
@@ -324,7 +181,7 @@ fn superseded(before: &[(String, String)], now: &[&Entry]) -> String {
         return String::new();
     }
     format!(
-        "ferry updated this pull request: upstream has proven newer images.\n\n{}\n\n         Review the new images before merging; earlier approvals were for the old ones.",
+        "ferry updated this pull request: upstream has proven newer images.\n\n{}\n\nReview the new images before merging; earlier approvals were for the old ones.",
         lines.join("\n")
     )
 }
@@ -332,6 +189,7 @@ fn superseded(before: &[(String, String)], now: &[&Entry]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::promotion::plan::{Action, ImageRef};
 
     fn entry(app: &str, tag: &str, digest: &str) -> Entry {
         Entry {
@@ -352,10 +210,12 @@ mod tests {
 
     #[test]
     fn an_update_comment_names_what_changed() {
-        let before = [
-            ("api".to_string(), "sha256:aaaa".to_string()),
-            ("web".to_string(), "sha256:bbbb".to_string()),
-        ];
+        let c = |app: &str, digest: &str| Carried {
+            app: app.into(),
+            tag: None,
+            digest: digest.into(),
+        };
+        let before = [c("api", "sha256:aaaa"), c("web", "sha256:bbbb")];
         let (api, web, cron) = (
             entry("api", "sha-4", "sha256:cccc"),
             entry("web", "v1", "sha256:bbbb"),

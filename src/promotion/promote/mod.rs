@@ -15,16 +15,17 @@
 //! grouped environment (app names cannot start with `_`).
 
 mod body;
+pub mod branch;
 mod execute;
 mod observe;
 
 pub use execute::execute;
-pub use observe::observe;
+pub use observe::{observe, read_proposals};
 
 use crate::config::{Environment, Group};
 use crate::forge::AnyForge;
 use crate::health::{ArgoClient, SoakTracker};
-use crate::promotion::snapshot::{OpenPr, Proposal};
+use crate::promotion::snapshot::{Carried, OpenPr, Proposal};
 
 /// Every promotion branch starts with this.
 pub const BRANCH_PREFIX: &str = "ferry/";
@@ -76,10 +77,14 @@ pub struct PrAction {
     pub what: &'static str,
 }
 
+/// A PR as a proposal that carries nothing yet: what its branch carries is
+/// read from git (`observe`), never from its text.
 impl From<crate::forge::PullRequest> for Proposal {
     fn from(pr: crate::forge::PullRequest) -> Self {
         Proposal {
-            carried: carried(&pr.body),
+            carried: Vec::new(),
+            tampered: None,
+            stray: false,
             head: pr.head,
             number: pr.number,
             url: pr.url,
@@ -89,9 +94,11 @@ impl From<crate::forge::PullRequest> for Proposal {
     }
 }
 
-/// `(app, digest)` of every image a promotion PR's body carries, from the
+/// `(app, digest)` of every image a promotion PR's body names, from the
 /// `Ferry-App` and `Ferry-Digest` trailers of its commit message. A digest
-/// before any `Ferry-App` line gets an empty app.
+/// before any `Ferry-App` line gets an empty app. Text a collaborator can
+/// edit: used only to recognise a rejected proposal (where it can make
+/// ferry hold, never promote), never for what an open PR carries.
 pub fn carried(body: &str) -> Vec<(String, String)> {
     carried_images(body)
         .into_iter()
@@ -134,22 +141,34 @@ pub fn carried_images(body: &str) -> Vec<CarriedImage> {
     out
 }
 
-/// The PR as seen from one app: `None` when a grouped PR does not carry
-/// the app. A PR whose trailers name no app (written by hand, or by an
-/// older ferry) counts with its first digest.
+/// The PR as seen from one app: `None` when it does not carry the app. A
+/// PR whose branch is not ferry's commit counts for every app in its scope
+/// (it carries nothing ferry trusts, and is replaced or closed).
 pub fn open_pr_for(p: &Proposal, app: &str) -> Option<OpenPr> {
-    let digest = match p.carried.iter().find(|(a, _)| a == app) {
-        Some((_, d)) => Some(d.clone()),
-        None if p.carried.iter().all(|(a, _)| a.is_empty()) => {
-            p.carried.first().map(|(_, d)| d.clone())
-        }
-        None => return None,
-    };
+    let c = p.carried.iter().find(|c| c.app == app);
+    if c.is_none() && p.tampered.is_none() {
+        return None;
+    }
     Some(OpenPr {
         number: p.number,
         url: p.url.clone(),
-        digest,
+        digest: c.map(|c| c.digest.clone()),
+        tag: c.and_then(|c| c.tag.clone()),
+        intact: p.tampered.is_none(),
+        gate: None,
     })
+}
+
+/// What a closed PR's trailers name, as [`Carried`] (see [`carried`]).
+pub fn named_in_text(body: &str) -> Vec<Carried> {
+    carried_images(body)
+        .into_iter()
+        .map(|c| Carried {
+            app: c.app,
+            tag: c.tag,
+            digest: c.digest,
+        })
+        .collect()
 }
 
 #[cfg(test)]

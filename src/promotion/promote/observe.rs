@@ -14,8 +14,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tracing::warn;
 
-use super::{BRANCH_PREFIX, PromotionIo, head_for, open_pr_for};
-use crate::config::{Config, Environment};
+use super::branch::{self, BranchView, FileChange, ScopeApp};
+use super::{BRANCH_PREFIX, GROUP_LEAF, PromotionIo, head_for, open_pr_for};
+use crate::config::{Config, Environment, Group};
 use crate::forge::{Forge, PrState, StateFilter};
 use crate::gitops::Workspace;
 use crate::health::{self, Application, Expectation, HealthError, SmokeResult, SoakKey, Target};
@@ -34,7 +35,7 @@ pub async fn observe(
     if let Some(forge) = io.forge {
         match forge.list(StateFilter::Open, BRANCH_PREFIX).await {
             Ok(prs) => {
-                snapshot.proposals = prs.into_iter().map(Proposal::from).collect();
+                snapshot.proposals = read_proposals(config, snapshot, ws, prs);
             }
             Err(e) => {
                 warn!(error = %e, "cannot list promotion pull requests");
@@ -75,6 +76,124 @@ pub async fn observe(
         warn!(error = %e, "cannot save the soak clocks; a restart would restart them");
     }
     find_rejections(config, snapshot, io).await;
+}
+
+/// ferry's open promotion PRs, each with what its branch carries read from
+/// git, whether its head is ferry's own commit, and whether the config still
+/// produces its branch.
+pub fn read_proposals(
+    config: &Config,
+    snapshot: &Snapshot,
+    ws: &Workspace,
+    prs: Vec<crate::forge::PullRequest>,
+) -> Vec<Proposal> {
+    let heads = match ws.fetch_branches(BRANCH_PREFIX) {
+        Ok(h) => h,
+        Err(e) => {
+            warn!(error = %e, "cannot fetch the promotion branches");
+            HashMap::new()
+        }
+    };
+    prs.into_iter()
+        .map(|pr| {
+            let mut p = Proposal::from(pr);
+            let scope = match scope_of(config, snapshot, &p.head) {
+                Scope::Apps(s) => s,
+                Scope::Stray => {
+                    p.stray = true;
+                    return p;
+                }
+                // Another ferry, with another config, may own it.
+                Scope::Unknown => return p,
+            };
+            let read = heads
+                .get(&p.head)
+                .ok_or_else(|| format!("its branch {} is gone", p.head))
+                .and_then(|head| view_of(ws, *head).map_err(|e| e.to_string()))
+                .and_then(|view| branch::carried(&view, &scope));
+            match read {
+                Ok(carried) => p.carried = carried,
+                Err(why) => p.tampered = Some(why),
+            }
+            p
+        })
+        .collect()
+}
+
+/// What a `ferry/` branch is to this config.
+enum Scope {
+    /// A branch it produces: the apps it may change, with their files.
+    Apps(Vec<ScopeApp>),
+    /// A branch of one of its pull-request environments that it no longer
+    /// produces (an app removed, the grouping changed).
+    Stray,
+    /// Not one of its pull-request environments.
+    Unknown,
+}
+
+fn scope_of(config: &Config, snapshot: &Snapshot, head: &str) -> Scope {
+    let Some((env, leaf)) = head
+        .strip_prefix(BRANCH_PREFIX)
+        .and_then(|r| r.split_once('/'))
+    else {
+        return Scope::Unknown;
+    };
+    let Some(cfg) = env_of(config, env).filter(|e| e.after.is_some()) else {
+        return Scope::Unknown;
+    };
+    let wanted = |app: &str| match cfg.group {
+        Group::App => leaf == app,
+        Group::Environment => leaf == GROUP_LEAF,
+    };
+    let scope: Vec<ScopeApp> = snapshot
+        .apps
+        .iter()
+        .filter(|a| wanted(&a.app))
+        .filter_map(|a| {
+            let e = a.envs.iter().find(|e| e.env == env)?;
+            Some(ScopeApp {
+                app: a.app.clone(),
+                image: a.image.clone(),
+                file: e.file.clone()?,
+            })
+        })
+        .collect();
+    let produced = match cfg.group {
+        Group::App => config
+            .apps
+            .iter()
+            .any(|a| a.name == leaf && a.overlays.contains_key(env)),
+        Group::Environment => leaf == GROUP_LEAF,
+    };
+    if produced {
+        Scope::Apps(scope)
+    } else {
+        Scope::Stray
+    }
+}
+
+fn view_of(ws: &Workspace, head: git2::Oid) -> Result<BranchView, crate::gitops::GitError> {
+    let parents = ws.parents(head)?;
+    let Some(parent) = parents.first().copied() else {
+        return Ok(BranchView {
+            parents: 0,
+            parent_on_base: false,
+            changes: Vec::new(),
+        });
+    };
+    let mut changes = Vec::new();
+    for path in ws.changed_paths(parent, head)? {
+        changes.push(FileChange {
+            before: ws.file_at(parent, &path)?,
+            after: ws.file_at(head, &path)?,
+            path,
+        });
+    }
+    Ok(BranchView {
+        parents: parents.len(),
+        parent_on_base: ws.on_branch(parent),
+        changes,
+    })
 }
 
 /// The marker ferry puts in the body of a PR it closes itself, so that a
@@ -132,7 +251,8 @@ async fn find_rejections(config: &Config, snapshot: &mut Snapshot, io: &Promotio
             if pr.state != PrState::Closed || pr.body.contains(CLOSED_BY_FERRY) {
                 continue;
             }
-            let proposal = Proposal::from(pr);
+            let mut proposal = Proposal::from(pr);
+            proposal.carried = super::named_in_text(&proposal.body);
             env.rejected = open_pr_for(&proposal, &app.app)
                 .filter(|r| r.digest.as_deref() == Some(wanted.as_str()));
         }

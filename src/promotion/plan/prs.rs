@@ -1,0 +1,348 @@
+//! The pull-request side of the plan: which promotion PRs to open, update
+//! or close, and why. Pure, like the rest of the planner: it reads the
+//! entries and what the snapshot says of each open PR (read from its
+//! branch in git, never from its text), and execution only carries it out.
+
+use serde::Serialize;
+
+use super::{Action, Entry, ImageRef};
+use crate::config::{Group, Mode};
+use crate::promotion::promote::{branch, group_branch};
+use crate::promotion::snapshot::{AppState, EnvState, Gated, OpenPr, Proposal, Snapshot};
+
+/// What to do with one promotion PR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrOp {
+    /// Push the branch and open a PR.
+    Open,
+    /// Push the branch again and rewrite the open PR.
+    Update,
+    /// Comment and close the open PR.
+    Close,
+}
+
+/// Why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrWhy {
+    /// Upstream has proven an image the environment does not run.
+    Proven,
+    /// Upstream has proven a newer image than the PR proposes.
+    Newer,
+    /// The branch head is not the commit ferry would produce.
+    Rebuilt,
+    /// An app the PR carried no longer qualifies and is dropped from it.
+    Dropped,
+    /// The environment runs everything the PR proposes.
+    Promoted,
+    /// The image the PR proposes fails the gates now, or left the registry.
+    GateFailed,
+    /// The branch is not ferry's commit, and nothing is to be proposed now.
+    NotFerrys,
+    /// The config no longer produces the branch.
+    Stray,
+}
+
+/// One step on one promotion PR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrStep {
+    /// Environment.
+    pub env: String,
+    /// The branch.
+    pub head: String,
+    /// The open PR (update and close).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<u64>,
+    /// What to do.
+    pub op: PrOp,
+    /// Why.
+    pub why: PrWhy,
+    /// What a person reads (the close comment, for a close).
+    pub message: String,
+    /// Apps it concerns.
+    pub apps: Vec<String>,
+    /// What the branch carries after an open or update, in config order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub carries: Vec<Entry>,
+}
+
+fn code(e: &Entry) -> Option<&'static str> {
+    e.reason.as_ref().map(|r| r.code)
+}
+
+/// One app × environment of a pull-request environment.
+struct Row<'a> {
+    app: &'a AppState,
+    env: &'a EnvState,
+    entry: &'a Entry,
+}
+
+/// Plans every promotion PR step from the entries.
+pub fn plan_prs(snapshot: &Snapshot, entries: &[Entry]) -> Vec<PrStep> {
+    let mut envs: Vec<(&str, Group)> = Vec::new();
+    for e in snapshot.apps.iter().flat_map(|a| &a.envs) {
+        if e.after.is_some()
+            && e.mode == Mode::PullRequest
+            && !envs.iter().any(|(n, _)| *n == e.env)
+        {
+            envs.push((&e.env, e.group));
+        }
+    }
+    let mut steps = Vec::new();
+    for (env, group) in envs {
+        let rows: Vec<Row> = snapshot
+            .apps
+            .iter()
+            .filter_map(|app| {
+                let es = app.envs.iter().find(|e| e.env == env)?;
+                let entry = entries.iter().find(|e| e.app == app.app && e.env == env)?;
+                Some(Row {
+                    app,
+                    env: es,
+                    entry,
+                })
+            })
+            .collect();
+        match group {
+            Group::App => {
+                for r in &rows {
+                    let head = branch(env, &r.app.app);
+                    steps.extend(app_step(env, &head, r, snapshot.proposal(&head)));
+                }
+            }
+            Group::Environment => {
+                let head = group_branch(env);
+                steps.extend(grouped_step(env, &head, &rows, snapshot.proposal(&head)));
+            }
+        }
+    }
+    for p in snapshot.proposals.iter().filter(|p| p.stray) {
+        let env = p
+            .head
+            .strip_prefix(crate::promotion::promote::BRANCH_PREFIX)
+            .and_then(|r| r.split_once('/'))
+            .map_or("", |(e, _)| e)
+            .to_string();
+        steps.push(PrStep {
+            message: format!(
+                "ferry no longer proposes changes on `{}`: its app was removed from {env}, \
+                 or {env} changed its `group:` setting; closing.",
+                p.head
+            ),
+            env,
+            head: p.head.clone(),
+            number: Some(p.number),
+            op: PrOp::Close,
+            why: PrWhy::Stray,
+            apps: Vec::new(),
+            carries: Vec::new(),
+        });
+    }
+    steps
+}
+
+/// Why the image an open PR proposes may not be promoted any more, if so.
+fn gate_failure(pr: &OpenPr) -> Option<String> {
+    let tag = pr.tag.as_deref().unwrap_or("its image");
+    match pr.gate.as_ref()? {
+        Gated::Checked(v) if !v.passes() => {
+            let why: Vec<String> = v
+                .reasons
+                .iter()
+                .map(|r| format!("{} ({})", r.code.as_str(), r.message))
+                .collect();
+            Some(format!(
+                "{tag} no longer passes the gates: {}",
+                why.join("; ")
+            ))
+        }
+        Gated::NotInRegistry => Some(format!("{tag} is no longer in the registry")),
+        // Undecided is not failed: the PR stays, and nothing moves.
+        Gated::Checked(_) | Gated::Unavailable(_) => None,
+    }
+}
+
+fn step(env: &str, head: &str, number: Option<u64>, op: PrOp, why: PrWhy) -> PrStep {
+    PrStep {
+        env: env.to_string(),
+        head: head.to_string(),
+        number,
+        op,
+        why,
+        message: String::new(),
+        apps: Vec::new(),
+        carries: Vec::new(),
+    }
+}
+
+fn app_step(env: &str, head: &str, r: &Row, open: Option<&Proposal>) -> Option<PrStep> {
+    let e = r.entry;
+    let app = vec![e.app.clone()];
+    if e.action == Action::PullRequest {
+        let (number, op, why) = match open {
+            None => (None, PrOp::Open, PrWhy::Proven),
+            Some(p) if p.tampered.is_some() => (Some(p.number), PrOp::Update, PrWhy::Rebuilt),
+            Some(p) => (Some(p.number), PrOp::Update, PrWhy::Newer),
+        };
+        let mut s = step(env, head, number, op, why);
+        s.message = match open.and_then(|p| p.tampered.as_deref()) {
+            Some(t) => format!("the branch is not the commit ferry pushed ({t}); rebuilt"),
+            None => String::new(),
+        };
+        s.apps = app;
+        s.carries = vec![e.clone()];
+        return Some(s);
+    }
+    let open = open?;
+    let close = |why: PrWhy, message: String| {
+        let mut s = step(env, head, Some(open.number), PrOp::Close, why);
+        s.message = message;
+        s.apps = app.clone();
+        Some(s)
+    };
+    if code(e) == Some("up_to_date") {
+        let msg = e.reason.as_ref().map(|r| r.message.as_str()).unwrap_or("");
+        return close(
+            PrWhy::Promoted,
+            format!("{env} already runs this app's promoted image ({msg}); closing."),
+        );
+    }
+    if let Some(why) = r.env.open_pr.as_ref().and_then(gate_failure) {
+        return close(
+            PrWhy::GateFailed,
+            format!(
+                "The image this pull request proposes for {}: {why}. Closing.",
+                e.app
+            ),
+        );
+    }
+    if let Some(t) = &open.tampered {
+        return close(
+            PrWhy::NotFerrys,
+            format!(
+                "This branch is not the commit ferry pushed ({t}), and nothing is to be \
+                 promoted to {env} now; closing. ferry opens a new pull request when {env} \
+                 can be promoted."
+            ),
+        );
+    }
+    None
+}
+
+/// A carried app kept in a grouped PR: at the image its branch sets, with
+/// the verdict on that image as the evidence.
+fn kept(r: &Row) -> Option<Entry> {
+    let pr = r.env.open_pr.as_ref()?;
+    let digest = pr.digest.clone()?;
+    let Some(Gated::Checked(v)) = &pr.gate else {
+        return None;
+    };
+    if !v.passes() {
+        return None;
+    }
+    Some(Entry {
+        action: Action::PullRequest,
+        to: Some(ImageRef {
+            tag: pr.tag.clone(),
+            digest: Some(digest),
+        }),
+        reason: None,
+        scan: v.scan_counts.as_ref().map(crate::gates::format_counts),
+        signature_key: v.signature_key.clone(),
+        ..r.entry.clone()
+    })
+}
+
+/// One PR for the environment. When anything moves, the branch is rebuilt
+/// with every app that moves plus every app the PR carries (read from its
+/// branch) that the environment does not run yet and that still passes the
+/// gates, each at the image the branch sets: an update never drops an app
+/// that still qualifies. When nothing moves, the PR is closed once the
+/// environment runs all it carries, updated without an app that fails the
+/// gates now, or closed when none is left.
+fn grouped_step(env: &str, head: &str, rows: &[Row], open: Option<&Proposal>) -> Option<PrStep> {
+    let intact = open.is_some_and(|p| p.tampered.is_none());
+    let carried = |r: &&Row| r.env.open_pr.as_ref().is_some_and(|p| p.digest.is_some());
+    let waiting = |r: &&Row| {
+        r.entry.action != Action::PullRequest
+            && !matches!(code(r.entry), Some("up_to_date" | "pinned"))
+    };
+    let mut dropped = Vec::new();
+    let mut carries = Vec::new();
+    for r in rows {
+        if r.entry.action == Action::PullRequest {
+            carries.push(r.entry.clone());
+        } else if intact && carried(&r) && waiting(&r) {
+            match kept(r) {
+                Some(k) => carries.push(k),
+                None => {
+                    if let Some(why) = r.env.open_pr.as_ref().and_then(gate_failure) {
+                        dropped.push(format!("{}: {why}", r.app.app));
+                    }
+                }
+            }
+        }
+    }
+    let moving = rows.iter().any(|r| r.entry.action == Action::PullRequest);
+    let apps = |c: &[Entry]| c.iter().map(|e| e.app.clone()).collect::<Vec<_>>();
+    if moving {
+        let (number, op, why) = match open {
+            None => (None, PrOp::Open, PrWhy::Proven),
+            Some(p) if p.tampered.is_some() => (Some(p.number), PrOp::Update, PrWhy::Rebuilt),
+            Some(p) => (Some(p.number), PrOp::Update, PrWhy::Newer),
+        };
+        let mut s = step(env, head, number, op, why);
+        s.message = match open.and_then(|p| p.tampered.as_deref()) {
+            Some(t) => format!("the branch is not the commit ferry pushed ({t}); rebuilt"),
+            None => dropped.join("\n"),
+        };
+        s.apps = apps(&carries);
+        s.carries = carries;
+        return Some(s);
+    }
+    let open = open?;
+    let close = |why: PrWhy, message: String, apps: Vec<String>| {
+        let mut s = step(env, head, Some(open.number), PrOp::Close, why);
+        s.message = message;
+        s.apps = apps;
+        Some(s)
+    };
+    if let Some(t) = &open.tampered {
+        return close(
+            PrWhy::NotFerrys,
+            format!(
+                "This branch is not the commit ferry pushed ({t}), and nothing is to be \
+                 promoted to {env} now; closing. ferry opens a new pull request when {env} \
+                 can be promoted."
+            ),
+            Vec::new(),
+        );
+    }
+    let in_pr: Vec<&Row> = rows.iter().filter(carried).collect();
+    if !in_pr.is_empty() && in_pr.iter().all(|r| code(r.entry) == Some("up_to_date")) {
+        return close(
+            PrWhy::Promoted,
+            format!("{env} already runs every image this pull request proposes; closing."),
+            in_pr.iter().map(|r| r.app.app.clone()).collect(),
+        );
+    }
+    if dropped.is_empty() {
+        return None;
+    }
+    if carries.is_empty() {
+        return close(
+            PrWhy::GateFailed,
+            format!(
+                "No image this pull request proposes may be promoted now:\n{}\nClosing.",
+                dropped.join("\n")
+            ),
+            in_pr.iter().map(|r| r.app.app.clone()).collect(),
+        );
+    }
+    let mut s = step(env, head, Some(open.number), PrOp::Update, PrWhy::Dropped);
+    s.message = dropped.join("\n");
+    s.apps = apps(&carries);
+    s.carries = carries;
+    Some(s)
+}

@@ -1,5 +1,6 @@
 //! The gates on the local registry adapter: every verdict code, every
-//! reason at once, the per-digest cache, and `ferry check-image`.
+//! reason at once, the per-digest cache, and `ferry check-image`; an
+//! attestation is not a signature; every file read is bounded.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,6 +52,7 @@ impl Fixture {
                 std::fs::write(self.dir.path().join("sigs").join(name), json).unwrap();
                 format!("{{bundle: sigs/{name}}}")
             }
+            SignatureEvidence::Unusable { .. } => unreachable!("the signer signs"),
         }
     }
 
@@ -370,5 +372,112 @@ fn gate_codes_have_stable_names() {
     assert_eq!(
         serde_json::to_value(Code::ScanBudget).unwrap(),
         "scan_budget"
+    );
+}
+
+#[tokio::test]
+async fn an_attestation_by_the_trusted_key_is_held_and_a_signature_passes() {
+    let mut f = Fixture::new();
+    let ok_scan = "{status: COMPLETE}";
+    let sbom = |d: &Digest| {
+        f.signer
+            .sign_attestation(
+                "team/api",
+                d,
+                "https://slsa.dev/provenance/v1",
+                serde_json::json!({"buildDefinition": {}}),
+            )
+            .unwrap()
+    };
+    let only = vec![f.signature("att-1", sbom(&digest(1)))];
+    let both = vec![
+        f.signature("att-2", sbom(&digest(2))),
+        f.signature(
+            "sig-2",
+            f.signer.sign_bundle("team/api", &digest(2)).unwrap(),
+        ),
+    ];
+    f.image(&digest(1), "v1", ok_scan, &only);
+    f.image(&digest(2), "v2", ok_scan, &both);
+    let reg = LocalRegistry::new(f.path());
+    let gates = f.gates();
+    let v = gates.check(&reg, "team/api", &digest(1)).await;
+    assert_eq!(codes(&v), vec!["signature_untrusted"]);
+    assert_eq!(
+        v.reasons[0].message,
+        format!(
+            "no trusted signature among 1 candidate(s): bundle signed by {} is an attestation \
+             with predicateType \"https://slsa.dev/provenance/v1\", not a cosign signature \
+             (https://sigstore.dev/cosign/sign/v1)",
+            f.gates_key_fingerprint()
+        )
+    );
+    assert!(gates.check(&reg, "team/api", &digest(2)).await.passes());
+}
+
+/// Runs `f` on another thread and fails the test if it takes longer than
+/// a minute (an unbounded read of `/dev/zero` never ends).
+fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the read did not stop")
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn a_signature_file_of_dev_zero_is_cut_at_the_limit_and_named() {
+    let mut f = Fixture::new();
+    let zero = "{payload: /dev/zero, signature: \"bm9wZQ==\"}".to_string();
+    let good = f.signature("2", f.signer.sign_simple("team/api", &digest(2)).unwrap());
+    f.image(
+        &digest(1),
+        "v1",
+        "{status: COMPLETE}",
+        std::slice::from_ref(&zero),
+    );
+    f.image(&digest(2), "v2", "{status: COMPLETE}", &[zero, good]);
+    let reg = LocalRegistry::new(f.path());
+    let gates = f.gates();
+    let (v1, v2) = within_a_minute(move || {
+        block_on(async {
+            (
+                gates.check(&reg, "team/api", &digest(1)).await,
+                gates.check(&reg, "team/api", &digest(2)).await,
+            )
+        })
+    });
+    assert_eq!(codes(&v1), vec!["signature_untrusted"]);
+    assert_eq!(
+        v1.reasons[0].message,
+        "no trusted signature among 1 candidate(s): signature file /dev/zero: /dev/zero: \
+         larger than the 16 MiB limit (stopped after 16777217 bytes)"
+    );
+    // The unreadable file does not hide the good signature next to it.
+    assert!(v2.passes(), "{:?}", v2.reasons);
+}
+
+#[test]
+fn a_registry_file_of_dev_zero_is_cut_at_the_limit_and_named() {
+    let f = Fixture::new();
+    let gates = f.gates();
+    let v = within_a_minute(move || {
+        block_on(gates.check(&LocalRegistry::new("/dev/zero"), "team/api", &digest(1)))
+    });
+    assert_eq!(codes(&v), vec!["scan_unavailable", "signature_unavailable"]);
+    assert!(
+        v.reasons.iter().all(|r| r
+            .message
+            .ends_with("/dev/zero: larger than the 16 MiB limit (stopped after 16777217 bytes)")),
+        "{:?}",
+        v.reasons
     );
 }

@@ -6,7 +6,11 @@
 //!   `critical.image.docker-manifest-digest` names the signed image;
 //! - the cosign v3 sigstore bundle (OCI referrer): a DSSE envelope whose
 //!   signature is over `PAE(payloadType, payload)` and whose in-toto
-//!   statement names the image in `subject[].digest.sha256`.
+//!   statement names the image in `subject[].digest.sha256`. Only a
+//!   statement whose `predicateType` is [`COSIGN_SIGN_PREDICATE`] is a
+//!   signature: cosign stores attestations (SBOM, provenance) in the same
+//!   bundle format, and a trusted key attesting to an SBOM has not signed
+//!   the image.
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use base64::Engine;
@@ -15,6 +19,10 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::image::Digest;
+
+/// The in-toto `predicateType` of a cosign image signature (`cosign sign`
+/// with the bundle format); any other predicate is an attestation.
+pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 
 /// Algorithm of a trusted key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +144,16 @@ pub enum SignatureEvidence {
         /// The bundle blob.
         json: Vec<u8>,
     },
+    /// A candidate that was found but could not be read (a missing blob, a
+    /// broken referrer, an invalid digest, an oversized file) or is not a
+    /// signature. It never verifies; it is kept so that a verdict without
+    /// a valid signature says what was seen and why it did not count.
+    Unusable {
+        /// Where it was found (a tag, a referrer digest, a file).
+        source: String,
+        /// Why it does not count.
+        why: String,
+    },
 }
 
 /// What the signatures of an image prove.
@@ -195,8 +213,10 @@ struct DsseSig {
     sig: String,
 }
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Statement {
     subject: Vec<Subject>,
+    predicate_type: Option<String>,
 }
 #[derive(Deserialize)]
 struct Subject {
@@ -278,6 +298,26 @@ fn check_one(
             }
             let st: Statement = serde_json::from_slice(&payload)
                 .map_err(|e| format!("bundle statement is malformed: {e}"))?;
+            // Checked after the signature so the reason can say that a
+            // trusted key made it: it is that key's attestation, not its
+            // signature of the image.
+            match st.predicate_type.as_deref() {
+                Some(COSIGN_SIGN_PREDICATE) => {}
+                Some(other) => {
+                    return Err(format!(
+                        "bundle signed by {} is an attestation with predicateType {other:?}, \
+                         not a cosign signature ({COSIGN_SIGN_PREDICATE})",
+                        key.fingerprint
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "bundle signed by {} has no predicateType, so it is not a cosign \
+                         signature ({COSIGN_SIGN_PREDICATE})",
+                        key.fingerprint
+                    ));
+                }
+            }
             let digests = st
                 .subject
                 .iter()
@@ -285,6 +325,7 @@ fn check_one(
                 .collect();
             Ok((key.fingerprint.clone(), "bundle", digests))
         }
+        SignatureEvidence::Unusable { source, why } => Err(format!("{source}: {why}")),
     }
 }
 

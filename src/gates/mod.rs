@@ -323,8 +323,10 @@ impl Gates {
             SignatureOutcome::Unsigned => hold(Code::Unsigned, "no cosign signature found".into()),
             SignatureOutcome::Untrusted(why) => hold(
                 Code::SignatureUntrusted,
+                // "candidate": an entry may be an attestation or an
+                // unreadable referrer rather than a signature.
                 format!(
-                    "{} signature(s), none trusted: {}",
+                    "no trusted signature among {} candidate(s): {}",
                     evidence.len(),
                     why.join("; ")
                 ),

@@ -8,7 +8,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::cosign::SignatureEvidence;
+use super::cosign::{COSIGN_SIGN_PREDICATE, SignatureEvidence};
 use crate::image::Digest;
 
 /// A signing key pair.
@@ -104,17 +104,37 @@ impl Signer {
     }
 
     /// A cosign v3 sigstore bundle (DSSE over an in-toto statement) for
-    /// `digest`.
+    /// `digest`: what `cosign sign` writes.
     pub fn sign_bundle(
         &self,
         reference: &str,
         digest: &Digest,
     ) -> Result<SignatureEvidence, SignError> {
+        self.sign_attestation(
+            reference,
+            digest,
+            COSIGN_SIGN_PREDICATE,
+            serde_json::json!({}),
+        )
+    }
+
+    /// A sigstore bundle over an in-toto statement with any
+    /// `predicate_type`: what `cosign attest` writes for an SBOM
+    /// (`https://spdx.dev/Document`) or provenance
+    /// (`https://slsa.dev/provenance/v1`). Only [`COSIGN_SIGN_PREDICATE`]
+    /// makes it a signature.
+    pub fn sign_attestation(
+        &self,
+        reference: &str,
+        digest: &Digest,
+        predicate_type: &str,
+        predicate: serde_json::Value,
+    ) -> Result<SignatureEvidence, SignError> {
         let statement = serde_json::json!({
             "_type": "https://in-toto.io/Statement/v1",
             "subject": [{"name": reference, "digest": {"sha256": digest.hex()}}],
-            "predicateType": "https://sigstore.dev/cosign/sign/v1",
-            "predicate": {}
+            "predicateType": predicate_type,
+            "predicate": predicate
         })
         .to_string();
         let payload_type = "application/vnd.in-toto+json";

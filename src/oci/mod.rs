@@ -3,6 +3,14 @@
 //! uploads ferry's tests and demo need to attach signatures. Authentication
 //! is none, HTTP Basic (ECR: `AWS` + authorization token) or a bearer
 //! token.
+//!
+//! Every body ferry reads from a registry is bounded, because the registry
+//! (or whoever can push to it) controls it: manifests, indexes and
+//! referrers responses by [`MAX_MANIFEST_BYTES`], blobs by
+//! [`MAX_BLOB_BYTES`]. A declared `Content-Length` over the limit is
+//! refused before reading; otherwise the body is read chunk by chunk and
+//! refused as soon as it passes the limit, so no more than the limit is
+//! ever held in memory.
 
 mod signatures;
 
@@ -10,11 +18,22 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 
 pub use signatures::{BUNDLE_MEDIA_TYPE, SIMPLE_SIGNING_MEDIA_TYPE, attach, fetch_signatures};
 
-use crate::image::Digest;
+use crate::image::{Digest, Tag};
+
+/// Largest manifest, image index or referrers response ferry reads: 4 MiB,
+/// the limit the CNCF distribution registry puts on a manifest it accepts
+/// (and containers/image on one it reads). A signature manifest is a few
+/// KiB.
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest blob ferry reads: 16 MiB. ferry reads only signature payloads
+/// and sigstore bundles, which are a few KiB even with a certificate
+/// chain and transparency-log proof; the margin leaves room for unusual
+/// ones without letting a registry make ferry hold an image layer.
+pub const MAX_BLOB_BYTES: u64 = 16 * 1024 * 1024;
 
 /// OCI image manifest media type.
 pub const MANIFEST_V1: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -87,6 +106,45 @@ pub enum OciError {
         /// The parser's message.
         message: String,
     },
+    /// A body over the limit for its kind; reading stopped there.
+    #[error("{url}: {what} is larger than the {} limit ({seen})", mib(*.limit))]
+    TooLarge {
+        /// The URL requested.
+        url: String,
+        /// What was being read: "manifest", "referrers index" or "blob".
+        what: &'static str,
+        /// The limit in bytes.
+        limit: u64,
+        /// What gave it away: the declared length or the bytes read.
+        seen: String,
+    },
+    /// Neither cosign signature source could be asked: not the `.sig` tag,
+    /// not the referrers.
+    #[error("no signature source could be read: signature tag: {legacy}; referrers: {referrers}")]
+    Unavailable {
+        /// Why the `.sig` tag could not be read.
+        legacy: Box<OciError>,
+        /// Why the referrers could not be listed.
+        referrers: Box<OciError>,
+    },
+    /// A manifest reference that is neither a valid tag nor a valid
+    /// digest; it is never put into a URL.
+    #[error("{reference:?} is not a valid tag or digest: {why}")]
+    InvalidReference {
+        /// The reference as given.
+        reference: String,
+        /// What the image grammar says.
+        why: String,
+    },
+}
+
+/// `n` bytes in MiB when it is a whole number of them, for messages.
+fn mib(n: u64) -> String {
+    if n % (1024 * 1024) == 0 {
+        format!("{} MiB", n / (1024 * 1024))
+    } else {
+        format!("{n}-byte")
+    }
 }
 
 /// A content descriptor.
@@ -166,6 +224,38 @@ pub fn sha256(bytes: &[u8]) -> Digest {
     Digest::parse(&format!("sha256:{hex}")).expect("a sha256 hex digest is valid")
 }
 
+/// The digest of `bytes` with the algorithm of `like` (sha256 or sha512),
+/// to check content against the digest it was asked by.
+fn digest_like(like: &Digest, bytes: &[u8]) -> String {
+    if like.as_str().starts_with("sha512:") {
+        let hex: String = Sha512::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha512:{hex}")
+    } else {
+        sha256(bytes).to_string()
+    }
+}
+
+/// A reference as the grammar allows it in a manifest URL: a digest when
+/// it has a colon, else a tag.
+fn checked_reference(reference: &str) -> Result<Option<Digest>, OciError> {
+    let invalid = |why: String| OciError::InvalidReference {
+        reference: reference.to_string(),
+        why,
+    };
+    if reference.contains(':') {
+        Digest::parse(reference)
+            .map(Some)
+            .map_err(|e| invalid(e.to_string()))
+    } else {
+        Tag::parse(reference)
+            .map(|_| None)
+            .map_err(|e| invalid(e.to_string()))
+    }
+}
+
 /// A client for one registry.
 #[derive(Debug, Clone)]
 pub struct OciClient {
@@ -211,19 +301,47 @@ impl OciClient {
         })
     }
 
-    async fn body(resp: reqwest::Response, url: &str) -> Result<Vec<u8>, OciError> {
-        resp.bytes()
-            .await
-            .map(|b| b.to_vec())
-            .map_err(|e| OciError::Http {
-                url: url.to_string(),
-                message: e.to_string(),
-            })
+    /// The body of `resp`, at most `limit` bytes: the declared length is
+    /// checked first, then the body is read chunk by chunk and refused as
+    /// soon as it passes the limit (a server may send no length, or keep
+    /// sending).
+    async fn body(
+        mut resp: reqwest::Response,
+        url: &str,
+        what: &'static str,
+        limit: u64,
+    ) -> Result<Vec<u8>, OciError> {
+        let too_large = |seen: String| OciError::TooLarge {
+            url: url.to_string(),
+            what,
+            limit,
+            seen,
+        };
+        let declared = resp.content_length();
+        if let Some(n) = declared.filter(|n| *n > limit) {
+            return Err(too_large(format!("Content-Length is {n} bytes")));
+        }
+        let capacity = usize::try_from(declared.unwrap_or(0)).unwrap_or(0);
+        let mut out = Vec::with_capacity(capacity);
+        while let Some(chunk) = resp.chunk().await.map_err(|e| OciError::Http {
+            url: url.to_string(),
+            message: e.to_string(),
+        })? {
+            let total = (out.len() + chunk.len()) as u64;
+            if total > limit {
+                return Err(too_large(format!("stopped after {total} bytes")));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
     }
 
     /// The manifest `reference` (tag or digest) of `repo`; `None` when the
-    /// registry has no such manifest. A digest reference is verified.
+    /// registry has no such manifest. A digest reference is verified; a
+    /// reference that is neither a valid tag nor a valid digest is refused
+    /// without a request. At most [`MAX_MANIFEST_BYTES`] are read.
     pub async fn manifest(&self, repo: &str, reference: &str) -> Result<Option<Fetched>, OciError> {
+        let by_digest = checked_reference(reference)?;
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
         let rb = self.request(reqwest::Method::GET, &url).header(
             "Accept",
@@ -246,15 +364,18 @@ impl OciClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        let bytes = Self::body(resp, &url).await?;
-        let digest = sha256(&bytes);
-        if reference.starts_with("sha256:") && digest.as_str() != reference {
-            return Err(OciError::DigestMismatch {
-                url,
-                want: reference.into(),
-                got: digest.to_string(),
-            });
+        let bytes = Self::body(resp, &url, "manifest", MAX_MANIFEST_BYTES).await?;
+        if let Some(want) = &by_digest {
+            let got = digest_like(want, &bytes);
+            if got != want.as_str() {
+                return Err(OciError::DigestMismatch {
+                    url,
+                    want: want.to_string(),
+                    got,
+                });
+            }
         }
+        let digest = sha256(&bytes);
         Ok(Some(Fetched {
             bytes,
             media_type,
@@ -262,8 +383,9 @@ impl OciClient {
         }))
     }
 
-    /// A blob, verified against its digest.
-    pub async fn blob(&self, repo: &str, digest: &str) -> Result<Vec<u8>, OciError> {
+    /// A blob, verified against its digest; at most [`MAX_BLOB_BYTES`]
+    /// are read.
+    pub async fn blob(&self, repo: &str, digest: &Digest) -> Result<Vec<u8>, OciError> {
         let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
         let resp = self
             .send(self.request(reqwest::Method::GET, &url), &url)
@@ -274,20 +396,22 @@ impl OciClient {
                 status: resp.status().as_u16(),
             });
         }
-        let bytes = Self::body(resp, &url).await?;
-        let got = sha256(&bytes);
-        if got.as_str() != digest {
+        let bytes = Self::body(resp, &url, "blob", MAX_BLOB_BYTES).await?;
+        let got = digest_like(digest, &bytes);
+        if got != digest.as_str() {
             return Err(OciError::DigestMismatch {
                 url,
-                want: digest.into(),
-                got: got.to_string(),
+                want: digest.to_string(),
+                got,
             });
         }
         Ok(bytes)
     }
 
     /// Manifests that refer to `digest`, from the referrers API, or from
-    /// the `sha256-<hex>` fallback tag when the registry lacks the API.
+    /// the `sha256-<hex>` fallback tag when the registry lacks the API. At
+    /// most [`MAX_MANIFEST_BYTES`] are read. The descriptors are as the
+    /// registry sent them: their digests are not validated here.
     pub async fn referrers(
         &self,
         repo: &str,
@@ -304,7 +428,7 @@ impl OciClient {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|t| t.starts_with(INDEX_V1));
         let bytes = if from_api {
-            Self::body(resp, &url).await?
+            Self::body(resp, &url, "referrers index", MAX_MANIFEST_BYTES).await?
         } else {
             match self.manifest(repo, &fallback_tag(digest)).await? {
                 Some(f) => f.bytes,
@@ -394,7 +518,14 @@ impl OciClient {
 }
 
 /// The tag holding the referrers index of `digest` on registries without
-/// the referrers API (`sha256-<hex>`).
+/// the referrers API: `<alg>-<hex>`, the hex cut to 64 digits as the OCI
+/// distribution spec's tag schema says (a sha512 digest would otherwise
+/// make a tag longer than the 128 characters a tag may have).
 pub fn fallback_tag(digest: &Digest) -> String {
-    digest.as_str().replacen(':', "-", 1)
+    let (alg, hex) = digest
+        .as_str()
+        .split_once(':')
+        .unwrap_or(("sha256", digest.as_str()));
+    let hex: String = hex.chars().take(64).collect();
+    format!("{alg}-{hex}")
 }

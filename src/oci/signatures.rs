@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Descriptor, INDEX_V1, Index, MANIFEST_V1, Manifest, OciClient, OciError, fallback_tag,
+    Descriptor, INDEX_V1, Index, MANIFEST_V1, MAX_BLOB_BYTES, Manifest, OciClient, OciError,
+    fallback_tag,
 };
 use crate::gates::SignatureEvidence;
 use crate::image::Digest;
@@ -23,50 +24,170 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, 
     })
 }
 
-/// Every cosign signature of `digest` in `repo`, in both formats.
+/// A value the registry sent, quoted and cut short for a message: it may
+/// be anything, of any length.
+fn shown(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(MAX).collect();
+        format!("{head:?}...")
+    }
+}
+
+fn unusable(source: String, why: String) -> SignatureEvidence {
+    SignatureEvidence::Unusable { source, why }
+}
+
+/// Every cosign signature of `digest` in `repo`, in both formats: the
+/// legacy `.sig` tag and the bundle referrers.
+///
+/// One broken candidate (a missing blob, a referrer manifest that is gone
+/// or malformed, a descriptor digest outside the image grammar, a body
+/// over the size limit) never hides another: it is kept as
+/// [`SignatureEvidence::Unusable`] with the reason, and the rest is still
+/// read. A descriptor digest is validated with the image grammar before
+/// it goes into a URL; an invalid one is never requested. The call fails
+/// only when neither source could be asked at all.
 pub async fn fetch_signatures(
     client: &OciClient,
     repo: &str,
     digest: &Digest,
 ) -> Result<Vec<SignatureEvidence>, OciError> {
     let mut out = Vec::new();
-    let sig_tag = format!("{}.sig", fallback_tag(digest));
-    if let Some(f) = client.manifest(repo, &sig_tag).await? {
-        let m: Manifest = parse(&f.bytes, &sig_tag)?;
-        for layer in m
-            .layers
-            .iter()
-            .filter(|l| l.media_type == SIMPLE_SIGNING_MEDIA_TYPE)
-        {
-            out.push(SignatureEvidence::SimpleSigning {
-                payload: client.blob(repo, &layer.digest).await?,
+    let legacy = legacy_signatures(client, repo, digest, &mut out).await;
+    let bundles = bundle_signatures(client, repo, digest, &mut out).await;
+    match (legacy, bundles) {
+        (Err(legacy), Err(referrers)) => Err(OciError::Unavailable {
+            legacy: Box::new(legacy),
+            referrers: Box::new(referrers),
+        }),
+        (Err(e), Ok(())) => {
+            out.push(unusable(
+                format!("signature tag {}.sig", fallback_tag(digest)),
+                e.to_string(),
+            ));
+            Ok(out)
+        }
+        (Ok(()), Err(e)) => {
+            out.push(unusable(format!("referrers of {digest}"), e.to_string()));
+            Ok(out)
+        }
+        (Ok(()), Ok(())) => Ok(out),
+    }
+}
+
+/// The layers of the `sha256-<hex>.sig` manifest. `Err` only when the
+/// manifest itself could not be asked for.
+async fn legacy_signatures(
+    client: &OciClient,
+    repo: &str,
+    digest: &Digest,
+    out: &mut Vec<SignatureEvidence>,
+) -> Result<(), OciError> {
+    let tag = format!("{}.sig", fallback_tag(digest));
+    let Some(f) = client.manifest(repo, &tag).await? else {
+        return Ok(());
+    };
+    let source = format!("signature tag {tag}");
+    let m: Manifest = match parse(&f.bytes, &tag) {
+        Ok(m) => m,
+        Err(e) => {
+            out.push(unusable(source, e.to_string()));
+            return Ok(());
+        }
+    };
+    for layer in m
+        .layers
+        .iter()
+        .filter(|l| l.media_type == SIMPLE_SIGNING_MEDIA_TYPE)
+    {
+        out.push(match layer_blob(client, repo, layer).await {
+            Ok(payload) => SignatureEvidence::SimpleSigning {
+                payload,
                 signature_b64: layer
                     .annotations
                     .get(SIGNATURE_ANNOTATION)
                     .cloned()
                     .unwrap_or_default(),
-            });
-        }
+            },
+            Err(why) => unusable(format!("{source} layer {}", shown(&layer.digest)), why),
+        });
     }
+    Ok(())
+}
+
+/// The bundles of every referrer of `digest` whose artifact type is a
+/// sigstore bundle. `Err` only when the referrers could not be listed.
+async fn bundle_signatures(
+    client: &OciClient,
+    repo: &str,
+    digest: &Digest,
+    out: &mut Vec<SignatureEvidence>,
+) -> Result<(), OciError> {
     for r in client.referrers(repo, digest).await? {
         if r.artifact_type.as_deref() != Some(BUNDLE_MEDIA_TYPE) {
             continue;
         }
-        let Some(f) = client.manifest(repo, &r.digest).await? else {
-            continue;
+        let source = format!("referrer {}", shown(&r.digest));
+        let d = match Digest::parse(&r.digest) {
+            Ok(d) => d,
+            Err(e) => {
+                out.push(unusable(source, format!("{e}; not requested")));
+                continue;
+            }
         };
-        let m: Manifest = parse(&f.bytes, &r.digest)?;
+        let m: Manifest = match client.manifest(repo, d.as_str()).await {
+            Ok(Some(f)) => match parse(&f.bytes, d.as_str()) {
+                Ok(m) => m,
+                Err(e) => {
+                    out.push(unusable(source, e.to_string()));
+                    continue;
+                }
+            },
+            Ok(None) => {
+                out.push(unusable(
+                    source,
+                    "the manifest is missing (HTTP 404)".into(),
+                ));
+                continue;
+            }
+            Err(e) => {
+                out.push(unusable(source, e.to_string()));
+                continue;
+            }
+        };
         for layer in m
             .layers
             .iter()
             .filter(|l| l.media_type == BUNDLE_MEDIA_TYPE)
         {
-            out.push(SignatureEvidence::Bundle {
-                json: client.blob(repo, &layer.digest).await?,
+            out.push(match layer_blob(client, repo, layer).await {
+                Ok(json) => SignatureEvidence::Bundle { json },
+                Err(why) => unusable(format!("{source} layer {}", shown(&layer.digest)), why),
             });
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The blob a layer descriptor names, or why it was not read: a digest
+/// outside the image grammar or a declared size over the limit is never
+/// requested.
+async fn layer_blob(client: &OciClient, repo: &str, layer: &Descriptor) -> Result<Vec<u8>, String> {
+    let d = Digest::parse(&layer.digest).map_err(|e| format!("{e}; not requested"))?;
+    if layer.size > MAX_BLOB_BYTES {
+        return Err(format!(
+            "the descriptor declares {} bytes, over the {} blob limit; not requested",
+            layer.size,
+            super::mib(MAX_BLOB_BYTES)
+        ));
+    }
+    client.blob(repo, &d).await.map_err(|e| match e {
+        OciError::Status { status: 404, .. } => format!("the blob is missing ({e})"),
+        e => e.to_string(),
+    })
 }
 
 /// Attaches `evidence` to `digest` the way cosign does: a layer of the
@@ -180,6 +301,12 @@ pub async fn attach(
                 message: e.to_string(),
             })?;
             client.put_manifest(repo, &tag, INDEX_V1, &ib).await?;
+        }
+        SignatureEvidence::Unusable { source, why } => {
+            return Err(OciError::Malformed {
+                url: source.clone(),
+                message: format!("nothing to attach: {why}"),
+            });
         }
     }
     Ok(())

@@ -16,8 +16,18 @@
 //!           - {bundle: sigs/api-1.bundle.json}                 # cosign v3 bundle
 //! ```
 //! Paths are relative to the file.
+//!
+//! Every file read is bounded: the registry file by
+//! [`MAX_REGISTRY_FILE_BYTES`], a signature payload or bundle by
+//! [`MAX_BLOB_BYTES`], the limit the OCI client puts on the same blobs in a
+//! real registry. A path may name anything (`/dev/zero`, a FIFO, a huge
+//! file); reading stops one byte past the limit with an error naming the
+//! file. A signature file that cannot be read does not hide the image's
+//! other signatures: it counts as [`SignatureEvidence::Unusable`] with the
+//! reason, as a broken referrer does in a real registry.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +36,30 @@ use serde::Deserialize;
 use super::{ImageRecord, ImageSource, RegistryError};
 use crate::gates::{ScanState, SignatureEvidence, severity};
 use crate::image::Digest;
+use crate::oci::MAX_BLOB_BYTES;
+
+/// Largest registry file read: 16 MiB, room for tens of thousands of
+/// images, far more than a demo or test writes.
+pub const MAX_REGISTRY_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// At most `limit` bytes of the file at `path`, or an error naming it. The
+/// read is cut one byte past the limit, whatever the file claims to be.
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if out.len() as u64 > limit {
+        return Err(format!(
+            "{}: larger than the {} MiB limit (stopped after {} bytes)",
+            path.display(),
+            limit / (1024 * 1024),
+            out.len()
+        ));
+    }
+    Ok(out)
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,8 +148,11 @@ impl LocalRegistry {
     }
 
     fn parse(&self) -> Result<File, RegistryError> {
-        let text = std::fs::read_to_string(&self.path)
-            .map_err(|e| RegistryError::Other(format!("{}: {e}", self.path.display())))?;
+        let bytes =
+            read_bounded(&self.path, MAX_REGISTRY_FILE_BYTES).map_err(RegistryError::Other)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            RegistryError::Other(format!("{}: not UTF-8: {e}", self.path.display()))
+        })?;
         yaml_serde::from_str(&text).map_err(|e| {
             let at = e
                 .location()
@@ -148,9 +185,20 @@ impl LocalRegistry {
             .ok_or_else(|| RegistryError::ImageNotFound(format!("{repository}@{digest}")))
     }
 
-    fn read(&self, p: &Path) -> Result<Vec<u8>, RegistryError> {
+    /// A signature file, as evidence: its bytes, or why it does not count.
+    fn evidence(
+        &self,
+        p: &Path,
+        ok: impl FnOnce(Vec<u8>) -> SignatureEvidence,
+    ) -> SignatureEvidence {
         let full = self.base().join(p);
-        std::fs::read(&full).map_err(|e| RegistryError::Other(format!("{}: {e}", full.display())))
+        match read_bounded(&full, MAX_BLOB_BYTES) {
+            Ok(bytes) => ok(bytes),
+            Err(why) => SignatureEvidence::Unusable {
+                source: format!("signature file {}", p.display()),
+                why,
+            },
+        }
     }
 }
 
@@ -204,13 +252,17 @@ impl ImageSource for LocalRegistry {
             .signatures
             .iter()
             .map(|s| match (&s.payload, &s.signature, &s.bundle) {
-                (Some(p), Some(sig), None) => Ok(SignatureEvidence::SimpleSigning {
-                    payload: self.read(p)?,
-                    signature_b64: sig.clone(),
-                }),
-                (None, None, Some(b)) => Ok(SignatureEvidence::Bundle {
-                    json: self.read(b)?,
-                }),
+                (Some(p), Some(sig), None) => {
+                    Ok(
+                        self.evidence(p, |payload| SignatureEvidence::SimpleSigning {
+                            payload,
+                            signature_b64: sig.clone(),
+                        }),
+                    )
+                }
+                (None, None, Some(b)) => {
+                    Ok(self.evidence(b, |json| SignatureEvidence::Bundle { json }))
+                }
                 _ => Err(RegistryError::Other(format!(
                     "{}: a signature needs `payload` and `signature`, or `bundle`",
                     self.path.display()

@@ -243,6 +243,7 @@ fn generated_signatures_verify_in_both_formats_and_tampering_fails() {
                     json: v.to_string().into_bytes(),
                 }
             }
+            SignatureEvidence::Unusable { .. } => unreachable!("the signer signs"),
         };
         assert!(matches!(
             verify(&d, &[tampered], std::slice::from_ref(&k)),
@@ -255,5 +256,98 @@ fn generated_signatures_verify_in_both_formats_and_tampering_fails() {
     assert!(matches!(
         verify(&d, &[s.sign_bundle("reg/app", &d).unwrap()], &[other]),
         SignatureOutcome::Untrusted(_)
+    ));
+}
+
+#[test]
+fn an_attestation_by_the_trusted_key_is_not_a_signature() {
+    let s = Signer::generate().unwrap();
+    let k = TrustedKey::from_pem("ci.pub", &s.public_pem().unwrap()).unwrap();
+    let d = Digest::parse(&format!("sha256:{}", "ab".repeat(32))).unwrap();
+    let other = Digest::parse(&format!("sha256:{}", "cd".repeat(32))).unwrap();
+    for (predicate, subject) in [
+        ("https://spdx.dev/Document", &d),
+        ("https://slsa.dev/provenance/v1", &d),
+        // Not a digest mismatch either: it signs nothing.
+        ("https://cyclonedx.org/bom", &other),
+    ] {
+        let att = s
+            .sign_attestation("reg/app", subject, predicate, serde_json::json!({"x": 1}))
+            .unwrap();
+        let got = verify(&d, std::slice::from_ref(&att), std::slice::from_ref(&k));
+        let SignatureOutcome::Untrusted(why) = &got else {
+            panic!("{predicate}: {got:?}")
+        };
+        assert_eq!(why.len(), 1);
+        assert!(
+            why[0].contains(&format!("predicateType {predicate:?}"))
+                && why[0].contains("not a cosign signature")
+                && why[0].contains(&k.fingerprint),
+            "{why:?}"
+        );
+        // Next to a real signature, the signature decides.
+        let sig = s.sign_bundle("reg/app", &d).unwrap();
+        assert_eq!(
+            verify(&d, &[att, sig], std::slice::from_ref(&k)),
+            SignatureOutcome::Verified {
+                key: k.fingerprint.clone(),
+                format: "bundle"
+            }
+        );
+    }
+}
+
+#[test]
+fn a_statement_without_predicate_type_is_not_a_signature() {
+    // A DSSE envelope the trusted key signed whose statement names the
+    // digest but no predicateType.
+    let s = Signer::generate().unwrap();
+    let k = TrustedKey::from_pem("ci.pub", &s.public_pem().unwrap()).unwrap();
+    let d = Digest::parse(&format!("sha256:{}", "ab".repeat(32))).unwrap();
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "reg/app", "digest": {"sha256": d.hex()}}],
+    })
+    .to_string();
+    let pt = "application/vnd.in-toto+json";
+    let sig = s.sign(&pae(pt, statement.as_bytes())).unwrap();
+    let json = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "dsseEnvelope": {
+            "payload": B64.encode(&statement),
+            "payloadType": pt,
+            "signatures": [{"sig": B64.encode(sig)}]
+        }
+    })
+    .to_string()
+    .into_bytes();
+    let got = verify(&d, &[SignatureEvidence::Bundle { json }], &[k]);
+    let SignatureOutcome::Untrusted(why) = &got else {
+        panic!("{got:?}")
+    };
+    assert!(why[0].contains("has no predicateType"), "{why:?}");
+}
+
+#[test]
+fn unusable_evidence_never_verifies_and_never_hides_a_signature() {
+    let d = signed_digest("sigstore-rs/payload.json");
+    let keys = [key("sigstore-rs/cosign.pub")];
+    let broken = SignatureEvidence::Unusable {
+        source: "referrer sha256:1234".into(),
+        why: "blob is missing (HTTP 404)".into(),
+    };
+    assert_eq!(
+        verify(&d, std::slice::from_ref(&broken), &keys),
+        SignatureOutcome::Untrusted(vec![
+            "referrer sha256:1234: blob is missing (HTTP 404)".into()
+        ])
+    );
+    let good = evidence("sigstore-rs/payload.json", "sigstore-rs/signature.b64");
+    assert!(matches!(
+        verify(&d, &[broken, good], &keys),
+        SignatureOutcome::Verified {
+            format: "simple-signing",
+            ..
+        }
     ));
 }

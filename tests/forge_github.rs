@@ -2,8 +2,11 @@
 //! (`tests/fake_github`): pull requests opened once and found again by any
 //! ferry process, updated, closed with a reason, labelled, reviewers and
 //! teams requested, merges read back, GitHub App authentication, a GitHub
-//! Enterprise base path, and rate limits either waited out (bounded) or
-//! reported as `RateLimited` without hammering.
+//! Enterprise base path, rate limits either waited out (bounded) or
+//! reported as `RateLimited` without hammering, and who is who: ferry's
+//! own login (a token's user, an App's bot), who opened and who closed each
+//! pull request, and a collaborator's pull request on a `ferry/` branch
+//! refused rather than adopted.
 
 mod fake_github;
 
@@ -17,11 +20,14 @@ use octocrab::secrecy::SecretString;
 
 const REPO: &str = "acme/platform-gitops";
 const TOKEN: &str = "ghp_ferrytesttoken";
+/// A collaborator with push access: opens and closes pull requests too.
+const CAROL: &str = "ghp_caroltoken";
 
 async fn fake() -> FakeGitHub {
     let fake = FakeGitHub::start().await;
     fake.add_repo(REPO);
     fake.add_token(TOKEN, "ferry-bot");
+    fake.add_token(CAROL, "carol");
     fake.set_ref(
         REPO,
         "ferry/staging/api",
@@ -49,6 +55,13 @@ async fn forge(fake: &FakeGitHub) -> GitHubForge {
     GitHubForge::connect(settings(&fake.url, Duration::from_secs(5)))
         .await
         .unwrap()
+}
+
+/// The same repository, as the collaborator.
+async fn carol(fake: &FakeGitHub) -> GitHubForge {
+    let mut s = settings(&fake.url, Duration::from_secs(5));
+    s.auth = GitHubAuth::Token(SecretString::from(CAROL));
+    GitHubForge::connect(s).await.unwrap()
 }
 
 fn spec(head: &str) -> PrSpec {
@@ -81,6 +94,12 @@ async fn opens_once_and_every_process_finds_the_same_pull_request() {
     assert_eq!(pr.labels, ["ferry", "env:staging"]);
     assert_eq!(pr.reviewers, ["alice", "team:platform"]);
     assert_eq!(pr.merged_at, None);
+    assert_eq!(pr.author, "ferry-bot");
+    assert_eq!(pr.closed_by, None);
+    assert_eq!(
+        pr.head_sha.as_deref(),
+        Some("1111111111111111111111111111111111111111")
+    );
 
     // What GitHub recorded.
     let stored = fake.pull(REPO, 1);
@@ -299,17 +318,21 @@ async fn errors_are_specific() {
     assert_eq!(pr.reviewers, Vec::<String>::new());
     assert!(fake.pull(REPO, pr.number).open);
 
+    // A wrong token is refused when ferry asks who it is, at connect.
     let mut bad = settings(&fake.url, Duration::from_secs(1));
     bad.auth = GitHubAuth::Token(SecretString::from("ghp_wrong"));
-    let bad = GitHubForge::connect(bad).await.unwrap();
-    match bad.get(pr.number).await {
+    assert!(
+        !format!("{bad:?}").contains("ghp_"),
+        "Debug hides the token"
+    );
+    match GitHubForge::connect(bad).await {
         Err(ForgeError::Auth(message)) => {
             assert_eq!(message, "Bad credentials");
         }
         other => panic!("expected an auth error, got {other:?}"),
     }
     // Debug output never shows the token.
-    assert!(!format!("{bad:?}").contains("ghp_"));
+    assert!(!format!("{f:?}").contains("ghp_"));
 }
 
 #[tokio::test]
@@ -406,6 +429,7 @@ async fn a_retry_after_longer_than_the_bound_fails_fast() {
         .await
         .unwrap();
     fake.secondary_limit_once(120);
+    let sent_before = fake.requests().len();
     let started = Instant::now();
     match f.find_open("ferry/staging/api").await {
         Err(ForgeError::RateLimited { retry_in, .. }) => {
@@ -414,7 +438,177 @@ async fn a_retry_after_longer_than_the_bound_fails_fast() {
         other => panic!("expected RateLimited, got {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(1));
-    assert_eq!(fake.requests().len(), 1);
+    assert_eq!(fake.requests().len(), sent_before + 1);
+}
+
+#[tokio::test]
+async fn a_token_is_its_users_login_asked_once_at_connect() {
+    let fake = fake().await;
+    let f = forge(&fake).await;
+    assert_eq!(f.identity(), "ferry-bot");
+    assert_eq!(fake.requests(), ["GET /user"]);
+    f.open(&spec("ferry/staging/api")).await.unwrap();
+    f.find_open("ferry/staging/api").await.unwrap();
+    assert_eq!(f.identity(), "ferry-bot");
+    assert_eq!(
+        fake.requests().iter().filter(|r| *r == "GET /user").count(),
+        1,
+        "not asked again"
+    );
+    assert_eq!(carol(&fake).await.identity(), "carol");
+    let any = AnyForge::GitHub(Box::new(forge(&fake).await));
+    assert_eq!(any.identity(), "ferry-bot");
+}
+
+#[tokio::test]
+async fn a_token_connects_while_github_is_limited_and_asks_again_first() {
+    let fake = fake().await;
+    fake.secondary_limit_once(120); // longer than the 1 s ferry waits
+    let f = GitHubForge::connect(settings(&fake.url, Duration::from_secs(1)))
+        .await
+        .expect("a rate limit at start-up is not a config error");
+    assert_eq!(f.identity(), "", "not known yet");
+    // The next call asks first; nothing is returned before it is known.
+    let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!(f.identity(), "ferry-bot");
+    assert_eq!(pr.author, "ferry-bot");
+    assert_eq!(
+        fake.requests()[..3],
+        [
+            "GET /user",
+            "GET /user",
+            "POST /repos/acme/platform-gitops/pulls"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_installation_token_in_token_env_is_refused_at_connect_with_a_hint() {
+    let fake = fake().await;
+    // GitHub Actions' GITHUB_TOKEN is an installation token: no user.
+    fake.add_scoped_token("ghs_actions", "github-actions[bot]", REPO);
+    let mut s = settings(&fake.url, Duration::from_secs(1));
+    s.auth = GitHubAuth::Token(SecretString::from("ghs_actions"));
+    match GitHubForge::connect(s).await {
+        Err(ForgeError::Auth(m)) => {
+            assert!(m.contains("GET /user"), "{m}");
+            assert!(m.contains("app_id"), "{m}");
+        }
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_collaborators_pull_request_on_a_ferry_branch_is_not_adopted() {
+    let fake = fake().await;
+    let f = forge(&fake).await;
+    let c = carol(&fake).await;
+    // Carol pushed to ferry/staging/api and opened a pull request from it.
+    let mut hers = spec("ferry/staging/api");
+    hers.labels.clear();
+    hers.reviewers.clear();
+    hers.title = "staging: api → my image".into();
+    let theirs = c.open(&hers).await.unwrap();
+    assert_eq!(theirs.author, "carol");
+
+    // find_open still shows it (the caller decides), with its author.
+    let found = f.find_open("ferry/staging/api").await.unwrap().unwrap();
+    assert_eq!(found.number, theirs.number);
+    assert!(!found.opened_by(f.identity()));
+    assert!(found.opened_by("Carol"), "logins ignore case");
+
+    let before = fake.requests().len();
+    match f.open(&spec("ferry/staging/api")).await {
+        Err(ForgeError::ForeignPr { number, author }) => {
+            assert_eq!(number, theirs.number);
+            assert_eq!(author, "carol");
+        }
+        other => panic!("expected ForeignPr, got {other:?}"),
+    }
+    // Refused after the 422 and the lookup: no labels, no reviewers, no
+    // second pull request.
+    let sent: Vec<String> = fake.requests()[before..].to_vec();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent[0].starts_with("POST /repos/acme/platform-gitops/pulls"));
+    assert!(sent[1].starts_with("GET /repos/acme/platform-gitops/pulls?state=open"));
+    let stored = fake.pull(REPO, theirs.number);
+    assert!(stored.labels.is_empty());
+    assert!(stored.reviewers.is_empty() && stored.teams.is_empty());
+    assert_eq!(stored.title, "staging: api → my image");
+    assert_eq!(fake.pulls(REPO).len(), 1);
+
+    // Once she closes it, ferry opens its own.
+    c.close(theirs.number, "").await.unwrap();
+    let ours = f.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!(ours.author, "ferry-bot");
+    assert_ne!(ours.number, theirs.number);
+    // And a ferry process adopts ferry's own after the 422.
+    let adopted = forge(&fake).await.open(&spec("ferry/staging/api")).await;
+    assert_eq!(adopted.unwrap().number, ours.number);
+}
+
+#[tokio::test]
+async fn last_closed_says_who_closed_it() {
+    let fake = fake().await;
+    let f = forge(&fake).await;
+    let c = carol(&fake).await;
+
+    // Closed by ferry itself.
+    let first = f.open(&spec("ferry/staging/api")).await.unwrap();
+    f.close(first.number, "superseded").await.unwrap();
+    let before = fake.requests().len();
+    let last = f.last_closed("ferry/staging/api").await.unwrap().unwrap();
+    assert_eq!(last.number, first.number);
+    assert_eq!(last.author, "ferry-bot");
+    assert_eq!(last.closed_by.as_deref(), Some("ferry-bot"));
+    assert_eq!(
+        last.head_sha.as_deref(),
+        Some("1111111111111111111111111111111111111111")
+    );
+    // One page of pulls, one issue for the one returned.
+    let sent: Vec<String> = fake.requests()[before..].to_vec();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(
+        sent[1],
+        format!("GET /repos/acme/platform-gitops/issues/{}", first.number)
+    );
+
+    // Rejected by a collaborator through the API.
+    let second = f.open(&spec("ferry/staging/api")).await.unwrap();
+    c.close(second.number, "not this one").await.unwrap();
+    let last = f.last_closed("ferry/staging/api").await.unwrap().unwrap();
+    assert_eq!(
+        (last.number, last.state, last.closed_by.as_deref()),
+        (second.number, PrState::Closed, Some("carol"))
+    );
+
+    // Rejected in the web page by another reviewer.
+    let third = f.open(&spec("ferry/staging/api")).await.unwrap();
+    fake.close_as(REPO, third.number, "dave");
+    let last = f.last_closed("ferry/staging/api").await.unwrap().unwrap();
+    assert_eq!(last.closed_by.as_deref(), Some("dave"));
+
+    // Merged: GitHub names the one who merged.
+    let fourth = f.open(&spec("ferry/staging/api")).await.unwrap();
+    fake.merge(REPO, fourth.number);
+    let last = f.last_closed("ferry/staging/api").await.unwrap().unwrap();
+    assert_eq!(
+        (last.number, last.state, last.closed_by.as_deref()),
+        (fourth.number, PrState::Merged, Some("acme"))
+    );
+
+    // Nothing closed on another branch: no issue asked.
+    let before = fake.requests().len();
+    assert_eq!(f.last_closed("ferry/production/api").await.unwrap(), None);
+    assert_eq!(fake.requests().len(), before + 1);
+
+    // list and get do not ask who closed (no request per pull request).
+    let before = fake.requests().len();
+    let all = f.list(StateFilter::All, "ferry/").await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.iter().all(|p| p.closed_by.is_none()));
+    assert!(all.iter().all(|p| p.author == "ferry-bot"));
+    assert_eq!(fake.requests().len(), before + 1);
 }
 
 /// A 2048-bit RSA key: (PKCS#8 PEM, PKCS#1 public key DER).
@@ -449,17 +643,40 @@ async fn a_github_app_on_github_enterprise_uses_an_installation_token() {
         app_id: Some(4242),
         private_key_file: Some("app.pem".into()),
         path: None,
+        login: None,
     };
     let f = AnyForge::from_config(&cfg, dir.path()).await.unwrap();
+    // Asked once, with the JWT: the App's slug, as GitHub names its bot.
+    assert_eq!(f.identity(), "ferry-app[bot]");
     let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
     assert_eq!(pr.number, 1);
     assert_eq!(fake.pull(REPO, 1).author, "ferry-app[bot]");
+    assert_eq!(pr.author, "ferry-app[bot]");
     assert_eq!(f.get(1).await.unwrap().title, pr.title);
+    // A second ferry process adopts the App's own pull request.
+    let again = AnyForge::from_config(&cfg, dir.path()).await.unwrap();
+    assert_eq!(
+        again.open(&spec("ferry/staging/api")).await.unwrap().number,
+        1
+    );
+    f.close(1, "superseded").await.unwrap();
+    assert_eq!(
+        f.last_closed("ferry/staging/api")
+            .await
+            .unwrap()
+            .and_then(|p| p.closed_by)
+            .as_deref(),
+        Some("ferry-app[bot]")
+    );
 
-    // One token, scoped to the GitOps repository, reused for every call.
+    // One token per process, scoped to the GitOps repository, reused for
+    // every call.
     assert_eq!(
         fake.issued_tokens(),
-        [(77, vec!["platform-gitops".to_string()])]
+        [
+            (77, vec!["platform-gitops".to_string()]),
+            (77, vec!["platform-gitops".to_string()])
+        ]
     );
     let requests = fake.requests();
     assert!(
@@ -467,12 +684,17 @@ async fn a_github_app_on_github_enterprise_uses_an_installation_token() {
         "{requests:?}"
     );
     assert_eq!(
-        requests[0],
-        "GET /api/v3/repos/acme/platform-gitops/installation"
+        requests[..3],
+        [
+            "GET /api/v3/repos/acme/platform-gitops/installation",
+            "GET /api/v3/app",
+            "POST /api/v3/app/installations/77/access_tokens",
+        ]
     );
     assert_eq!(
-        requests[1],
-        "POST /api/v3/app/installations/77/access_tokens"
+        requests.iter().filter(|r| *r == "GET /api/v3/app").count(),
+        2,
+        "once per connect"
     );
 
     // A key GitHub does not know is refused at connect time.
@@ -495,6 +717,7 @@ async fn config_errors_name_the_field_and_never_the_secret() {
         app_id: None,
         private_key_file: None,
         path: None,
+        login: None,
     };
     match AnyForge::from_config(&cfg, base).await {
         Err(ForgeError::Auth(m)) => assert!(m.contains("FERRY_TEST_TOKEN_THAT_IS_NOT_SET"), "{m}"),
@@ -520,5 +743,11 @@ async fn config_errors_name_the_field_and_never_the_secret() {
     assert!(matches!(
         AnyForge::from_config(&cfg, base).await,
         Err(ForgeError::Auth(m)) if m.contains("missing.pem")
+    ));
+    // GitHub says who ferry is; a configured login would only disagree.
+    cfg.login = Some("ferry".into());
+    assert!(matches!(
+        AnyForge::from_config(&cfg, base).await,
+        Err(ForgeError::Config(m)) if m.contains("forge.login")
     ));
 }

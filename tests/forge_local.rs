@@ -1,5 +1,7 @@
 //! The local forge: the same behaviours as the GitHub one, on a JSON file
-//! that outlives the process, shared safely by several instances.
+//! that outlives the process, shared safely by several instances; and who
+//! is who: ferry's configured login, collaborators' pull requests refused
+//! rather than adopted, who closed each one.
 
 use std::time::{Duration, SystemTime};
 
@@ -245,6 +247,9 @@ async fn a_hand_edited_file_is_read_and_numbers_are_never_reused() {
     let f = LocalForge::new(&path);
     let pr = f.get(4).await.unwrap();
     assert_eq!(pr.state, PrState::Merged);
+    // Written before authors were recorded: ferry's own file, ferry's PR.
+    assert_eq!(pr.author, "ferry");
+    assert_eq!(pr.closed_by, None);
     assert_eq!(
         pr.merged_at.map(|t| t.unix_timestamp()),
         Some(time::macros::datetime!(2026-11-20 11:00 UTC).unix_timestamp())
@@ -280,15 +285,128 @@ async fn from_config_resolves_the_path_against_the_config_dir() {
         app_id: None,
         private_key_file: None,
         path: Some("forge/prs.json".into()),
+        login: None,
     };
     let f = AnyForge::from_config(&cfg, dir.path()).await.unwrap();
+    assert_eq!(f.identity(), "ferry");
     let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!(pr.author, "ferry");
     assert_eq!(f.find_open("ferry/staging/api").await.unwrap(), Some(pr));
     assert!(dir.path().join("forge/prs.json").is_file());
+
+    // Another configured login is another author: ferry's pull request above
+    // is not this one's to adopt.
+    let named = ForgeConfig {
+        login: Some("ferry-demo".into()),
+        ..cfg.clone()
+    };
+    let g = AnyForge::from_config(&named, dir.path()).await.unwrap();
+    assert_eq!(g.identity(), "ferry-demo");
+    assert!(matches!(
+        g.open(&spec("ferry/staging/api")).await,
+        Err(ForgeError::ForeignPr { number: 1, author }) if author == "ferry"
+    ));
+    for bad in ["", "two words", "ferry\n"] {
+        let invalid = ForgeConfig {
+            login: Some(bad.into()),
+            ..cfg.clone()
+        };
+        assert!(matches!(
+            AnyForge::from_config(&invalid, dir.path()).await,
+            Err(ForgeError::Config(m)) if m.contains("forge.login")
+        ));
+    }
 
     let missing = ForgeConfig { path: None, ..cfg };
     assert!(matches!(
         AnyForge::from_config(&missing, dir.path()).await,
         Err(ForgeError::Config(m)) if m.contains("forge.path")
     ));
+}
+
+#[tokio::test]
+async fn a_collaborators_pull_request_is_refused_not_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forge.json");
+    let f = LocalForge::new(&path);
+    assert_eq!(f.identity(), "ferry");
+    let mut hers = spec("ferry/staging/api");
+    hers.labels.clear();
+    hers.reviewers.clear();
+    let theirs = f.open_as(&hers, "carol").await.unwrap();
+    assert_eq!(theirs.author, "carol");
+    assert_eq!(theirs.head_sha, None, "the local forge does not track git");
+    let before = std::fs::read(&path).unwrap();
+
+    match f.open(&spec("ferry/staging/api")).await {
+        Err(ForgeError::ForeignPr { number, author }) => {
+            assert_eq!((number, author.as_str()), (theirs.number, "carol"));
+        }
+        other => panic!("expected ForeignPr, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing written");
+    // Carol opening again is hers to adopt.
+    assert_eq!(
+        f.open_as(&hers, "carol").await.unwrap().number,
+        theirs.number
+    );
+
+    // Once she closes it, ferry opens its own, and adopts that one again.
+    let closed = f
+        .close_as(theirs.number, "carol", "never mind")
+        .await
+        .unwrap();
+    assert_eq!(closed.closed_by.as_deref(), Some("carol"));
+    let ours = f.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!((ours.number, ours.author.as_str()), (2, "ferry"));
+    let again = LocalForge::new(&path)
+        .open(&spec("ferry/staging/api"))
+        .await
+        .unwrap();
+    assert_eq!(again.number, ours.number);
+    assert_eq!(again.labels, ["ferry", "env:staging"]);
+}
+
+#[tokio::test]
+async fn last_closed_says_who_closed_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forge.json");
+    let f = LocalForge::new(&path).with_login("ferry-demo");
+    assert_eq!(f.identity(), "ferry-demo");
+
+    let first = f.open(&spec("ferry/staging/api")).await.unwrap();
+    assert_eq!(first.author, "ferry-demo");
+    assert_eq!(first.closed_by, None);
+    let closed = f.close(first.number, "superseded").await.unwrap();
+    assert_eq!(closed.closed_by.as_deref(), Some("ferry-demo"));
+    let last = f.last_closed("ferry/staging/api").await.unwrap().unwrap();
+    assert_eq!(last.closed_by.as_deref(), Some("ferry-demo"));
+
+    // A reviewer rejects the next one; closing it again changes nothing.
+    let second = f.open(&spec("ferry/staging/api")).await.unwrap();
+    f.close_as(second.number, "alice", "not now").await.unwrap();
+    f.close(second.number, "ignored").await.unwrap();
+    let last = LocalForge::new(&path)
+        .last_closed("ferry/staging/api")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (last.number, last.state, last.closed_by.as_deref()),
+        (second.number, PrState::Closed, Some("alice"))
+    );
+    assert_eq!(last.author, "ferry-demo");
+    let comments: Vec<String> = f
+        .comments(second.number)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.body)
+        .collect();
+    assert_eq!(comments, ["not now"]);
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(json["pulls"][1]["author"], "ferry-demo");
+    assert_eq!(json["pulls"][1]["closed_by"], "alice");
 }

@@ -68,6 +68,12 @@ pub struct Forge {
     pub private_key_file: Option<PathBuf>,
     /// The local forge's state file, relative to the config file (local).
     pub path: Option<PathBuf>,
+    /// The login ferry acts as on the local forge (local; default `ferry`):
+    /// the author of every pull request it opens. ferry adopts only pull
+    /// requests with this author. GitHub says itself which login a token
+    /// or App is, so kind github refuses this key.
+    #[serde(default)]
+    pub login: Option<String>,
 }
 
 /// `gitops:`

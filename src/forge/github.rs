@@ -14,7 +14,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use octocrab::Octocrab;
@@ -172,6 +172,10 @@ pub struct GitHubForge {
     api_url: String,
     max_wait: Duration,
     rate: Mutex<Option<RateLimitStatus>>,
+    /// The login ferry acts as (see [`Forge::identity`]), asked at connect;
+    /// for a token, again before the next call if GitHub could not answer
+    /// then.
+    login: OnceLock<String>,
 }
 
 impl fmt::Debug for GitHubForge {
@@ -191,8 +195,15 @@ enum Method {
 }
 
 impl GitHubForge {
-    /// Builds the client. With an App this also asks GitHub which
-    /// installation covers the repository (the only request made here).
+    /// Builds the client and asks GitHub once who ferry is: with a token,
+    /// `GET /user`; with an App, `GET /app` (the login is `{slug}[bot]`, as
+    /// GitHub shows what an installation opens) and the installation that
+    /// covers the repository. Bad credentials fail here, not on the first
+    /// pass. With a token, a GitHub that cannot answer right now (rate
+    /// limit, network, server error) does not stop ferry from starting:
+    /// the next call asks again before anything else, and fails as that
+    /// call would, so no pull request is ever returned before the identity
+    /// is known.
     pub async fn connect(settings: GitHubSettings) -> Result<Self, ForgeError> {
         let builder = Octocrab::builder()
             .base_uri(settings.api_url.as_str())
@@ -208,6 +219,7 @@ impl GitHubForge {
             api_url: settings.api_url.clone(),
             max_wait: settings.max_rate_limit_wait,
             rate: Mutex::new(None),
+            login: OnceLock::new(),
         };
         match &settings.auth {
             GitHubAuth::Token(token) => {
@@ -215,7 +227,20 @@ impl GitHubForge {
                     .personal_token(token.clone())
                     .build()
                     .map_err(|e| ForgeError::Config(format!("github client: {e}")))?;
-                Ok(forge(crab))
+                let forge = forge(crab);
+                match forge.who().await {
+                    Ok(_) => {}
+                    Err(
+                        e @ (ForgeError::Transport(_)
+                        | ForgeError::RateLimited { .. }
+                        | ForgeError::Api { status: 500.., .. }),
+                    ) => tracing::warn!(
+                        error = %e,
+                        "GitHub could not say which user the token is; asking again before the next call"
+                    ),
+                    Err(e) => return Err(e),
+                }
+                Ok(forge)
             }
             GitHubAuth::App {
                 app_id,
@@ -249,6 +274,14 @@ impl GitHubForge {
                             e => e,
                         })?;
                 let installation: Installation = decode(&text)?;
+                // Who the installation acts as, asked with the JWT as well.
+                #[derive(Deserialize)]
+                struct App {
+                    slug: String,
+                }
+                let text = forge.send(Method::Get, "/app", None, true).await?;
+                let login = format!("{}[bot]", decode::<App>(&text)?.slug);
+                forge.login = OnceLock::from(login);
                 // Scoped to the one repository ferry writes to.
                 forge.crab = forge
                     .crab
@@ -259,6 +292,36 @@ impl GitHubForge {
                 Ok(forge)
             }
         }
+    }
+
+    /// ferry's login: known since connect, or asked now (`GET /user`, token
+    /// only) when GitHub could not answer then.
+    async fn who(&self) -> Result<&str, ForgeError> {
+        if let Some(login) = self.login.get() {
+            return Ok(login);
+        }
+        #[derive(Deserialize)]
+        struct User {
+            login: String,
+        }
+        let text = self
+            .send(Method::Get, "/user", None, true)
+            .await
+            .map_err(|e| match e {
+                // What an installation token (GitHub Actions' GITHUB_TOKEN,
+                // say) gets: it is no user.
+                ForgeError::Auth(m) if m.contains("not accessible by integration") => {
+                    ForgeError::Auth(format!(
+                        "GET /user: {m}; forge.token_env must hold a user's token \
+                         (classic or fine-grained); for a GitHub App set app_id and \
+                         private_key_file"
+                    ))
+                }
+                e => e,
+            })?;
+        let login = decode::<User>(&text)?.login;
+        // Two calls racing both asked; GitHub gave both the same answer.
+        Ok(self.login.get_or_init(|| login))
     }
 
     /// The rate-limit window of the last response, if any.
@@ -478,7 +541,14 @@ impl GitHubForge {
 }
 
 impl Forge for GitHubForge {
+    /// Empty only while GitHub has not yet answered who the token is; every
+    /// pull request this forge returns was read after it did.
+    fn identity(&self) -> &str {
+        self.login.get().map_or("", String::as_str)
+    }
+
     async fn find_open(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
+        self.who().await?;
         let found = self.pulls_from(head, "open", "per_page=100").await?;
         found
             .into_iter()
@@ -488,19 +558,40 @@ impl Forge for GitHubForge {
     }
 
     async fn last_closed(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
+        self.who().await?;
         // Newest first; ferry keeps one PR per branch open at a time, so the
         // first page holds the last closed one.
         let found = self
             .pulls_from(head, "closed", "sort=created&direction=desc&per_page=10")
             .await?;
-        found
-            .into_iter()
-            .max_by_key(|p| p.number)
-            .map(convert)
-            .transpose()
+        let Some(pull) = found.into_iter().max_by_key(|p| p.number) else {
+            return Ok(None);
+        };
+        let mut pr = convert(pull)?;
+        // The pull request object does not say who closed it; its issue does.
+        #[derive(Deserialize)]
+        struct Login {
+            login: String,
+        }
+        #[derive(Deserialize)]
+        struct Issue {
+            closed_by: Option<Login>,
+        }
+        let text = self
+            .send(
+                Method::Get,
+                &self.repo_path(&format!("/issues/{}", pr.number)),
+                None,
+                true,
+            )
+            .await
+            .map_err(not_found(pr.number))?;
+        pr.closed_by = decode::<Issue>(&text)?.closed_by.map(|u| u.login);
+        Ok(Some(pr))
     }
 
     async fn open(&self, spec: &PrSpec) -> Result<PullRequest, ForgeError> {
+        let me = self.who().await?;
         let created = self
             .send(
                 Method::Post,
@@ -523,6 +614,15 @@ impl Forge for GitHubForge {
                 status: 422,
                 message,
             }) if message.contains("already exists") => match self.find_open(&spec.head).await? {
+                // Adopted only when ferry opened it: a collaborator's pull
+                // request on a `ferry/` branch is not ferry's to label,
+                // update or vouch for.
+                Some(existing) if existing.base == spec.base && !existing.opened_by(me) => {
+                    return Err(ForgeError::ForeignPr {
+                        number: existing.number,
+                        author: existing.author,
+                    });
+                }
                 Some(existing) if existing.base == spec.base => existing,
                 _ => {
                     return Err(ForgeError::Api {
@@ -555,6 +655,7 @@ impl Forge for GitHubForge {
         title: &str,
         body: &str,
     ) -> Result<PullRequest, ForgeError> {
+        self.who().await?;
         let text = self
             .send(
                 Method::Patch,
@@ -568,6 +669,7 @@ impl Forge for GitHubForge {
     }
 
     async fn close(&self, number: u64, comment: &str) -> Result<PullRequest, ForgeError> {
+        self.who().await?;
         let current = convert(self.fetch_pull(number).await?)?;
         match current.state {
             PrState::Merged => return Err(ForgeError::AlreadyMerged(number)),
@@ -604,6 +706,7 @@ impl Forge for GitHubForge {
     }
 
     async fn get(&self, number: u64) -> Result<PullRequest, ForgeError> {
+        self.who().await?;
         convert(self.fetch_pull(number).await?)
     }
 
@@ -619,6 +722,7 @@ impl Forge for GitHubForge {
             StateFilter::Closed => "closed",
             StateFilter::All => "all",
         };
+        self.who().await?;
         let mut out = Vec::new();
         for page in 1..=MAX_LIST_PAGES {
             let path = self.repo_path(&format!(
@@ -833,6 +937,13 @@ fn convert(pr: GhPull) -> Result<PullRequest, ForgeError> {
             .map(|l| l.name)
             .collect(),
         reviewers,
+        // A deleted account shows as GitHub's "ghost"; it is not ferry.
+        author: pr
+            .user
+            .map(|u| u.login)
+            .unwrap_or_else(|| "ghost".to_string()),
+        closed_by: None,
+        head_sha: Some(pr.head.sha).filter(|s| !s.is_empty()),
     })
 }
 

@@ -16,13 +16,22 @@
 //!     {"number": 1, "head": "ferry/staging/api", "base": "main",
 //!      "title": "staging: api sha-1 → sha-3", "body": "…",
 //!      "labels": ["promotion"], "reviewers": ["alice", "team:platform"],
-//!      "draft": false, "state": "open",
+//!      "draft": false, "state": "open", "author": "ferry", "closed_by": null,
 //!      "created_at": "2026-11-20T10:00:00Z", "updated_at": "2026-11-20T10:00:00Z",
 //!      "merged_at": null, "closed_at": null,
 //!      "comments": [{"body": "…", "at": "2026-11-20T10:00:00Z"}]}
 //!   ]
 //! }
 //! ```
+//!
+//! `author` is the login that opened a pull request: the forge's own
+//! [`identity`](Forge::identity) (`forge.login`, default `ferry`) for what
+//! ferry opens, another login for what a test or the demo opens "as" a
+//! collaborator ([`LocalForge::open_as`]). A pull request without one was
+//! written before the field existed, by ferry (the file is ferry's own
+//! record), and reads as the forge's identity. `closed_by` is who closed it:
+//! ferry's identity for [`Forge::close`], another login for
+//! [`LocalForge::close_as`], unknown (`null`) for a merge.
 //!
 //! A missing file is an empty forge. Every change is read-modify-write
 //! under a lock file beside the state (`<file>.lock`), and the state is
@@ -82,6 +91,10 @@ struct StoredPr {
     closed_at: Option<OffsetDateTime>,
     #[serde(default)]
     comments: Vec<LocalComment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    closed_by: Option<String>,
 }
 
 /// A comment on a local pull request.
@@ -95,16 +108,129 @@ pub struct LocalComment {
     pub at: OffsetDateTime,
 }
 
+/// The login the local forge acts as unless `forge.login` says otherwise.
+pub const DEFAULT_LOGIN: &str = "ferry";
+
 /// Pull requests in a JSON file (see the module docs).
 #[derive(Debug, Clone)]
 pub struct LocalForge {
     path: PathBuf,
+    login: String,
 }
 
 impl LocalForge {
-    /// A forge whose state lives in `path` (created on the first write).
+    /// A forge whose state lives in `path` (created on the first write),
+    /// acting as [`DEFAULT_LOGIN`].
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        LocalForge { path: path.into() }
+        LocalForge {
+            path: path.into(),
+            login: DEFAULT_LOGIN.to_string(),
+        }
+    }
+
+    /// The same forge acting as `login`: the author of what it opens and
+    /// who closed what it closes.
+    pub fn with_login(mut self, login: impl Into<String>) -> Self {
+        self.login = login.into();
+        self
+    }
+
+    /// Opens a pull request as `login` (a collaborator, in tests and the
+    /// demo), with the same rules as [`Forge::open`] for that login: an
+    /// open one from the same head into the same base is adopted only when
+    /// `login` opened it.
+    pub async fn open_as(&self, spec: &PrSpec, login: &str) -> Result<PullRequest, ForgeError> {
+        if spec.head.is_empty() || spec.base.is_empty() {
+            return Err(invalid("head and base are required"));
+        }
+        if spec.head == spec.base {
+            return Err(invalid("head and base must differ"));
+        }
+        if spec.title.trim().is_empty() {
+            return Err(invalid("title is required"));
+        }
+        let url = self.url_base();
+        self.mutate(|state| {
+            // Same rule as GitHub: one open pull request per head and base.
+            if let Some(existing) = state
+                .pulls
+                .iter_mut()
+                .filter(|p| p.state == PrState::Open && p.head == spec.head && p.base == spec.base)
+                .min_by_key(|p| p.number)
+            {
+                let found = view(existing, &url, &self.login);
+                if !found.opened_by(login) {
+                    return Err(ForgeError::ForeignPr {
+                        number: found.number,
+                        author: found.author,
+                    });
+                }
+                add_missing(&mut existing.labels, &spec.labels);
+                add_missing(&mut existing.reviewers, &spec.reviewers);
+                return Ok(view(existing, &url, &self.login));
+            }
+            let now = OffsetDateTime::now_utc();
+            let number = state.next_number;
+            state.next_number += 1;
+            let mut pr = StoredPr {
+                number,
+                head: spec.head.clone(),
+                base: spec.base.clone(),
+                title: spec.title.clone(),
+                body: spec.body.clone(),
+                labels: Vec::new(),
+                reviewers: Vec::new(),
+                draft: spec.draft,
+                state: PrState::Open,
+                created_at: now,
+                updated_at: now,
+                merged_at: None,
+                closed_at: None,
+                comments: Vec::new(),
+                author: Some(login.to_string()),
+                closed_by: None,
+            };
+            add_missing(&mut pr.labels, &spec.labels);
+            add_missing(&mut pr.reviewers, &spec.reviewers);
+            let out = view(&pr, &url, &self.login);
+            state.pulls.push(pr);
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Comments (unless `comment` is empty), then closes an open pull
+    /// request as `login` (a reviewer rejecting it, in tests and the demo).
+    /// Closing a closed one does nothing; a merged one is
+    /// [`ForgeError::AlreadyMerged`].
+    pub async fn close_as(
+        &self,
+        number: u64,
+        login: &str,
+        comment: &str,
+    ) -> Result<PullRequest, ForgeError> {
+        let url = self.url_base();
+        self.mutate(|state| {
+            let pr = find_mut(state, number)?;
+            match pr.state {
+                PrState::Merged => return Err(ForgeError::AlreadyMerged(number)),
+                PrState::Closed => return Ok(view(pr, &url, &self.login)),
+                PrState::Open => {}
+            }
+            let now = OffsetDateTime::now_utc();
+            if !comment.is_empty() {
+                pr.comments.push(LocalComment {
+                    body: comment.to_string(),
+                    at: now,
+                });
+            }
+            pr.state = PrState::Closed;
+            pr.closed_at = Some(now);
+            pr.closed_by = Some(login.to_string());
+            pr.updated_at = now;
+            Ok(view(pr, &url, &self.login))
+        })
+        .await
     }
 
     /// The state file.
@@ -129,7 +255,7 @@ impl LocalForge {
             pr.merged_at = Some(now);
             pr.closed_at = Some(now);
             pr.updated_at = now;
-            Ok(view(pr, &url))
+            Ok(view(pr, &url, &self.login))
         })
         .await
     }
@@ -249,7 +375,9 @@ fn find_mut(state: &mut State, number: u64) -> Result<&mut StoredPr, ForgeError>
         .ok_or(ForgeError::NotFound(number))
 }
 
-fn view(pr: &StoredPr, url_base: &str) -> PullRequest {
+/// The pull request as the trait shows it; `own_login` is the author of
+/// one stored before authors were recorded (see the module docs).
+fn view(pr: &StoredPr, url_base: &str, own_login: &str) -> PullRequest {
     // A pull request marked merged by hand may lack the time; its last
     // change is the best guess.
     let merged_at = match pr.state {
@@ -267,6 +395,10 @@ fn view(pr: &StoredPr, url_base: &str) -> PullRequest {
         url: format!("{url_base}#{}", pr.number),
         labels: pr.labels.clone(),
         reviewers: pr.reviewers.clone(),
+        author: pr.author.clone().unwrap_or_else(|| own_login.to_string()),
+        closed_by: pr.closed_by.clone(),
+        // The local forge records pull requests, not git.
+        head_sha: None,
     }
 }
 
@@ -286,6 +418,10 @@ fn invalid(message: &str) -> ForgeError {
 }
 
 impl Forge for LocalForge {
+    fn identity(&self) -> &str {
+        &self.login
+    }
+
     async fn find_open(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
         let state = self.read()?;
         let url = self.url_base();
@@ -294,7 +430,7 @@ impl Forge for LocalForge {
             .iter()
             .filter(|p| p.state == PrState::Open && p.head == head)
             .min_by_key(|p| p.number)
-            .map(|p| view(p, &url)))
+            .map(|p| view(p, &url, &self.login)))
     }
 
     async fn last_closed(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
@@ -305,58 +441,11 @@ impl Forge for LocalForge {
             .iter()
             .filter(|p| p.state != PrState::Open && p.head == head)
             .max_by_key(|p| p.number)
-            .map(|p| view(p, &url)))
+            .map(|p| view(p, &url, &self.login)))
     }
 
     async fn open(&self, spec: &PrSpec) -> Result<PullRequest, ForgeError> {
-        if spec.head.is_empty() || spec.base.is_empty() {
-            return Err(invalid("head and base are required"));
-        }
-        if spec.head == spec.base {
-            return Err(invalid("head and base must differ"));
-        }
-        if spec.title.trim().is_empty() {
-            return Err(invalid("title is required"));
-        }
-        let url = self.url_base();
-        self.mutate(|state| {
-            // Same rule as GitHub: one open pull request per head and base.
-            if let Some(existing) = state
-                .pulls
-                .iter_mut()
-                .filter(|p| p.state == PrState::Open && p.head == spec.head && p.base == spec.base)
-                .min_by_key(|p| p.number)
-            {
-                add_missing(&mut existing.labels, &spec.labels);
-                add_missing(&mut existing.reviewers, &spec.reviewers);
-                return Ok(view(existing, &url));
-            }
-            let now = OffsetDateTime::now_utc();
-            let number = state.next_number;
-            state.next_number += 1;
-            let mut pr = StoredPr {
-                number,
-                head: spec.head.clone(),
-                base: spec.base.clone(),
-                title: spec.title.clone(),
-                body: spec.body.clone(),
-                labels: Vec::new(),
-                reviewers: Vec::new(),
-                draft: spec.draft,
-                state: PrState::Open,
-                created_at: now,
-                updated_at: now,
-                merged_at: None,
-                closed_at: None,
-                comments: Vec::new(),
-            };
-            add_missing(&mut pr.labels, &spec.labels);
-            add_missing(&mut pr.reviewers, &spec.reviewers);
-            let out = view(&pr, &url);
-            state.pulls.push(pr);
-            Ok(out)
-        })
-        .await
+        self.open_as(spec, &self.login).await
     }
 
     async fn update(
@@ -374,33 +463,13 @@ impl Forge for LocalForge {
             pr.title = title.to_string();
             pr.body = body.to_string();
             pr.updated_at = OffsetDateTime::now_utc();
-            Ok(view(pr, &url))
+            Ok(view(pr, &url, &self.login))
         })
         .await
     }
 
     async fn close(&self, number: u64, comment: &str) -> Result<PullRequest, ForgeError> {
-        let url = self.url_base();
-        self.mutate(|state| {
-            let pr = find_mut(state, number)?;
-            match pr.state {
-                PrState::Merged => return Err(ForgeError::AlreadyMerged(number)),
-                PrState::Closed => return Ok(view(pr, &url)),
-                PrState::Open => {}
-            }
-            let now = OffsetDateTime::now_utc();
-            if !comment.is_empty() {
-                pr.comments.push(LocalComment {
-                    body: comment.to_string(),
-                    at: now,
-                });
-            }
-            pr.state = PrState::Closed;
-            pr.closed_at = Some(now);
-            pr.updated_at = now;
-            Ok(view(pr, &url))
-        })
-        .await
+        self.close_as(number, &self.login, comment).await
     }
 
     async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
@@ -424,7 +493,7 @@ impl Forge for LocalForge {
             .pulls
             .iter()
             .find(|p| p.number == number)
-            .map(|p| view(p, &url))
+            .map(|p| view(p, &url, &self.login))
             .ok_or(ForgeError::NotFound(number))
     }
 
@@ -439,7 +508,7 @@ impl Forge for LocalForge {
             .pulls
             .iter()
             .filter(|p| state.admits(p.state) && p.head.starts_with(head_prefix))
-            .map(|p| view(p, &url))
+            .map(|p| view(p, &url, &self.login))
             .collect();
         out.sort_by_key(|p| p.number);
         Ok(out)

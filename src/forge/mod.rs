@@ -77,6 +77,33 @@ pub struct PullRequest {
     /// Reviewers still requested: logins, and `team:slug` for teams. GitHub
     /// drops a reviewer from this list once they have reviewed.
     pub reviewers: Vec<String>,
+    /// The login that opened it (GitHub's `user.login`). ferry acts only on
+    /// pull requests opened by its own [`Forge::identity`]: anyone with
+    /// push access can open one from a `ferry/` branch.
+    pub author: String,
+    /// Who closed or merged it, when the forge says. Only
+    /// [`Forge::last_closed`] asks GitHub for it (one more request); every
+    /// other call leaves it `None`. With it, a pull request ferry closed
+    /// itself is told apart from one a reviewer rejected.
+    pub closed_by: Option<String>,
+    /// The commit its head branch pointed at when the forge answered: the
+    /// tip while it is open, the last one once it is closed. `None` where the
+    /// forge does not track git (the local forge).
+    pub head_sha: Option<String>,
+}
+
+impl PullRequest {
+    /// Whether `login` opened this pull request (logins compare as GitHub
+    /// compares them, ignoring ASCII case).
+    pub fn opened_by(&self, login: &str) -> bool {
+        same_login(&self.author, login)
+    }
+}
+
+/// Whether two logins name the same account: GitHub logins are ASCII and
+/// case-insensitive (`Ferry-Bot` is `ferry-bot`).
+pub fn same_login(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
 }
 
 /// What [`Forge::open`] opens.
@@ -153,6 +180,19 @@ pub enum ForgeError {
     /// `forge:` in config is incomplete or inconsistent.
     #[error("forge config: {0}")]
     Config(String),
+    /// A pull request is already open from this branch into this base, but
+    /// someone other than ferry opened it. ferry does not adopt it (its
+    /// contents are not ferry's to vouch for); the caller holds with this
+    /// reason until a person closes it or moves it to another branch.
+    #[error(
+        "pull request #{number} from this branch was opened by {author}, not by ferry; not adopting it"
+    )]
+    ForeignPr {
+        /// The pull request that is in the way.
+        number: u64,
+        /// Who opened it.
+        author: String,
+    },
     /// The local forge's state file could not be read or written.
     #[error("local forge {path}: {message}")]
     Local {
@@ -166,6 +206,12 @@ pub enum ForgeError {
 /// What promotion needs from a forge. Implemented by the GitHub adapter and
 /// the local (file) adapter; promotion runs the same code on both.
 pub trait Forge: Sync {
+    /// The login ferry acts as on this forge: what [`PullRequest::author`]
+    /// and [`PullRequest::closed_by`] say for what ferry did itself. Learnt
+    /// once: when the adapter is built, or, when GitHub could not be asked
+    /// then (a token during a rate limit), before the first call that
+    /// returns a pull request. Empty until then, so it matches no author.
+    fn identity(&self) -> &str;
     /// The open pull request from branch `head`, if any. With several (which
     /// ferry never opens itself), the oldest.
     fn find_open(
@@ -173,15 +219,18 @@ pub trait Forge: Sync {
         head: &str,
     ) -> impl Future<Output = Result<Option<PullRequest>, ForgeError>> + Send;
     /// The newest pull request from branch `head` that is closed or merged,
-    /// if any: what became of the last proposal on that branch.
+    /// if any: what became of the last proposal on that branch, with
+    /// [`PullRequest::closed_by`] filled in when the forge knows it.
     fn last_closed(
         &self,
         head: &str,
     ) -> impl Future<Output = Result<Option<PullRequest>, ForgeError>> + Send;
     /// Opens a pull request, adds its labels and requests its reviewers. If
-    /// one is already open from `spec.head` into `spec.base` (another ferry
-    /// process won the race), that one is returned with the labels and
-    /// reviewers applied and its title and body left alone.
+    /// one is already open from `spec.head` into `spec.base` and ferry's
+    /// [`identity`](Forge::identity) opened it (another ferry process won
+    /// the race), that one is returned with the labels and reviewers applied
+    /// and its title and body left alone. If someone else opened it, nothing
+    /// is changed and the answer is [`ForgeError::ForeignPr`].
     fn open(&self, spec: &PrSpec) -> impl Future<Output = Result<PullRequest, ForgeError>> + Send;
     /// Rewrites the title and body.
     fn update(
@@ -234,9 +283,25 @@ impl AnyForge {
                 let path = cfg.path.as_ref().ok_or_else(|| {
                     ForgeError::Config("forge.path is required for kind local".into())
                 })?;
-                Ok(AnyForge::Local(local::LocalForge::new(base.join(path))))
+                let forge = local::LocalForge::new(base.join(path));
+                match &cfg.login {
+                    None => Ok(AnyForge::Local(forge)),
+                    Some(login) if valid_login(login) => {
+                        Ok(AnyForge::Local(forge.with_login(login.clone())))
+                    }
+                    Some(login) => Err(ForgeError::Config(format!(
+                        "forge.login {login:?} is not a login (letters, digits, '-', '_', '.', \
+                         optionally ending in [bot])"
+                    ))),
+                }
             }
             ForgeKind::Github => {
+                if cfg.login.is_some() {
+                    return Err(ForgeError::Config(
+                        "forge.login is for kind local; GitHub says which login the token or App is"
+                            .into(),
+                    ));
+                }
                 let settings = github::GitHubSettings::from_config(cfg, base)?;
                 Ok(AnyForge::GitHub(Box::new(
                     github::GitHubForge::connect(settings).await?,
@@ -247,6 +312,12 @@ impl AnyForge {
 }
 
 impl Forge for AnyForge {
+    fn identity(&self) -> &str {
+        match self {
+            AnyForge::GitHub(f) => f.identity(),
+            AnyForge::Local(f) => f.identity(),
+        }
+    }
     async fn find_open(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {
         match self {
             AnyForge::GitHub(f) => f.find_open(head).await,
@@ -306,6 +377,18 @@ impl Forge for AnyForge {
     }
 }
 
+/// A login as GitHub allows it (ASCII letters, digits, `-`, `_`, `.`),
+/// optionally with GitHub's `[bot]` suffix for Apps. It goes into comments
+/// and logs, so nothing else is accepted.
+fn valid_login(login: &str) -> bool {
+    let name = login.strip_suffix("[bot]").unwrap_or(login);
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +402,17 @@ mod tests {
         ]);
         assert_eq!(users, ["alice", "bob"]);
         assert_eq!(teams, ["platform"]);
+    }
+
+    #[test]
+    fn logins_compare_like_github_and_odd_ones_are_refused() {
+        assert!(same_login("Ferry-Bot", "ferry-bot"));
+        assert!(!same_login("ferry-bot", "ferry-bot2"));
+        assert!(valid_login("ferry"));
+        assert!(valid_login("ferry-app[bot]"));
+        for bad in ["", "[bot]", "a b", "ferry\n", "ferry[bot]x", "é"] {
+            assert!(!valid_login(bad), "{bad:?}");
+        }
     }
 
     #[test]

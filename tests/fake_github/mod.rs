@@ -1,8 +1,12 @@
 //! A small stateful fake of GitHub's REST API (axum on loopback), enough
 //! for ferry's forge: repositories and their refs, pull requests (numbers,
 //! state, head, base, title, body, labels, requested reviewers and teams),
-//! issue comments, GitHub App installations and installation tokens, and
-//! rate limiting with GitHub's headers on every response.
+//! issue comments, who opened and who closed each pull request (`user`,
+//! and the issue's `closed_by`), the caller's identity (`GET /user` for a
+//! token, `GET /app` for an App's JWT), GitHub App installations and
+//! installation tokens, and rate limiting with GitHub's headers on every
+//! response. Every token is a user (see [`FakeGitHub::add_token`]), so a
+//! test plays a collaborator with a second token.
 //!
 //! Answers are shaped after the real webhook payloads in
 //! `../shared/corpus/github-webhooks` (the `pull_request`, `comment`,
@@ -55,6 +59,8 @@ pub struct Pull {
     pub updated_at: String,
     pub draft: bool,
     pub author: String,
+    /// Who closed or merged it (the issue's `closed_by`).
+    pub closed_by: Option<String>,
     pub labels: Vec<String>,
     pub reviewers: Vec<String>,
     pub teams: Vec<String>,
@@ -144,6 +150,7 @@ struct Inner {
     pull_rendezvous: Option<Arc<Rendezvous>>,
     pr_template: Value,
     comment_template: Value,
+    issue_template: Value,
     user_template: Value,
 }
 
@@ -203,6 +210,7 @@ impl FakeGitHub {
             pull_rendezvous: None,
             pr_template: event["pull_request"].clone(),
             comment_template: comment["comment"].clone(),
+            issue_template: comment["issue"].clone(),
             user_template: event["pull_request"]["user"].clone(),
         };
         let inner = Arc::new(Mutex::new(inner));
@@ -264,13 +272,28 @@ impl FakeGitHub {
         }
     }
 
-    /// Accepts `token` as user `login`.
+    /// Accepts `token` as user `login`. A second one plays a collaborator:
+    /// what it opens has that `user`, what it closes that `closed_by`.
     pub fn add_token(&self, token: &str, login: &str) {
         self.lock().tokens.insert(
             token.to_string(),
             Caller::Token {
                 login: login.to_string(),
                 scope: None,
+            },
+        );
+    }
+
+    /// Accepts `token` as an installation token acting as `login` (a bot)
+    /// on `full_name` only, as GitHub Actions' `GITHUB_TOKEN` is: it is no
+    /// user, so `GET /user` refuses it.
+    pub fn add_scoped_token(&self, token: &str, login: &str, full_name: &str) {
+        let (owner, name) = full_name.split_once('/').expect("owner/name");
+        self.lock().tokens.insert(
+            token.to_string(),
+            Caller::Token {
+                login: login.to_string(),
+                scope: Some((owner.to_string(), vec![name.to_string()])),
             },
         );
     }
@@ -313,6 +336,7 @@ impl FakeGitHub {
             updated_at: now,
             draft: false,
             author: fork.split('/').next().unwrap_or("someone").to_string(),
+            closed_by: None,
             labels: vec![],
             reviewers: vec![],
             teams: vec![],
@@ -322,8 +346,14 @@ impl FakeGitHub {
     }
 
     /// Closes an open pull request without merging it (a reviewer's
-    /// "Close pull request").
+    /// "Close pull request"), as the repository's owner.
     pub fn close_by_hand(&self, full_name: &str, number: u64) {
+        let owner = full_name.split_once('/').expect("owner/name").0.to_string();
+        self.close_as(full_name, number, &owner);
+    }
+
+    /// Closes an open pull request without merging it, as `login`.
+    pub fn close_as(&self, full_name: &str, number: u64, login: &str) {
         let mut s = self.lock();
         let repo = s.repos.get_mut(full_name).expect("repo");
         let pull = repo
@@ -335,6 +365,7 @@ impl FakeGitHub {
         let now = timestamp();
         pull.open = false;
         pull.closed_at = Some(now.clone());
+        pull.closed_by = Some(login.to_string());
         pull.updated_at = now;
     }
 
@@ -351,6 +382,9 @@ impl FakeGitHub {
         assert!(pull.open, "only an open pull request merges");
         let now = timestamp();
         pull.open = false;
+        // GitHub names the one who merged as the closer; the fake's merger
+        // is the owner, as `merged_by` says.
+        pull.closed_by = full_name.split_once('/').map(|(o, _)| o.to_string());
         pull.merged_at = Some(now.clone());
         pull.closed_at = Some(now.clone());
         pull.updated_at = now;
@@ -441,6 +475,111 @@ fn user_json(s: &Inner, login: &str) -> Value {
     if login.ends_with("[bot]") {
         v["type"] = json!("Bot");
     }
+    v
+}
+
+/// `GET /user`: the simple user plus the profile fields GitHub adds.
+fn full_user_json(s: &Inner, login: &str) -> Value {
+    let mut v = user_json(s, login);
+    for (k, val) in [
+        ("name", json!(login)),
+        ("company", Value::Null),
+        ("blog", json!("")),
+        ("location", Value::Null),
+        ("email", Value::Null),
+        ("hireable", Value::Null),
+        ("bio", Value::Null),
+        ("twitter_username", Value::Null),
+        ("public_repos", json!(1)),
+        ("public_gists", json!(0)),
+        ("followers", json!(0)),
+        ("following", json!(0)),
+        ("created_at", json!("2020-01-01T00:00:00Z")),
+        ("updated_at", json!("2020-01-01T00:00:00Z")),
+    ] {
+        v[k] = val;
+    }
+    v
+}
+
+/// `GET /app`: the App the JWT is for. Its installations act as
+/// `ferry-app[bot]`, so its slug is `ferry-app`.
+fn app_json(s: &Inner, app_id: u64) -> Value {
+    let owner = s.apps[&app_id]
+        .repos
+        .first()
+        .and_then(|r| r.split_once('/'))
+        .map_or("acme", |(o, _)| o)
+        .to_string();
+    json!({
+        "id": app_id,
+        "slug": "ferry-app",
+        "node_id": format!("A_{app_id}"),
+        "client_id": format!("Iv1.{app_id}"),
+        "owner": user_json(s, &owner),
+        "name": "ferry app",
+        "description": "GitOps image promotion",
+        "external_url": "https://ferry.example",
+        "html_url": "https://github.com/apps/ferry-app",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "permissions": {"contents": "write", "pull_requests": "write", "issues": "write", "metadata": "read"},
+        "events": ["issue_comment", "pull_request"],
+        "installations_count": 1,
+    })
+}
+
+/// `GET /repos/{o}/{r}/issues/{n}` for a pull request: the issue side of
+/// it, which alone says who closed it (`closed_by`).
+fn issue_json(s: &Inner, base: &str, full_name: &str, p: &Pull) -> Value {
+    let api = format!("{base}/repos/{full_name}");
+    let html = format!("https://github.com/{full_name}/pull/{}", p.number);
+    let n = p.number;
+    let mut v = s.issue_template.clone();
+    v["url"] = json!(format!("{api}/issues/{n}"));
+    v["repository_url"] = json!(api);
+    v["labels_url"] = json!(format!("{api}/issues/{n}/labels{{/name}}"));
+    v["comments_url"] = json!(format!("{api}/issues/{n}/comments"));
+    v["events_url"] = json!(format!("{api}/issues/{n}/events"));
+    v["html_url"] = json!(html);
+    v["id"] = json!(p.id);
+    v["node_id"] = json!(format!("PR_{}", p.id));
+    v["number"] = json!(n);
+    v["title"] = json!(p.title);
+    v["user"] = user_json(s, &p.author);
+    v["labels"] = Value::Array(
+        p.labels
+            .iter()
+            .map(|l| label_json(base, full_name, l))
+            .collect(),
+    );
+    v["state"] = json!(if p.open { "open" } else { "closed" });
+    v["state_reason"] = if p.open {
+        Value::Null
+    } else if p.merged_at.is_some() {
+        json!("completed")
+    } else {
+        json!("not_planned")
+    };
+    v["assignee"] = Value::Null;
+    v["assignees"] = json!([]);
+    v["comments"] = json!(p.comments.len());
+    v["created_at"] = json!(p.created_at);
+    v["updated_at"] = json!(p.updated_at);
+    v["closed_at"] = json!(p.closed_at);
+    v["body"] = json!(p.body);
+    v["draft"] = json!(p.draft);
+    v["pull_request"] = json!({
+        "url": format!("{api}/pulls/{n}"),
+        "html_url": html,
+        "diff_url": format!("{html}.diff"),
+        "patch_url": format!("{html}.patch"),
+        "merged_at": p.merged_at,
+    });
+    v["closed_by"] = match &p.closed_by {
+        Some(login) => user_json(s, login),
+        None => Value::Null,
+    };
     v
 }
 
@@ -883,6 +1022,30 @@ fn route(
         );
     }
 
+    // Who the caller is: a user for a token, the App itself for a JWT.
+    if seg.as_slice() == ["user"] && *method == Method::GET {
+        return match &who {
+            Caller::Token { scope: Some(_), .. } => error(
+                StatusCode::FORBIDDEN,
+                "Resource not accessible by integration",
+            ),
+            Caller::Token { login, .. } => reply(StatusCode::OK, full_user_json(s, login)),
+            Caller::App(_) => error(
+                StatusCode::UNAUTHORIZED,
+                "A JSON web token could not be decoded",
+            ),
+        };
+    }
+    if seg.as_slice() == ["app"] && *method == Method::GET {
+        let Caller::App(app_id) = who else {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "A JSON web token could not be decoded",
+            );
+        };
+        return reply(StatusCode::OK, app_json(s, app_id));
+    }
+
     let ["repos", owner, name, rest @ ..] = seg.as_slice() else {
         return error(StatusCode::NOT_FOUND, "Not Found");
     };
@@ -1043,6 +1206,7 @@ fn route(
                 updated_at: now_ts,
                 draft: body["draft"].as_bool().unwrap_or(false),
                 author: login,
+                closed_by: None,
                 labels: vec![],
                 reviewers: vec![],
                 teams: vec![],
@@ -1078,10 +1242,20 @@ fn route(
                     // A closed pull request keeps the head it had.
                     p.head_sha = head_now.unwrap_or_default();
                     p.closed_at = if p.open { None } else { Some(now_ts.clone()) };
+                    p.closed_by = if p.open { None } else { Some(login.clone()) };
                 }
                 p.updated_at = now_ts;
             }
             reply_for(s, StatusCode::OK, n)
+        }
+        ("GET", ["issues", n]) => {
+            let Ok(n) = n.parse::<u64>() else {
+                return error(StatusCode::NOT_FOUND, "Not Found");
+            };
+            match s.repos[&full_name].pulls.iter().find(|p| p.number == n) {
+                Some(p) => reply(StatusCode::OK, issue_json(s, base, &full_name, p)),
+                None => error(StatusCode::NOT_FOUND, "Not Found"),
+            }
         }
         (m @ ("GET" | "POST"), ["issues", n, "comments"]) => {
             let Ok(n) = n.parse::<u64>() else {

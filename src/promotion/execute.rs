@@ -67,16 +67,17 @@ pub fn apply_moves(
         }
         let update = ImageUpdate::parse(&format!("{}=*:{tag}@{digest}", app.image))
             .map_err(|e| e.to_string())?;
-        kustomize::edit_file(&root.join(dir), &[update], false).map_err(|e| e.to_string())?;
-        let entry = kustomize::read_images(
-            &std::fs::read_to_string(
-                kustomize::resolve(&root.join(dir)).map_err(|e| e.to_string())?,
-            )
-            .map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|e| e.name == app.image);
+        // The real file inside the checkout, no link left to write through.
+        let file = kustomize::resolve_in(root, dir).map_err(|e| e.to_string())?;
+        let edit = kustomize::edit_file(&file, &[update], false).map_err(|e| e.to_string())?;
+        if !edit.changed() {
+            // The message names only what was written.
+            continue;
+        }
+        let entry = kustomize::read_images(&edit.after)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|e| e.name == app.image);
         let name = entry
             .and_then(|e| e.new_name)
             .unwrap_or_else(|| app.image.clone());

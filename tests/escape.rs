@@ -414,3 +414,61 @@ fn links_that_stay_inside_the_repository_still_work() {
     s.run_once();
     assert_eq!(s.history().len(), h.len());
 }
+
+/// The commit side on its own: whatever an edit does, a change that adds,
+/// replaces or removes a symbolic link is not committed, so a link turned
+/// into a regular file (outside content and all) never reaches the remote.
+#[test]
+fn workspace_refuses_to_commit_link_changes() {
+    let s = Setup::new();
+    s.push_file("shared/real.yaml", "x: 1\n");
+    s.push_link(
+        "apps/api/dev/kustomization.yaml",
+        "../../../shared/real.yaml",
+    );
+    let tip = s.tip();
+    let url = s.path().join("gitops.git");
+    let mut ws = Workspace::open(
+        url.to_str().unwrap(),
+        "main",
+        &s.path().join("ws-cache"),
+        Credentials::None,
+    )
+    .unwrap();
+    let edits: [(&str, fn(&Path) -> std::io::Result<()>); 3] = [
+        ("replaced", |root| {
+            // What a rename over the link did: a regular file in its place.
+            let link = root.join("apps/api/dev/kustomization.yaml");
+            std::fs::write(root.join("tmp"), "outside: content\n")?;
+            std::fs::rename(root.join("tmp"), link)
+        }),
+        ("added", |root| {
+            std::os::unix::fs::symlink("/etc", root.join("apps/web/etc"))?;
+            std::fs::write(root.join("shared/real.yaml"), "x: 2\n")
+        }),
+        ("deleted", |root| {
+            std::fs::remove_file(root.join("apps/api/dev/kustomization.yaml"))
+        }),
+    ];
+    for (what, edit) in edits {
+        let err = ws
+            .apply(&author(), 1, |root| {
+                edit(root).map(|()| Some(format!("edit: {what}\n")))
+            })
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("refusing to commit") && msg.contains(what),
+            "{what}: {msg}"
+        );
+        assert_eq!(s.tip(), tip, "{what}: nothing pushed");
+    }
+    // An ordinary edit of the link's target still commits.
+    ws.apply(&author(), 1, |root| {
+        std::fs::write(root.join("shared/real.yaml"), "x: 3\n")
+            .map(|()| Some("edit the real file\n".to_string()))
+    })
+    .unwrap();
+    assert_eq!(s.at_tip("shared/real.yaml").0, b"x: 3\n");
+    assert!(s.at_tip("apps/api/dev/kustomization.yaml").1);
+}

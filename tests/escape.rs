@@ -435,7 +435,8 @@ fn workspace_refuses_to_commit_link_changes() {
         Credentials::None,
     )
     .unwrap();
-    let edits: [(&str, fn(&Path) -> std::io::Result<()>); 3] = [
+    type Edit = fn(&Path) -> std::io::Result<()>;
+    let edits: [(&str, Edit); 3] = [
         ("replaced", |root| {
             // What a rename over the link did: a regular file in its place.
             let link = root.join("apps/api/dev/kustomization.yaml");

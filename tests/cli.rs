@@ -236,6 +236,67 @@ fn keeps_file_mode() {
     );
 }
 
+/// A kustomization file that is a symbolic link is refused, named either
+/// way (the file or its directory), with or without `--dry-run`: the link
+/// stays a link and its target keeps its bytes. Before, the atomic rename
+/// replaced the link with a regular file.
+#[test]
+fn symlinked_kustomization_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = "images:\n- name: app\n  newTag: v1\n";
+    let target = dir.path().join("elsewhere.yaml");
+    std::fs::write(&target, body).unwrap();
+    let overlay = dir.path().join("overlay");
+    std::fs::create_dir(&overlay).unwrap();
+    let link = overlay.join("kustomization.yaml");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for args in [
+        vec!["set-image", link.to_str().unwrap(), "app:v2"],
+        vec!["set-image", overlay.to_str().unwrap(), "app:v2"],
+        vec![
+            "set-image",
+            "--dry-run",
+            overlay.to_str().unwrap(),
+            "app:v2",
+        ],
+    ] {
+        let o = ferry(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "{}: is a symbolic link (to {})",
+                link.display(),
+                target.display()
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(o.stdout.is_empty(), "no diff: {args:?}");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "{args:?}: the link is still a link"
+        );
+        assert_eq!(std::fs::read_link(&link).unwrap(), target);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), body, "{args:?}");
+        assert_eq!(
+            std::fs::read_dir(&overlay).unwrap().count(),
+            1,
+            "no temporary file"
+        );
+    }
+    // The file it points to is edited as usual.
+    let o = ferry(&["set-image", target.to_str().unwrap(), "app:v2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .contains("newTag: v2")
+    );
+}
+
 #[test]
 fn check_config_exit_codes() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/ferry.example.yaml");

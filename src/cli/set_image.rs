@@ -13,7 +13,8 @@ pub struct Args {
     /// Print a unified diff and write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// A kustomization file, or a directory holding one.
+    /// A kustomization file, or a directory holding one (the file itself
+    /// must not be a symbolic link: ferry would replace the link).
     path: PathBuf,
     /// name=newName:tag@digest, name:tag, name@digest, ... (`*` keeps a value).
     #[arg(required = true, value_name = "IMAGE")]

@@ -231,7 +231,9 @@ impl Workspace {
     /// [`GitError::Conflict`].
     ///
     /// An `edit` error aborts with [`GitError::Edit`]; nothing is pushed and
-    /// the next sync discards the half-made change.
+    /// the next sync discards the half-made change. So does a change that
+    /// adds, replaces or removes a symbolic link: edits change regular
+    /// files only.
     pub fn apply<F, E>(
         &mut self,
         author: &Author,
@@ -458,7 +460,9 @@ impl Workspace {
     }
 
     /// Stages everything in the working tree and commits it on `tip`;
-    /// `None` when the tree is unchanged.
+    /// `None` when the tree is unchanged. The sync before the edit left the
+    /// tree clean, so what is staged is what the edit wrote; each change
+    /// must be a regular file inside the checkout ([`check_staged`]).
     /// `update_ref`: `Some("HEAD")` to move the branch, `None` for a
     /// detached commit (a proposal).
     fn commit_worktree(
@@ -485,6 +489,7 @@ impl Workspace {
             .ctx("stage")?;
         // add_all does not see deletions; update_all drops them.
         index.update_all(["*"], None).ctx("stage")?;
+        check_staged(&self.repo, &self.root, &parent.tree().ctx("stage")?, &index)?;
         index.write().ctx("stage")?;
         let tree_id = index.write_tree().ctx("stage")?;
         if tree_id == parent.tree_id() {
@@ -662,6 +667,61 @@ fn create(
         Err(e) => return Err(io(dir)(e)),
     }
     Repository::open(dir).ctx("open workspace")
+}
+
+/// Refuses a commit whose changes (`tree` → `index`) are not all regular
+/// files reached through real directories of the checkout at `root`.
+///
+/// ferry's edits change the contents of kustomization files in place; they
+/// never add, change, replace or remove a symbolic link. A change that
+/// does is a file written where it should not be (the classic one: an
+/// atomic rename over a link, committing outside content as a regular
+/// file), so nothing is committed. And no changed path may sit below a
+/// link in the working tree, so nothing outside the checkout is staged.
+fn check_staged(
+    repo: &Repository,
+    root: &Path,
+    tree: &git2::Tree,
+    index: &git2::Index,
+) -> Result<(), GitError> {
+    let mut opts = git2::DiffOptions::new();
+    opts.include_typechange(true);
+    let diff = repo
+        .diff_tree_to_index(Some(tree), Some(index), Some(&mut opts))
+        .ctx("stage")?;
+    for delta in diff.deltas() {
+        let file = delta.new_file().path().or_else(|| delta.old_file().path());
+        let Some(path) = file else { continue };
+        let refuse =
+            |why: &str| GitError::Edit(format!("refusing to commit `{}`: {why}", path.display()));
+        let link = |f: git2::DiffFile<'_>| f.mode() == git2::FileMode::Link;
+        if link(delta.old_file()) || link(delta.new_file()) {
+            return Err(refuse(&format!(
+                "a symbolic link would be {}; ferry's edits change regular files only",
+                match delta.status() {
+                    git2::Delta::Added => "added",
+                    git2::Delta::Deleted => "deleted",
+                    git2::Delta::Typechange => "replaced (link and regular file swapped)",
+                    _ => "changed",
+                }
+            )));
+        }
+        let mut at = root.to_path_buf();
+        let mut parts = path.components().peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                break;
+            }
+            at.push(part);
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(refuse(&format!(
+                    "it is reached through the symbolic link `{}`",
+                    at.strip_prefix(root).unwrap_or(&at).display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Copies `commit` and every object it needs that `dst` lacks. A tree that

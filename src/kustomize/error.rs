@@ -105,6 +105,16 @@ pub enum EditErrorKind {
     /// More than one kustomization file in a directory.
     #[error("found more than one kustomization file ({0}); keep exactly one")]
     Ambiguous(String),
+    /// A path resolves, through a symbolic link or `..`, outside the
+    /// repository checkout (or into its `.git`); the text says which link.
+    #[error("{0}; ferry reads and writes overlays only inside the repository checkout")]
+    OutsideRoot(String),
+    /// The file is a symbolic link: writing through it could reach anything,
+    /// and replacing it would turn the link into a regular file.
+    #[error(
+        "is a symbolic link (to {0}); ferry neither writes through a link nor replaces it, edit the file it points to"
+    )]
+    SymbolicLink(String),
     /// Reading or writing failed.
     #[error("{0}")]
     Io(String),

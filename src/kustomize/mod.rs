@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub use edit::set_images;
 pub use error::{EditError, EditErrorKind};
-pub use locate::{KUSTOMIZATION_FILE_NAMES, find_kustomization, resolve};
+pub use locate::{KUSTOMIZATION_FILE_NAMES, find_kustomization, resolve, resolve_in};
 pub use pins::{PIN_MARKER, Pin, read_pins};
 
 use crate::atomic;
@@ -94,12 +94,19 @@ impl FileEdit {
 /// Reads the kustomization at `path` (a file, or a directory holding one),
 /// applies `updates`, and writes the result atomically unless `dry_run`.
 /// On any error the file is left as it was.
+///
+/// A kustomization file that is itself a symbolic link is refused before
+/// it is read: an atomic replacement would turn the link into a regular
+/// file, and writing through it could reach anything. (A directory named
+/// through a link is used as named; for paths inside a checkout, resolve
+/// them with [`resolve_in`] first, which leaves no link to follow.)
 pub fn edit_file(
     path: &Path,
     updates: &[ImageUpdate],
     dry_run: bool,
 ) -> Result<FileEdit, EditError> {
     let file = resolve(path)?;
+    refuse_link(&file)?;
     let bytes = std::fs::read(&file).map_err(|e| {
         EditError::new(EditErrorKind::Io(format!("cannot read: {e}"))).in_file(&file)
     })?;
@@ -121,6 +128,20 @@ pub fn edit_file(
         })?;
     }
     Ok(edit)
+}
+
+/// Refuses `file` when it is a symbolic link, naming what it points to.
+fn refuse_link(file: &Path) -> Result<(), EditError> {
+    let meta = std::fs::symlink_metadata(file).map_err(|e| {
+        EditError::new(EditErrorKind::Io(format!("cannot read: {e}"))).in_file(file)
+    })?;
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(file)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| "an unreadable target".into());
+        return Err(EditError::new(EditErrorKind::SymbolicLink(target)).in_file(file));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

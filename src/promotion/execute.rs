@@ -84,8 +84,13 @@ fn apply_one(root: &Path, config: &Config, env: &str, m: &Entry) -> Result<Optio
     }
     let update = ImageUpdate::parse(&format!("{}=*:{tag}@{digest}", app.image))
         .map_err(|e| e.to_string())?;
-    let edit =
-        kustomize::edit_file(&root.join(dir), &[update], false).map_err(|e| e.to_string())?;
+    // The real file inside the checkout, no link left to write through.
+    let file = kustomize::resolve_in(root, dir).map_err(|e| e.to_string())?;
+    let edit = kustomize::edit_file(&file, &[update], false).map_err(|e| e.to_string())?;
+    if !edit.changed() {
+        // The message names only what was written.
+        return Ok(None);
+    }
     let entry = kustomize::read_images(&edit.after)
         .map_err(|e| e.to_string())?
         .into_iter()

@@ -28,9 +28,10 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    /// Reads and parses the kustomization in `repo_root/dir`.
+    /// Reads and parses the kustomization in `repo_root/dir`. Links are
+    /// followed only inside the checkout; the file is the real one.
     pub fn load(repo_root: &Path, dir: &Path) -> Result<Self, String> {
-        let file = kustomize::resolve(&repo_root.join(dir)).map_err(|e| e.to_string())?;
+        let file = kustomize::resolve_in(repo_root, dir).map_err(|e| e.to_string())?;
         let src = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         let located = |e: kustomize::EditError| e.in_file(&file).to_string();
         Ok(Overlay {

@@ -138,11 +138,9 @@ fn header_line(line: &str) -> String {
             let at = from + found;
             let after = at + name.len();
             from = after;
-            let whole_word = lower[..at]
-                .chars()
-                .next_back()
-                .is_none_or(|c| !is_word(c));
-            let gap = lower[after..].len() - lower[after..].trim_start_matches([' ', '"', '\'']).len();
+            let whole_word = lower[..at].chars().next_back().is_none_or(|c| !is_word(c));
+            let gap =
+                lower[after..].len() - lower[after..].trim_start_matches([' ', '"', '\'']).len();
             let sep = after + gap;
             if whole_word && matches!(lower[sep..].chars().next(), Some(':' | '=')) {
                 return format!("{} {REDACTED}", &line[..=sep]);
@@ -226,9 +224,15 @@ mod tests {
         );
         assert!(!t.contains("ghs_abc"));
         let two = text("from http://a:b@h1/x to https://h2/y?k=v, then done");
-        assert_eq!(two, "from http://***@h1/x to https://h2/y?<redacted> then done");
+        assert_eq!(
+            two,
+            "from http://***@h1/x to https://h2/y?<redacted> then done"
+        );
         // Multi-byte text around URLs is kept as it is.
-        assert_eq!(text("게이트웨이 https://h/?t=1 끝"), "게이트웨이 https://h/?<redacted> 끝");
+        assert_eq!(
+            text("게이트웨이 https://h/?t=1 끝"),
+            "게이트웨이 https://h/?<redacted> 끝"
+        );
         assert_eq!(text("no url here"), "no url here");
         assert_eq!(text("://u:p@h"), "://***@h");
     }
@@ -240,7 +244,10 @@ mod tests {
             "request had Authorization: <redacted>"
         );
         assert_eq!(text("cookie=session=1"), "cookie= <redacted>");
-        assert_eq!(text("sent Bearer ghs_x to it"), "sent Bearer <redacted> to it");
+        assert_eq!(
+            text("sent Bearer ghs_x to it"),
+            "sent Bearer <redacted> to it"
+        );
         assert_eq!(text("Basic dXNlcjpwYXNz"), "Basic <redacted>");
         assert_eq!(text("basic scanning is on"), "basic scanning is on");
         assert_eq!(text("a token is configured"), "a token is configured");
@@ -249,6 +256,9 @@ mod tests {
             "x-authorization-mode: y",
             "only whole header names"
         );
-        assert_eq!(text("line1\nX-Api-Key: k\nline3"), "line1\nX-Api-Key: <redacted>\nline3");
+        assert_eq!(
+            text("line1\nX-Api-Key: k\nline3"),
+            "line1\nX-Api-Key: <redacted>\nline3"
+        );
     }
 }

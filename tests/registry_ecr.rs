@@ -435,11 +435,11 @@ async fn a_batch_of_events_is_one_pass_and_is_deleted_after_it() {
         .queue_url()
         .unwrap()
         .to_string();
-    let push = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/corpus/ecr-events/01b_ecr-image-action-push_aws-lambda-go-testdata.json"),
-    )
-    .unwrap();
+    let push =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../shared/corpus/ecr-events/01b_ecr-image-action-push_aws-lambda-go-testdata.json",
+        ))
+        .unwrap();
     const N: usize = 7;
     let entries: Vec<_> = (0..N)
         .map(|i| {

@@ -733,3 +733,63 @@ async fn a_github_app_gives_git_its_installation_token() {
             .is_none()
     );
 }
+
+/// A git smart-HTTP endpoint whose ref advertisement is an `ERR` line
+/// quoting a credentialed URL, as a misconfigured git server or proxy may.
+async fn git_server_echoing_credentials() -> String {
+    use axum::http::header;
+    fn pkt(line: &str) -> String {
+        format!("{:04x}{line}", line.len() + 4)
+    }
+    let body = format!(
+        "{}0000{}",
+        pkt("# service=git-upload-pack\n"),
+        pkt(
+            "ERR access denied for https://x-access-token:ghs_s3cret@127.0.0.1/acme/g.git?token=q_s3cret\n"
+        )
+    );
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move {
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/x-git-upload-pack-advertisement",
+                )],
+                body,
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/acme/g.git", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_libgit2_error_quoting_a_credentialed_url_is_redacted() {
+    let remote = git_server_echoing_credentials().await;
+    let cache = tempfile::tempdir().unwrap();
+    let mut ws = ferry::gitops::Workspace::open(
+        &remote,
+        "main",
+        cache.path(),
+        ferry::gitops::Credentials::None,
+    )
+    .unwrap();
+    let err = ws.sync().unwrap_err();
+    let mut chain = format!("{err} | {err:?}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        chain.push_str(&format!(" | {s}"));
+        source = s.source();
+    }
+    // libgit2's own text, redacted: the URL is there, its secrets are not.
+    assert!(
+        chain.contains(
+            "remote error: access denied for https://***@127.0.0.1/acme/g.git?<redacted>"
+        ),
+        "{chain}"
+    );
+    assert!(!chain.contains("s3cret"), "{chain}");
+}

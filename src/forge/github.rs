@@ -11,6 +11,16 @@
 //! otherwise fails at once with [`ForgeError::RateLimited`], without
 //! sending anything until the reset: a bot that keeps asking only extends
 //! its ban. octocrab's own retries are switched off for the same reason.
+//! Reset times and `retry-after` are taken at most [`MAX_RESET_WAIT`]
+//! ahead, so absurd values neither overflow nor stall ferry.
+//!
+//! Every body ferry reads is capped at [`MAX_BODY`] and read chunk by
+//! chunk. One is read by octocrab itself: the installation-token answer
+//! of the API client (octocrab renews that token internally), which is a
+//! small JSON object from GitHub's token endpoint.
+//!
+//! With an App, [`git_credentials`] gives git the same kind of token, so
+//! git over https needs no second credential.
 
 use std::fmt;
 use std::path::Path;

@@ -15,5 +15,6 @@ pub mod image;
 pub mod kustomize;
 pub mod oci;
 pub mod promotion;
+pub mod redact;
 pub mod registry;
 pub mod yaml;

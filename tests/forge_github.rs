@@ -751,3 +751,274 @@ async fn config_errors_name_the_field_and_never_the_secret() {
         Err(ForgeError::Config(m)) if m.contains("forge.login")
     ));
 }
+
+#[tokio::test]
+async fn an_absurd_retry_after_is_clamped_not_a_panic() {
+    let fake = fake().await;
+    let f = forge(&fake).await; // waits at most 5 s
+    // `retry-after: 18446744073709551615`: `time` overflowed on it.
+    fake.secondary_limit_once(u64::MAX);
+    let started = Instant::now();
+    match f.find_open("ferry/staging/api").await {
+        Err(ForgeError::RateLimited { retry_in, reset_at }) => {
+            assert_eq!(retry_in, ferry::forge::github::MAX_RESET_WAIT);
+            assert!(reset_at.is_some());
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_reset_beyond_the_calendar_is_clamped_not_a_panic() {
+    let fake = fake().await;
+    let f = forge(&fake).await;
+    let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+    // `x-ratelimit-reset` some 30,000 years away: past `time`'s range.
+    fake.set_rate_limit(0, 1_000_000_000_000);
+    let sent_before = fake.requests().len();
+    for _ in 0..2 {
+        match f.get(pr.number).await {
+            Err(ForgeError::RateLimited { retry_in, .. }) => {
+                assert!(
+                    retry_in <= ferry::forge::github::MAX_RESET_WAIT + Duration::from_secs(1),
+                    "{retry_in:?}"
+                );
+            }
+            other => panic!("expected RateLimited, got {other:?}"),
+        }
+    }
+    // The second call did not ask: the window is remembered, clamped.
+    assert_eq!(fake.requests().len(), sent_before + 1);
+    let status = f.rate_limit().expect("a window was recorded");
+    assert!(status.reset_at <= time::OffsetDateTime::now_utc() + Duration::from_secs(3601));
+}
+
+/// A server that answers every request with `200 OK` and a JSON body that
+/// never ends (chunked, 64 KiB a chunk).
+async fn endless_json() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                            x-ratelimit-remaining: 4999\r\nx-ratelimit-reset: 9999999999\r\n\
+                            transfer-encoding: chunked\r\n\r\n5\r\n[\"x\",\r\n";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
+                while sock.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_cut_off_with_a_clear_error() {
+    let url = endless_json().await;
+    let f = GitHubForge::connect(settings(&url, Duration::from_secs(1)))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    match f.get(1).await {
+        Err(ForgeError::Transport(m)) => {
+            assert!(m.contains("exceeds the limit of 33554432 bytes"), "{m}")
+        }
+        other => panic!("expected a transport error, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // The reset header far in the future was recorded clamped, too.
+    let status = f.rate_limit().expect("a window");
+    assert!(status.reset_at <= time::OffsetDateTime::now_utc() + Duration::from_secs(3601));
+}
+
+/// A git smart-HTTP endpoint that asks for Basic auth and records what it
+/// is given; it serves no repository (the fetch then fails with a 404).
+async fn git_server_recording_auth() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::http::{HeaderMap, StatusCode, header};
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let record = seen.clone();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+        let record = record.clone();
+        async move {
+            match headers.get(header::AUTHORIZATION) {
+                None => (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Basic realm=\"git\"")],
+                ),
+                Some(v) => {
+                    record.lock().unwrap().push(v.to_str().unwrap().to_string());
+                    (
+                        StatusCode::NOT_FOUND,
+                        [(header::CONTENT_TYPE, "text/plain")],
+                    )
+                }
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/acme/platform-gitops.git",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+// Two workers: the sync below blocks one, as in `ferry run`; the fakes
+// answer on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_app_gives_git_its_installation_token() {
+    use base64::Engine as _;
+    let fake = fake().await;
+    let (pem, public) = app_key();
+    fake.add_app(4242, &public, 77, &[REPO]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.pem"), &pem).unwrap();
+    let cfg = ForgeConfig {
+        kind: ForgeKind::Github,
+        repository: Some(REPO.into()),
+        api_url: Some(fake.url.clone()),
+        token_env: None,
+        app_id: Some(4242),
+        private_key_file: Some("app.pem".into()),
+        path: None,
+    };
+    let (remote, seen) = git_server_recording_auth().await;
+    let creds = ferry::forge::github::git_credentials(&cfg, dir.path(), &remote)
+        .unwrap()
+        .expect("credentials for a remote on the forge's host");
+    assert!(!format!("{creds:?}").contains("ghs_"), "{creds:?}");
+    assert!(fake.issued_tokens().is_empty(), "no token before git asks");
+
+    let cache = tempfile::tempdir().unwrap();
+    // Called on a runtime worker, as a pass does: the token request inside
+    // libgit2's callback cannot use this runtime (blocking on it from here
+    // panics), so it runs on one of its own.
+    let mut ws = ferry::gitops::Workspace::open(&remote, "main", cache.path(), creds).unwrap();
+    let first = ws.sync().unwrap_err().to_string();
+    let second = ws.sync().unwrap_err().to_string();
+    assert!(first.contains("404"), "{first}");
+    assert!(!second.contains("ghs_"), "{second}");
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.len(),
+        2,
+        "one authenticated request per fetch: {seen:?}"
+    );
+    let decode = |h: &str| {
+        let b64 = h.strip_prefix("Basic ").expect("basic auth");
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let (user, token) = decode(&seen[0])
+        .split_once(':')
+        .map(|(u, t)| (u.to_string(), t.to_string()))
+        .unwrap();
+    assert_eq!(user, "x-access-token");
+    assert_eq!(
+        decode(&seen[1]),
+        decode(&seen[0]),
+        "the token is reused until near expiry"
+    );
+    // One installation token, scoped to the GitOps repository, minted once.
+    assert_eq!(
+        fake.issued_tokens(),
+        [(77, vec!["platform-gitops".to_string()])]
+    );
+    // It is a live installation token: the API takes it for the repository.
+    let mut as_git = settings(&fake.url, Duration::from_secs(1));
+    as_git.auth = GitHubAuth::Token(SecretString::from(token));
+    let api = GitHubForge::connect(as_git).await.unwrap();
+    assert_eq!(api.find_open("ferry/staging/api").await.unwrap(), None);
+
+    // Never for a remote elsewhere, nor with a personal token.
+    assert!(
+        ferry::forge::github::git_credentials(&cfg, dir.path(), "https://gitlab.com/acme/g.git")
+            .unwrap()
+            .is_none()
+    );
+    let token_cfg = ForgeConfig {
+        app_id: None,
+        private_key_file: None,
+        token_env: Some("FERRY_TEST_UNSET_TOKEN_FOR_GIT".into()),
+        ..cfg
+    };
+    assert!(
+        ferry::forge::github::git_credentials(&token_cfg, dir.path(), &remote)
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A git smart-HTTP endpoint whose ref advertisement is an `ERR` line
+/// quoting a credentialed URL, as a misconfigured git server or proxy may.
+async fn git_server_echoing_credentials() -> String {
+    use axum::http::header;
+    fn pkt(line: &str) -> String {
+        format!("{:04x}{line}", line.len() + 4)
+    }
+    let body = format!(
+        "{}0000{}",
+        pkt("# service=git-upload-pack\n"),
+        pkt(
+            "ERR access denied for https://x-access-token:ghs_s3cret@127.0.0.1/acme/g.git?token=q_s3cret\n"
+        )
+    );
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move {
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/x-git-upload-pack-advertisement",
+                )],
+                body,
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/acme/g.git", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_libgit2_error_quoting_a_credentialed_url_is_redacted() {
+    let remote = git_server_echoing_credentials().await;
+    let cache = tempfile::tempdir().unwrap();
+    let mut ws = ferry::gitops::Workspace::open(
+        &remote,
+        "main",
+        cache.path(),
+        ferry::gitops::Credentials::None,
+    )
+    .unwrap();
+    let err = ws.sync().unwrap_err();
+    let mut chain = format!("{err} | {err:?}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        chain.push_str(&format!(" | {s}"));
+        source = s.source();
+    }
+    // libgit2's own text, redacted: the URL is there, its secrets are not.
+    assert!(
+        chain.contains(
+            "remote error: access denied for https://***@127.0.0.1/acme/g.git?<redacted>"
+        ),
+        "{chain}"
+    );
+    assert!(!chain.contains("s3cret"), "{chain}");
+}

@@ -453,6 +453,101 @@ async fn an_unreachable_argocd_is_an_error_never_a_pass() {
     assert!(matches!(r, Err(HealthError::Http { .. })), "{r:?}");
 }
 
+/// A server that answers every request with `200 OK` and a chunked body
+/// that never ends (64 KiB chunks), counting the bytes it managed to send.
+async fn endless_body() -> (String, Arc<std::sync::atomic::AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+                while sock.write_all(chunk.as_bytes()).await.is_ok() {
+                    counter.fetch_add(0x10000, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    (url, sent)
+}
+
+#[tokio::test]
+async fn an_oversized_application_body_is_a_clear_error() {
+    // Announced: a 17 MiB Application (one huge annotation).
+    let fake = serve_06().await;
+    fake.edit("dev", |app| {
+        *at(app, "metadata.annotations.filler") = json!("x".repeat(17 << 20));
+    });
+    let err = ArgoClient::new(&fake.url, Some(TOKEN.into()))
+        .unwrap()
+        .application("dev")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HealthError::Http { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("the response body exceeds the limit of 16777216 bytes"),
+        "{err}"
+    );
+
+    // Not announced: a chunked body without end is cut off at the cap.
+    let (url, sent) = endless_body().await;
+    let started = std::time::Instant::now();
+    let err = ArgoClient::new(&url, None)
+        .unwrap()
+        .application("dev")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("exceeds the limit"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // The server got no further than the cap plus what sat in buffers.
+    assert!(sent.load(Ordering::SeqCst) < 64 << 20, "{sent:?}");
+}
+
+#[tokio::test]
+async fn argocd_errors_never_show_a_query_token_or_user_info() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let url = format!("http://argo:pw-s3cret@127.0.0.1:{port}/?token=q-s3cret");
+    let err = ArgoClient::new(&url, None)
+        .unwrap()
+        .application("dev")
+        .await
+        .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(
+        text.contains("/api/v1/applications/dev?<redacted>"),
+        "{text}"
+    );
+    // A Status error shows the same redacted URL.
+    let fake = serve_06().await;
+    let err = ArgoClient::new(&format!("{}/?token=q-s3cret", fake.url), None)
+        .unwrap()
+        .application("dev")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HealthError::Status { status: 401, .. }),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
+
 // ---------------------------------------------------------------- smoke checks
 
 #[derive(Clone, Default)]
@@ -493,6 +588,7 @@ async fn smoke_server() -> SmokeServer {
                 "{\"status\": \"ok\", \"version\": \"sha-3f2a9c1\"}"
             }),
         )
+        .route("/big", get(|| async { "ok".repeat(1 << 20) }))
         .route(
             "/moved",
             get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/ok")]) }),
@@ -685,6 +781,77 @@ async fn smoke_times_out() {
     assert!(!r[0].ok, "{r:#?}");
     assert_eq!(r[0].attempts, 2);
     assert!(r[0].message.contains("timed out"), "{r:#?}");
+}
+
+#[tokio::test]
+async fn smoke_urls_never_show_their_query_token() {
+    let s = smoke_server().await;
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        url
+    };
+    let checks = [
+        // Passing, failing on the status, failing to connect, invalid.
+        check(format!("{}/ok?token=tok-s3cret", s.url)),
+        check(format!("{}/created?token=tok-s3cret", s.url)),
+        check(format!("{refused}/health?token=tok-s3cret")),
+        Smoke {
+            body_regex: Some("(".into()),
+            ..check(format!(
+                "http://user:pw-s3cret@{}/ok?token=tok-s3cret",
+                &s.url[7..]
+            ))
+        },
+    ];
+    let r = smoke(&checks).await;
+    assert!(r[0].ok && !r[1].ok && !r[2].ok && !r[3].ok, "{r:#?}");
+    for result in &r {
+        let shown = format!("{result:?} {}", serde_json::to_string(result).unwrap());
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(result.url.ends_with("?<redacted>"), "{result:?}");
+    }
+    assert!(r[0].url.ends_with("/ok?<redacted>"));
+    assert!(r[3].url.starts_with("http://***@127.0.0.1:"), "{:?}", r[3]);
+    // The query still reached the server: only the text is redacted.
+    assert_eq!(s.state.hits("/ok"), 1);
+}
+
+#[tokio::test]
+async fn an_oversized_smoke_body_fails_the_check_clearly() {
+    let (url, sent) = endless_body().await;
+    let endless = Smoke {
+        body_regex: Some("never".into()),
+        timeout: Some(DurationValue(Duration::from_secs(30))),
+        ..check(format!("{url}/health"))
+    };
+    let s = smoke_server().await;
+    // Announced with a content-length of 2 MiB.
+    let announced = Smoke {
+        body_regex: Some("ok".into()),
+        ..check(format!("{}/big", s.url))
+    };
+    // Without a regex the body is never read, so its size does not matter.
+    let unread = check(format!("{url}/health"));
+    let started = std::time::Instant::now();
+    let r = smoke(&[endless, announced, unread]).await;
+    assert!(!r[0].ok, "{r:#?}");
+    assert!(
+        r[0].message
+            .contains("the response body exceeds the limit of 1048576 bytes"),
+        "{r:#?}"
+    );
+    assert!(
+        !r[1].ok && r[1].message.contains("exceeds the limit"),
+        "{r:#?}"
+    );
+    assert!(r[2].ok, "{r:#?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "cut off, not timed out"
+    );
+    assert!(sent.load(Ordering::SeqCst) < 64 << 20);
 }
 
 #[tokio::test]

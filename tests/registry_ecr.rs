@@ -351,38 +351,27 @@ async fn sqs_intake_handles_deletes_drops_and_keeps() {
     let mut intake = SqsIntake::from_sdk_config(&config, &url);
     intake.wait = std::time::Duration::from_secs(1);
 
+    // The batch's handler fails: the usable messages stay, the unusable
+    // ones are dropped all the same.
     let mut seen = Vec::new();
-    let mut total = ferry::registry::intake::IntakeStats::default();
-    for _ in 0..5 {
-        let stats = intake
-            .receive_once(|triggers| {
-                let fail = triggers.iter().any(|t| t.kind == TriggerKind::Scan);
-                seen.extend(triggers);
-                async move {
-                    if fail {
-                        Err("handler failed".to_string())
-                    } else {
-                        Ok(())
-                    }
-                }
-            })
-            .await
-            .unwrap();
-        total.received += stats.received;
-        total.handled += stats.handled;
-        total.dropped += stats.dropped;
-        total.failed += stats.failed;
-        if total.received >= 4 {
-            break;
-        }
-    }
+    let mut calls = 0;
+    let total = intake
+        .receive_once(|triggers| {
+            calls += 1;
+            seen.extend(triggers);
+            async { Err("handler failed".to_string()) }
+        })
+        .await
+        .unwrap();
+    assert_eq!(calls, 1, "one call for the batch");
     assert_eq!(
         (total.received, total.handled, total.dropped, total.failed),
-        (4, 1, 2, 1),
+        (4, 0, 2, 2),
         "{total:?}"
     );
     assert!(seen.iter().any(|t| t.kind == TriggerKind::Push));
-    // Only the failed message is left, in flight until its visibility ends.
+    assert!(seen.iter().any(|t| t.kind == TriggerKind::Scan));
+    // Only the failed batch is left, in flight until its visibility ends.
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&url)
@@ -404,6 +393,103 @@ async fn sqs_intake_handles_deletes_drops_and_keeps() {
     );
     assert_eq!(
         get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        "1"
+        "2"
     );
+}
+
+/// (visible, in flight) messages of a queue.
+async fn queue_counts(sqs: &aws_sdk_sqs::Client, url: &str) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::All)
+        .send()
+        .await
+        .unwrap();
+    let get = |k: A| {
+        attrs
+            .attributes()
+            .unwrap()
+            .get(&k)
+            .cloned()
+            .unwrap_or_default()
+    };
+    (
+        get(A::ApproximateNumberOfMessages),
+        get(A::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+#[tokio::test]
+async fn a_batch_of_events_is_one_pass_and_is_deleted_after_it() {
+    let Some(moto) = Moto::start() else { return };
+    let config = sdk_config(&moto);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs
+        .create_queue()
+        .queue_name("ferry-batch")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let push =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../shared/corpus/ecr-events/01b_ecr-image-action-push_aws-lambda-go-testdata.json",
+        ))
+        .unwrap();
+    const N: usize = 7;
+    let entries: Vec<_> = (0..N)
+        .map(|i| {
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(format!("e{i}"))
+                .message_body(&push)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    sqs.send_message_batch()
+        .queue_url(&url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .unwrap();
+    let mut intake = SqsIntake::from_sdk_config(&config, &url);
+    intake.wait = std::time::Duration::from_secs(1);
+
+    let passes = std::sync::atomic::AtomicUsize::new(0);
+    let during = tokio::sync::Mutex::new(None);
+    let stats = intake
+        .receive_once(|triggers| {
+            passes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (sqs, url, during) = (&sqs, &url, &during);
+            async move {
+                assert_eq!(triggers.len(), N, "every message's trigger, at once");
+                // The "pass": the messages are still on the queue, in flight.
+                *during.lock().await = Some(queue_counts(sqs, url).await);
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(passes.into_inner(), 1, "{N} messages, one pass");
+    assert_eq!((stats.received, stats.handled, stats.failed), (N, N, 0));
+    assert_eq!(
+        during.into_inner(),
+        Some(("0".to_string(), N.to_string())),
+        "not deleted before the pass ended"
+    );
+    assert_eq!(
+        queue_counts(&sqs, &url).await,
+        ("0".to_string(), "0".to_string()),
+        "all deleted after it"
+    );
+    // Nothing comes back: an empty receive does not call the handler.
+    let again = intake
+        .receive_once(|_| async { panic!("no pass for an empty batch") })
+        .await
+        .unwrap();
+    assert_eq!(again.received, 0);
 }

@@ -101,7 +101,13 @@ pub async fn load(path: &Path, cache: Option<&Path>) -> Result<Context, (String,
             private_key: base.join(key),
             passphrase: None,
         },
-        (None, None) => Credentials::None,
+        // A GitHub App forge gives git its installation tokens too.
+        (None, None) => match &config.forge {
+            Some(f) => crate::forge::github::git_credentials(f, &base, &gitops.repo)
+                .map_err(|e| (e.to_string(), true))?
+                .unwrap_or_default(),
+            None => Credentials::None,
+        },
     };
     // A relative local repository path is relative to the config file.
     let repo = if gitops.repo.contains("://")

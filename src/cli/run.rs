@@ -196,11 +196,14 @@ async fn spawn_sources(ctx: &Context, tx: mpsc::Sender<Trigger>) {
         let tx = tx.clone();
         tokio::spawn(async move {
             loop {
+                // One batch, one pass: the triggers of every message in it
+                // go into a single event, and the batch is deleted once the
+                // pass that saw it succeeded.
                 let res = intake
                     .receive_once(|triggers| {
                         let tx = tx.clone();
                         async move {
-                            tracing::info!(count = triggers.len(), "event received");
+                            tracing::info!(count = triggers.len(), "events received");
                             let (ack, done) = oneshot::channel();
                             tx.send(Trigger::Event(ack))
                                 .await

@@ -11,11 +11,23 @@
 //! otherwise fails at once with [`ForgeError::RateLimited`], without
 //! sending anything until the reset: a bot that keeps asking only extends
 //! its ban. octocrab's own retries are switched off for the same reason.
+//! Reset times and `retry-after` are taken at most [`MAX_RESET_WAIT`]
+//! ahead, so absurd values neither overflow nor stall ferry.
+//!
+//! Every body ferry reads is capped at [`MAX_BODY`] and read chunk by
+//! chunk. One is read by octocrab itself: the installation-token answer
+//! of the API client (octocrab renews that token internally), which is a
+//! small JSON object from GitHub's token endpoint.
+//!
+//! With an App, [`git_credentials`] gives git the same kind of token, so
+//! git over https needs no second credential.
 
 use std::fmt;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http_body_util::BodyExt as _;
 
 use octocrab::Octocrab;
 use octocrab::models::pulls::PullRequest as GhPull;
@@ -38,6 +50,14 @@ const MAX_ATTEMPTS: u32 = 3;
 /// GitHub asks to wait at least a minute after a secondary rate limit
 /// that came without a `retry-after`.
 const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// The longest wait a `retry-after` or `x-ratelimit-reset` is taken at:
+/// GitHub's primary window is an hour, and an absurd value (a reset in the
+/// year 9999, `retry-after: 18446744073709551615`) must neither overflow
+/// the time arithmetic nor stop ferry for longer than that.
+pub const MAX_RESET_WAIT: Duration = Duration::from_secs(3600);
+/// The largest answer body read: a page of 100 pull requests with long
+/// bodies stays well below.
+pub const MAX_BODY: usize = 32 << 20;
 
 /// How ferry authenticates to GitHub.
 #[derive(Clone)]
@@ -257,23 +277,7 @@ impl GitHubForge {
                 // Authenticated as the App (a JWT), ask which installation
                 // covers the repository.
                 let mut forge = forge(crab);
-                #[derive(Deserialize)]
-                struct Installation {
-                    id: u64,
-                }
-                let path = format!("/repos/{}/{}/installation", forge.owner, forge.repo);
-                let text =
-                    forge
-                        .send(Method::Get, &path, None, true)
-                        .await
-                        .map_err(|e| match e {
-                            ForgeError::Api { status: 404, .. } => ForgeError::Auth(format!(
-                                "GitHub App {app_id} is not installed on {}/{}",
-                                forge.owner, forge.repo
-                            )),
-                            e => e,
-                        })?;
-                let installation: Installation = decode(&text)?;
+                let installation = forge.installation_id(*app_id).await?;
                 // Who the installation acts as, asked with the JWT as well.
                 #[derive(Deserialize)]
                 struct App {
@@ -285,7 +289,7 @@ impl GitHubForge {
                 // Scoped to the one repository ferry writes to.
                 forge.crab = forge
                     .crab
-                    .installation_builder(InstallationId(installation.id))
+                    .installation_builder(InstallationId(installation))
                     .repositories(vec![forge.repo.clone()])
                     .build()
                     .map_err(|e| ForgeError::Auth(format!("GitHub App installation: {e}")))?;
@@ -322,6 +326,28 @@ impl GitHubForge {
         let login = decode::<User>(&text)?.login;
         // Two calls racing both asked; GitHub gave both the same answer.
         Ok(self.login.get_or_init(|| login))
+    }
+
+    /// Which installation of App `app_id` covers the repository (asked
+    /// with the App's JWT).
+    async fn installation_id(&self, app_id: u64) -> Result<u64, ForgeError> {
+        #[derive(Deserialize)]
+        struct Installation {
+            id: u64,
+        }
+        let path = format!("/repos/{}/{}/installation", self.owner, self.repo);
+        let text = self
+            .send(Method::Get, &path, None, true)
+            .await
+            .map_err(|e| match e {
+                ForgeError::Api { status: 404, .. } => ForgeError::Auth(format!(
+                    "GitHub App {app_id} is not installed on {}/{}",
+                    self.owner, self.repo
+                )),
+                e => e,
+            })?;
+        let installation: Installation = decode(&text)?;
+        Ok(installation.id)
     }
 
     /// The rate-limit window of the last response, if any.
@@ -367,11 +393,15 @@ impl GitHubForge {
             let status = response.status().as_u16();
             let headers = Headers::read(response.headers());
             self.record(&headers);
-            let text = self
-                .crab
-                .body_to_string(response)
+            // Chunk by chunk, failing past the cap (octocrab's own
+            // `body_to_string` reads without a limit).
+            let body = http_body_util::Limited::new(response.into_body(), MAX_BODY)
+                .collect()
                 .await
-                .map_err(|e| ForgeError::Transport(format!("reading the answer: {e}")))?;
+                .map_err(|e| body_error(e, MAX_BODY))?
+                .to_bytes();
+            let text = String::from_utf8(body.to_vec())
+                .map_err(|_| ForgeError::Decode("the answer is not UTF-8".into()))?;
             if (200..300).contains(&status) {
                 return Ok(text);
             }
@@ -432,9 +462,7 @@ impl GitHubForge {
 
     fn record(&self, headers: &Headers) {
         if let (Some(remaining), Some(reset)) = (headers.remaining, headers.reset) {
-            let Ok(reset_at) = OffsetDateTime::from_unix_timestamp(reset) else {
-                return;
-            };
+            let reset_at = reset_time(reset, OffsetDateTime::now_utc());
             *lock(&self.rate) = Some(RateLimitStatus {
                 limit: headers.limit,
                 remaining,
@@ -749,6 +777,226 @@ impl Forge for GitHubForge {
     }
 }
 
+/// The user GitHub expects with an installation token over https.
+pub const GIT_TOKEN_USER: &str = "x-access-token";
+/// An installation token is renewed when less than this is left of its
+/// hour, so a fetch or push never starts with one about to expire.
+const GIT_TOKEN_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// The longest one token request may take, both requests together.
+const GIT_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Credentials for git over https from the GitHub App ferry already runs
+/// as, when `forge:` is a GitHub App and the GitOps remote is on that
+/// GitHub's host: installation tokens (user `x-access-token`) scoped to
+/// the one repository, renewed before they expire. No second, long-lived
+/// credential for git is needed. `None` for a personal token, a local
+/// forge, or a remote elsewhere (the token is never sent to another host).
+pub fn git_credentials(
+    cfg: &crate::config::Forge,
+    base: &Path,
+    remote: &str,
+) -> Result<Option<crate::gitops::Credentials>, ForgeError> {
+    if cfg.kind != crate::config::ForgeKind::Github || cfg.app_id.is_none() {
+        return Ok(None);
+    }
+    let settings = GitHubSettings::from_config(cfg, base)?;
+    let GitHubAuth::App {
+        app_id,
+        private_key_pem,
+    } = &settings.auth
+    else {
+        return Ok(None);
+    };
+    let host = git_host(&settings.api_url)?;
+    if !sends_token_to(remote, &host) {
+        tracing::warn!(
+            remote = %crate::redact::url(remote),
+            host,
+            "the GitOps remote is not an https URL on the forge's host; \
+             git gets no GitHub App token"
+        );
+        return Ok(None);
+    }
+    use octocrab::secrecy::ExposeSecret;
+    let key = octocrab::EncodingKey::from_rsa_pem(private_key_pem.expose_secret().as_bytes())
+        .map_err(|e| ForgeError::Auth(format!("GitHub App private key: {e}")))?;
+    let source = InstallationTokens {
+        api_url: settings.api_url.clone(),
+        app_id: *app_id,
+        key,
+        owner: settings.owner.clone(),
+        repo: settings.repo.clone(),
+        host,
+        state: Mutex::new(TokenState::default()),
+    };
+    Ok(Some(crate::gitops::Credentials::Source(
+        std::sync::Arc::new(source),
+    )))
+}
+
+/// The host git talks to for an API at `api_url`: `github.com` for
+/// `https://api.github.com`, the host itself for GitHub Enterprise Server
+/// (`https://HOST/api/v3`).
+fn git_host(api_url: &str) -> Result<String, ForgeError> {
+    let url = reqwest::Url::parse(api_url)
+        .map_err(|e| ForgeError::Config(format!("forge.api_url {api_url:?}: {e}")))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| ForgeError::Config(format!("forge.api_url {api_url:?} has no host")))?
+        .to_ascii_lowercase();
+    Ok(host
+        .strip_prefix("api.")
+        .map_or(host.clone(), str::to_string))
+}
+
+/// Whether a token for `host` may go to `url`: https on that host (any
+/// port), or plain http on a loopback address (tests, a local mirror).
+fn sends_token_to(url: &str, host: &str) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let Some(h) = u.host_str() else {
+        return false;
+    };
+    let same = h.eq_ignore_ascii_case(host);
+    match u.scheme() {
+        "https" => same,
+        "http" => same && matches!(h, "127.0.0.1" | "localhost" | "[::1]"),
+        _ => false,
+    }
+}
+
+#[derive(Default)]
+struct TokenState {
+    installation: Option<u64>,
+    token: Option<(SecretString, OffsetDateTime)>,
+}
+
+/// See [`git_credentials`].
+pub struct InstallationTokens {
+    api_url: String,
+    app_id: u64,
+    key: octocrab::EncodingKey,
+    owner: String,
+    repo: String,
+    host: String,
+    state: Mutex<TokenState>,
+}
+
+impl fmt::Debug for InstallationTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstallationTokens")
+            .field("api_url", &self.api_url)
+            .field("app_id", &self.app_id)
+            .field("repository", &format_args!("{}/{}", self.owner, self.repo))
+            .finish_non_exhaustive()
+    }
+}
+
+impl crate::gitops::TokenSource for InstallationTokens {
+    fn credentials(&self, url: &str) -> Result<(String, String), String> {
+        use octocrab::secrecy::ExposeSecret;
+        if !sends_token_to(url, &self.host) {
+            return Err(format!(
+                "the GitHub App token is only sent over https to {}",
+                self.host
+            ));
+        }
+        let mut state = lock(&self.state);
+        if let Some((token, expires_at)) = &state.token
+            && until(*expires_at) > GIT_TOKEN_MARGIN
+        {
+            return Ok((GIT_TOKEN_USER.into(), token.expose_secret().to_string()));
+        }
+        let (installation, token, expires_at) = self.mint_blocking(state.installation)?;
+        let shown = token.expose_secret().to_string();
+        state.installation = Some(installation);
+        state.token = Some((token, expires_at));
+        Ok((GIT_TOKEN_USER.into(), shown))
+    }
+}
+
+impl InstallationTokens {
+    /// libgit2 calls from a thread that may be a Tokio worker (with a
+    /// current-thread runtime, the only one): the requests run on a runtime
+    /// of their own in a thread of their own, with a client of their own, so
+    /// they never wait on the blocked caller's runtime.
+    fn mint_blocking(
+        &self,
+        installation: Option<u64>,
+    ) -> Result<(u64, SecretString, OffsetDateTime), String> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| format!("cannot start the token request: {e}"))?;
+                    rt.block_on(async {
+                        tokio::time::timeout(GIT_TOKEN_TIMEOUT, self.mint(installation))
+                            .await
+                            .map_err(|_| "the token request timed out".to_string())?
+                            .map_err(|e| e.to_string())
+                    })
+                })
+                .join()
+                .map_err(|_| "the token request failed unexpectedly".to_string())?
+        })
+    }
+
+    /// Asks GitHub (as the App) for the installation, when not known yet,
+    /// and a token scoped to the repository.
+    async fn mint(
+        &self,
+        installation: Option<u64>,
+    ) -> Result<(u64, SecretString, OffsetDateTime), ForgeError> {
+        let crab = Octocrab::builder()
+            .base_uri(self.api_url.as_str())
+            .map_err(|e| ForgeError::Config(format!("forge.api_url {:?}: {e}", self.api_url)))?
+            .add_retry_config(RetryConfig::None)
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .app(AppId(self.app_id), self.key.clone())
+            .build()
+            .map_err(|e| ForgeError::Config(format!("github client: {e}")))?;
+        let forge = GitHubForge {
+            crab,
+            owner: self.owner.clone(),
+            repo: self.repo.clone(),
+            api_url: self.api_url.clone(),
+            // A token request is never worth waiting out a rate limit for.
+            max_wait: Duration::ZERO,
+            rate: Mutex::new(None),
+        };
+        let installation = match installation {
+            Some(id) => id,
+            None => forge.installation_id(self.app_id).await?,
+        };
+        #[derive(Deserialize)]
+        struct Token {
+            token: String,
+            expires_at: Option<String>,
+        }
+        let text = forge
+            .send(
+                Method::Post,
+                &format!("/app/installations/{installation}/access_tokens"),
+                Some(&json!({ "repositories": [self.repo] })),
+                false,
+            )
+            .await?;
+        let token: Token = decode(&text)?;
+        // GitHub's tokens last an hour; without a date, assume less.
+        let expires_at = token
+            .expires_at
+            .and_then(|t| {
+                OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .unwrap_or_else(|| OffsetDateTime::now_utc() + GIT_TOKEN_MARGIN * 2);
+        Ok((installation, SecretString::from(token.token), expires_at))
+    }
+}
+
 /// The rate-limit headers of one response.
 struct Headers {
     limit: Option<u64>,
@@ -783,18 +1031,18 @@ fn rate_limit_wait(status: u16, headers: &Headers, message: &str) -> Option<Wait
     if status != 403 && status != 429 {
         return None;
     }
+    let now = OffsetDateTime::now_utc();
     if let Some(secs) = headers.retry_after {
-        let retry_in = Duration::from_secs(secs);
+        let retry_in = Duration::from_secs(secs).min(MAX_RESET_WAIT);
         return Some(Wait {
             retry_in,
-            reset_at: Some(OffsetDateTime::now_utc() + retry_in),
+            reset_at: Some(now + retry_in),
         });
     }
     if headers.remaining == Some(0)
-        && let Some(reset_at) = headers
-            .reset
-            .and_then(|r| OffsetDateTime::from_unix_timestamp(r).ok())
+        && let Some(reset) = headers.reset
     {
+        let reset_at = reset_time(reset, now);
         // One second of slack for clock skew between GitHub and us.
         let retry_in = until(reset_at) + Duration::from_secs(1);
         return Some(Wait {
@@ -811,13 +1059,31 @@ fn rate_limit_wait(status: u16, headers: &Headers, message: &str) -> Option<Wait
     None
 }
 
+/// When a window resetting at unix time `reset` ends, at most
+/// [`MAX_RESET_WAIT`] after `now`; a reset in the past is `now`.
+fn reset_time(reset: i64, now: OffsetDateTime) -> OffsetDateTime {
+    let latest = now + MAX_RESET_WAIT;
+    if reset >= latest.unix_timestamp() {
+        return latest;
+    }
+    // Out of range only far in the past, which is as good as now.
+    OffsetDateTime::from_unix_timestamp(reset).unwrap_or(now)
+}
+
+/// Time left until `at`, zero when it has passed.
 fn until(at: OffsetDateTime) -> Duration {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    let target = at.unix_timestamp() as f64 + f64::from(at.nanosecond()) / 1e9;
-    Duration::from_secs_f64((target - now).max(0.0))
+    Duration::try_from(at - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO)
+}
+
+/// What reading a capped body failed with.
+fn body_error(e: Box<dyn std::error::Error + Send + Sync>, cap: usize) -> ForgeError {
+    if e.is::<http_body_util::LengthLimitError>() {
+        ForgeError::Transport(format!(
+            "the answer's body exceeds the limit of {cap} bytes"
+        ))
+    } else {
+        ForgeError::Transport(crate::redact::text(&format!("reading the answer: {e}")))
+    }
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -830,8 +1096,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// GitHub's `message` (plus the first validation error's), or the body.
+/// GitHub's `message` (plus the validation errors'), or the body's start;
+/// redacted, as a proxy in between may quote a request's headers or URL.
 fn error_message(text: &str, status: u16) -> String {
+    crate::redact::text(&raw_error_message(text, status))
+}
+
+fn raw_error_message(text: &str, status: u16) -> String {
     #[derive(Deserialize)]
     struct Body {
         message: Option<String>,
@@ -879,8 +1150,10 @@ fn map_octocrab_error(e: octocrab::Error) -> ForgeError {
             ForgeError::Auth(format!("GitHub App JWT: {source}"))
         }
         e @ (octocrab::Error::Installation { .. }
-        | octocrab::Error::InstallationTokenInvalidAuth { .. }) => ForgeError::Auth(e.to_string()),
-        e => ForgeError::Transport(e.to_string()),
+        | octocrab::Error::InstallationTokenInvalidAuth { .. }) => {
+            ForgeError::Auth(crate::redact::text(&e.to_string()))
+        }
+        e => ForgeError::Transport(crate::redact::text(&e.to_string())),
     }
 }
 
@@ -1008,6 +1281,89 @@ mod tests {
         )
         .unwrap();
         assert_eq!(secondary.retry_in, SECONDARY_LIMIT_WAIT);
+    }
+
+    #[test]
+    fn absurd_retry_after_values_are_clamped_without_panicking() {
+        for (status, secs) in [
+            (429, u64::MAX),
+            (403, u64::MAX / 2),
+            (429, 10 * 365 * 86_400),
+        ] {
+            let w = rate_limit_wait(status, &headers(None, None, Some(secs)), "slow down")
+                .expect("a rate limit");
+            assert_eq!(w.retry_in, MAX_RESET_WAIT);
+            let reset_at = w.reset_at.expect("a reset time");
+            assert!(reset_at <= OffsetDateTime::now_utc() + MAX_RESET_WAIT);
+        }
+        let w = rate_limit_wait(429, &headers(None, None, Some(0)), "").unwrap();
+        assert_eq!(w.retry_in, Duration::ZERO);
+    }
+
+    #[test]
+    fn absurd_reset_times_are_clamped_without_panicking() {
+        let now = OffsetDateTime::now_utc();
+        // Past the end of `time`'s range, at its end, and far in the past.
+        for reset in [i64::MAX, 253_402_300_799, now.unix_timestamp() + 86_400] {
+            let w = rate_limit_wait(403, &headers(Some(0), Some(reset), None), "API rate limit")
+                .expect("a rate limit");
+            assert!(
+                w.retry_in <= MAX_RESET_WAIT + Duration::from_secs(1),
+                "{reset}"
+            );
+            assert!(
+                w.retry_in >= MAX_RESET_WAIT - Duration::from_secs(5),
+                "{reset}"
+            );
+            assert_eq!(reset_time(reset, now), now + MAX_RESET_WAIT);
+        }
+        for reset in [i64::MIN, -1, 0] {
+            let w = rate_limit_wait(403, &headers(Some(0), Some(reset), None), "API rate limit")
+                .unwrap();
+            assert_eq!(w.retry_in, Duration::from_secs(1), "{reset}");
+        }
+        assert_eq!(until(now - Duration::from_secs(10)), Duration::ZERO);
+    }
+
+    #[test]
+    fn tokens_go_only_to_the_forges_host_over_https() {
+        assert_eq!(git_host("https://api.github.com").unwrap(), "github.com");
+        assert_eq!(
+            git_host("https://ghe.acme.io/api/v3").unwrap(),
+            "ghe.acme.io"
+        );
+        assert!(sends_token_to(
+            "https://github.com/acme/gitops.git",
+            "github.com"
+        ));
+        assert!(sends_token_to(
+            "https://GitHub.com:443/acme/gitops.git",
+            "github.com"
+        ));
+        assert!(!sends_token_to(
+            "http://github.com/acme/gitops.git",
+            "github.com"
+        ));
+        assert!(!sends_token_to(
+            "https://github.com.evil.io/a.git",
+            "github.com"
+        ));
+        assert!(!sends_token_to(
+            "git@github.com:acme/gitops.git",
+            "github.com"
+        ));
+        assert!(!sends_token_to(
+            "ssh://git@github.com/acme/gitops.git",
+            "github.com"
+        ));
+        assert!(sends_token_to("http://127.0.0.1:9418/a.git", "127.0.0.1"));
+    }
+
+    #[test]
+    fn error_messages_never_quote_secrets() {
+        let text = "<html>proxy error for https://u:s3cret@api.github.com/repos?access_token=s3cret Authorization: token s3cret</html>";
+        let m = error_message(text, 502);
+        assert!(!m.contains("s3cret"), "{m}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::path::{Component, Path, PathBuf};
 use git2::{FileMode, Repository, RepositoryInitOptions, Signature};
 
 pub use branches::BranchFile;
-pub use creds::Credentials;
+pub use creds::{Credentials, TokenSource};
 pub use history::{CommitInfo, parse_trailers};
 pub use workspace::Workspace;
 
@@ -48,15 +48,18 @@ pub(crate) fn failpoint(name: &str) {
 }
 
 /// Errors of the gitops module. None of them carries a secret: URLs are
-/// shown with their user-info replaced.
+/// shown without user-info and query, and libgit2's text (which may quote
+/// a remote URL, a proxy URL or a server's answer) goes through
+/// [`crate::redact::text`] when shown.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     /// A libgit2 operation failed.
-    #[error("git {op}: {source}")]
+    #[error("git {op}: {}", crate::redact::text(source.message()))]
     Git {
         /// What ferry was doing.
         op: &'static str,
-        /// The libgit2 error.
+        /// The libgit2 error; through [`GitContext`] its message is
+        /// already redacted, so the error chain shows no secret either.
         #[source]
         source: git2::Error,
     },
@@ -134,8 +137,17 @@ pub(crate) trait GitContext<T> {
 
 impl<T> GitContext<T> for Result<T, git2::Error> {
     fn ctx(self, op: &'static str) -> Result<T, GitError> {
-        self.map_err(|source| GitError::Git { op, source })
+        self.map_err(|source| GitError::Git {
+            op,
+            source: redacted(&source),
+        })
     }
+}
+
+/// The same libgit2 error (code and class kept, so callers can still
+/// match on them) with its message redacted.
+pub(crate) fn redacted(e: &git2::Error) -> git2::Error {
+    git2::Error::new(e.code(), e.class(), crate::redact::text(e.message()))
 }
 
 /// Author and committer of ferry's commits.
@@ -239,6 +251,44 @@ pub fn init_bare_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn libgit2_errors_never_show_credentials() {
+        let raw = git2::Error::new(
+            git2::ErrorCode::Auth,
+            git2::ErrorClass::Http,
+            "remote error: denied for https://x-access-token:ghs_s3cret@github.com/acme/g.git?t=q_s3cret",
+        );
+        // Built directly, as a few call sites do: Display redacts.
+        let direct = GitError::Git {
+            op: "fetch",
+            source: raw,
+        };
+        assert_eq!(
+            direct.to_string(),
+            "git fetch: remote error: denied for https://***@github.com/acme/g.git?<redacted>"
+        );
+        // Through `ctx`: the source itself is redacted, code and class kept.
+        let err = Err::<(), _>(git2::Error::new(
+            git2::ErrorCode::Auth,
+            git2::ErrorClass::Http,
+            "proxy http://u:pw_s3cret@proxy:3128 said Proxy-Authorization: Basic dXNlcjpwdw==",
+        ))
+        .ctx("push")
+        .unwrap_err();
+        let chain = format!(
+            "{err} / {:?} / {}",
+            err,
+            std::error::Error::source(&err).unwrap()
+        );
+        assert!(!chain.contains("s3cret"), "{chain}");
+        assert!(!chain.contains("dXNlcjpwdw"), "{chain}");
+        let GitError::Git { source, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(source.code(), git2::ErrorCode::Auth);
+        assert_eq!(source.class(), git2::ErrorClass::Http);
+    }
 
     #[test]
     fn branch_names_are_checked() {

@@ -91,24 +91,11 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Replaces the user-info part of a URL (`https://user:token@host/...`) so a
-/// token embedded in the configured URL never reaches a log or an error.
+/// The URL without user-info (`https://user:token@host/...`) and query
+/// string, so a token embedded in the configured URL never reaches a log
+/// or an error.
 pub(crate) fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let authority_start = scheme_end + 3;
-    let authority_end = url[authority_start..]
-        .find('/')
-        .map_or(url.len(), |i| authority_start + i);
-    match url[authority_start..authority_end].rfind('@') {
-        Some(at) => format!(
-            "{}***{}",
-            &url[..authority_start],
-            &url[authority_start + at..]
-        ),
-        None => url.to_string(),
-    }
+    crate::redact::url(url)
 }
 
 /// The workspace directory's name: a readable slug plus a hash of URL and
@@ -201,6 +188,10 @@ mod tests {
             "https://github.com/a/b@c.git"
         );
         assert_eq!(redact("git@github.com:a/b.git"), "git@github.com:a/b.git");
+        assert_eq!(
+            redact("https://github.com/a/b.git?access_token=ghs_1"),
+            "https://github.com/a/b.git?<redacted>"
+        );
         let err = RemoteUrl::parse("file://user:pw@host/x").unwrap_err();
         assert!(!err.to_string().contains("pw"), "{err}");
     }

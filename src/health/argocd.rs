@@ -8,6 +8,11 @@ use time::OffsetDateTime;
 use super::HealthError;
 use crate::config::ArgoCd;
 
+/// The largest Application body read: real ones with thousands of
+/// resources stay well below; a larger answer is an error, not a read
+/// without end.
+pub const MAX_APPLICATION_BODY: usize = 16 << 20;
+
 /// Reads an Argo CD server's Applications over its REST API.
 #[derive(Clone)]
 pub struct ArgoClient {
@@ -20,7 +25,7 @@ impl std::fmt::Debug for ArgoClient {
     // Secrets never reach logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ArgoClient")
-            .field("base", &self.base.as_str())
+            .field("base", &crate::redact::url(self.base.as_str()))
             .field("token", &self.token.as_ref().map(|_| "***"))
             .finish()
     }
@@ -31,12 +36,13 @@ impl ArgoClient {
     /// with a path prefix such as `https://acme.io/argocd`), sending
     /// `token` as a bearer token when given.
     pub fn new(base_url: &str, token: Option<String>) -> Result<Self, HealthError> {
+        let shown = crate::redact::url(base_url);
         let base = Url::parse(base_url).map_err(|e| HealthError::Config {
-            message: format!("argocd.url {base_url:?}: {e}"),
+            message: format!("argocd.url {shown:?}: {e}"),
         })?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
             return Err(HealthError::Config {
-                message: format!("argocd.url {base_url:?} is not an http:// or https:// URL"),
+                message: format!("argocd.url {shown:?} is not an http:// or https:// URL"),
             });
         }
         Ok(ArgoClient {
@@ -67,12 +73,13 @@ impl ArgoClient {
     /// error, which callers turn into a hold.
     pub async fn application(&self, name: &str) -> Result<Application, HealthError> {
         let url = self.url_for(name)?;
-        let shown = url.to_string();
+        // The base URL may carry a query or user-info; errors never show it.
+        let shown = crate::redact::url(url.as_str());
         let mut req = self.http.get(url);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.map_err(|e| HealthError::Http {
+        let mut resp = req.send().await.map_err(|e| HealthError::Http {
             url: shown.clone(),
             message: describe(e),
         })?;
@@ -83,10 +90,12 @@ impl ArgoClient {
                 status: status.as_u16(),
             });
         }
-        let body = resp.bytes().await.map_err(|e| HealthError::Http {
-            url: shown.clone(),
-            message: describe(e),
-        })?;
+        let body = read_capped(&mut resp, MAX_APPLICATION_BODY)
+            .await
+            .map_err(|message| HealthError::Http {
+                url: shown.clone(),
+                message,
+            })?;
         serde_json::from_slice(&body).map_err(|e| HealthError::Malformed {
             url: shown,
             message: e.to_string(),
@@ -99,7 +108,10 @@ impl ArgoClient {
         // segments are percent-encoded, so a name cannot escape the path.
         url.path_segments_mut()
             .map_err(|()| HealthError::Config {
-                message: format!("argocd.url {:?} cannot take a path", self.base.as_str()),
+                message: format!(
+                    "argocd.url {:?} cannot take a path",
+                    crate::redact::url(self.base.as_str())
+                ),
             })?
             .pop_if_empty()
             .extend(["api", "v1", "applications", name]);
@@ -107,7 +119,8 @@ impl ArgoClient {
     }
 }
 
-/// A transport error with its causes, without the URL (reported apart).
+/// A transport error with its causes, without the URL (reported apart)
+/// and with any secret a cause quotes redacted.
 pub(crate) fn describe(e: reqwest::Error) -> String {
     let timeout = e.is_timeout();
     let e = e.without_url();
@@ -121,7 +134,30 @@ pub(crate) fn describe(e: reqwest::Error) -> String {
     if timeout && !text.contains("timed out") {
         text.push_str(" (timed out)");
     }
-    text
+    crate::redact::text(&text)
+}
+
+/// Reads a body chunk by chunk and fails as soon as it exceeds `cap`
+/// bytes (or announces more), so a huge answer is never held in memory.
+pub(crate) async fn read_capped(
+    resp: &mut reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, String> {
+    let too_large = || format!("the response body exceeds the limit of {cap} bytes");
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX))
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(describe)? {
+        if body.len().saturating_add(chunk.len()) > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// An Argo CD `Application`: only what ferry reads. Unknown fields are
@@ -306,6 +342,17 @@ mod tests {
     fn bad_base_urls_are_refused() {
         assert!(ArgoClient::new("argocd.acme.io", None).is_err());
         assert!(ArgoClient::new("ftp://argocd.acme.io", None).is_err());
+    }
+
+    #[test]
+    fn error_urls_lose_their_query_and_user_info() {
+        let c = ArgoClient::new("https://u:pw@acme.io/argocd?token=s3cret", None).unwrap();
+        let url = c.url_for("web").unwrap();
+        let shown = crate::redact::url(url.as_str());
+        assert_eq!(
+            shown,
+            "https://***@acme.io/argocd/api/v1/applications/web?<redacted>"
+        );
     }
 
     #[test]

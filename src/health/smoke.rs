@@ -6,7 +6,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
 
-use super::argocd::describe;
+use super::argocd::{describe, read_capped};
 use crate::config::Smoke;
 
 /// Per-request timeout when the check sets none.
@@ -15,13 +15,23 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RETRIES: u32 = 2;
 /// The wait before the first retry; it doubles for each further one.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-/// How much of a response body the regex sees.
-const MAX_BODY: usize = 1 << 20;
+/// The largest response body read for `body_regex`; a longer one fails
+/// the attempt with a clear message rather than being read on.
+pub const MAX_BODY: usize = 1 << 20;
+/// The most retries made, whatever the check sets: one pass stays bounded.
+pub const MAX_RETRIES: u32 = 10;
+/// The longest one request may take, whatever the check sets.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The longest one check takes, attempts and waits together.
+pub const CHECK_BUDGET: Duration = Duration::from_secs(120);
 
 /// The outcome of one smoke check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmokeResult {
-    /// The URL requested (a password in it is masked).
+    /// The URL requested, without its user-info and query string (they
+    /// may hold credentials; see [`crate::redact::url`]).
     pub url: String,
     /// Whether an attempt met every expectation.
     pub ok: bool,
@@ -35,7 +45,10 @@ pub struct SmokeResult {
 /// the order given. Each attempt must answer with the expected status
 /// (default 200) and, when set, a body matching `body_regex`; a failed
 /// attempt is retried `retries` times (default 2), waiting 200 ms, then
-/// 400 ms, and so on. A check that cannot be sent (bad method, header or
+/// 400 ms, and so on. Whatever the config says, a check makes at most
+/// [`MAX_RETRIES`] retries, waits at most [`MAX_BACKOFF`] between them,
+/// gives one request at most [`MAX_TIMEOUT`] and ends within
+/// [`CHECK_BUDGET`]. A check that cannot be sent (bad method, header or
 /// regex) fails at once without a request. Redirects are not followed
 /// (expect `302` to check one).
 pub async fn smoke(checks: &[Smoke]) -> Vec<SmokeResult> {
@@ -48,7 +61,7 @@ pub async fn smoke(checks: &[Smoke]) -> Vec<SmokeResult> {
     let mut set = tokio::task::JoinSet::new();
     for (i, check) in checks.iter().enumerate() {
         let (http, check) = (http.clone(), check.clone());
-        set.spawn(async move { (i, run_check(&http, &check).await) });
+        set.spawn(async move { (i, run_check(&http, &check, CHECK_BUDGET).await) });
     }
     let mut results: Vec<Option<SmokeResult>> = vec![None; checks.len()];
     while let Some(joined) = set.join_next().await {
@@ -62,7 +75,7 @@ pub async fn smoke(checks: &[Smoke]) -> Vec<SmokeResult> {
         .zip(checks)
         .map(|(r, c)| {
             r.unwrap_or_else(|| SmokeResult {
-                url: masked(&c.url),
+                url: crate::redact::url(&c.url),
                 ok: false,
                 attempts: 0,
                 message: "the check did not complete".into(),
@@ -112,8 +125,8 @@ fn prepare(check: &Smoke) -> Result<Prepared, String> {
     })
 }
 
-async fn run_check(http: &reqwest::Client, check: &Smoke) -> SmokeResult {
-    let url = masked(&check.url);
+async fn run_check(http: &reqwest::Client, check: &Smoke, budget: Duration) -> SmokeResult {
+    let url = crate::redact::url(&check.url);
     let prepared = match prepare(check) {
         Ok(p) => p,
         Err(message) => {
@@ -121,33 +134,74 @@ async fn run_check(http: &reqwest::Client, check: &Smoke) -> SmokeResult {
                 url,
                 ok: false,
                 attempts: 0,
-                message,
+                message: crate::redact::text(&message),
             };
         }
     };
     let expect = check.expect_status.unwrap_or(200);
-    let timeout = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
-    let total = check.retries.unwrap_or(DEFAULT_RETRIES).saturating_add(1);
+    let limits = Limits::of(check, budget);
+    let deadline = tokio::time::Instant::now() + limits.budget;
     let mut backoff = FIRST_BACKOFF;
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let outcome = attempt(http, &prepared, check.body.as_deref(), expect, timeout).await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let timeout = limits.timeout.min(left);
+        // reqwest's timeout covers the body too; the outer one is the
+        // bound this function promises, whatever reqwest does.
+        let outcome = match tokio::time::timeout(
+            timeout,
+            attempt(http, &prepared, check.body.as_deref(), expect, timeout),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+        };
         let ok = outcome.is_ok();
-        if ok || attempts >= total {
+        let out_of_time = tokio::time::Instant::now() + backoff >= deadline;
+        if ok || attempts >= limits.attempts || out_of_time {
             let message = match outcome {
                 Ok(status) => format!("HTTP {status} after {attempts} attempt(s)"),
-                Err(e) => format!("{e} (attempt {attempts} of {total})"),
+                Err(e) if out_of_time && attempts < limits.attempts => format!(
+                    "{e} (attempt {attempts}; no time left for more within {} s)",
+                    limits.budget.as_secs()
+                ),
+                Err(e) => format!("{e} (attempt {attempts} of {})", limits.attempts),
             };
             return SmokeResult {
                 url,
                 ok,
                 attempts,
-                message,
+                message: crate::redact::text(&message),
             };
         }
         tokio::time::sleep(backoff).await;
-        backoff = backoff.saturating_mul(2);
+        backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
+    }
+}
+
+/// What one check may spend, the config's values clamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    /// Requests at most.
+    attempts: u32,
+    /// Per request.
+    timeout: Duration,
+    /// For the whole check.
+    budget: Duration,
+}
+
+impl Limits {
+    fn of(check: &Smoke, budget: Duration) -> Limits {
+        let retries = check.retries.unwrap_or(DEFAULT_RETRIES).min(MAX_RETRIES);
+        let timeout = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
+        Limits {
+            attempts: retries + 1,
+            // A zero timeout would fail every request before it is sent.
+            timeout: timeout.clamp(Duration::from_millis(1), MAX_TIMEOUT),
+            budget,
+        }
     }
 }
 
@@ -172,16 +226,10 @@ async fn attempt(
         return Err(format!("expected HTTP {expect}, got {status}"));
     }
     let Some(re) = &p.regex else {
+        // The body is never read: dropping the response closes it.
         return Ok(status);
     };
-    let mut text = Vec::new();
-    while text.len() < MAX_BODY {
-        match resp.chunk().await.map_err(describe)? {
-            Some(chunk) => text.extend_from_slice(&chunk),
-            None => break,
-        }
-    }
-    text.truncate(MAX_BODY);
+    let text = read_capped(&mut resp, MAX_BODY).await?;
     if re.is_match(&String::from_utf8_lossy(&text)) {
         Ok(status)
     } else {
@@ -189,20 +237,6 @@ async fn attempt(
             "HTTP {status} but the body does not match /{}/",
             re.as_str()
         ))
-    }
-}
-
-/// The URL with any password replaced, so results can be logged and
-/// shown in pull requests.
-fn masked(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            // Setting a password only fails on URLs without a host, which
-            // cannot carry one in the first place.
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -225,15 +259,62 @@ mod tests {
     }
 
     #[test]
-    fn passwords_are_masked() {
+    fn absurd_retries_and_timeouts_are_clamped() {
+        let mut c = check("http://127.0.0.1:9/");
+        c.retries = Some(u32::MAX);
+        c.timeout = Some(DurationValue(Duration::MAX));
+        let l = Limits::of(&c, CHECK_BUDGET);
+        assert_eq!(l.attempts, MAX_RETRIES + 1);
+        assert_eq!(l.timeout, MAX_TIMEOUT);
+        c.timeout = Some(DurationValue(Duration::ZERO));
         assert_eq!(
-            masked("https://u:secret@dev.acme.io/health"),
-            "https://u:***@dev.acme.io/health"
+            Limits::of(&c, CHECK_BUDGET).timeout,
+            Duration::from_millis(1)
         );
+        c.retries = None;
+        c.timeout = None;
+        let l = Limits::of(&c, CHECK_BUDGET);
         assert_eq!(
-            masked("https://dev.acme.io/health"),
-            "https://dev.acme.io/health"
+            (l.attempts, l.timeout),
+            (DEFAULT_RETRIES + 1, DEFAULT_TIMEOUT)
         );
+    }
+
+    /// A server that answers every request with 503 at once; counts them.
+    async fn always_down() -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let hits = std::sync::Arc::new(AtomicU32::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::SERVICE_UNAVAILABLE
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, hits)
+    }
+
+    #[tokio::test]
+    async fn a_check_ends_within_its_budget_whatever_the_config_says() {
+        let (url, hits) = always_down().await;
+        let mut c = check(&url);
+        c.retries = Some(u32::MAX);
+        c.timeout = Some(DurationValue(Duration::MAX));
+        let http = reqwest::Client::new();
+        let budget = Duration::from_millis(1700);
+        let started = std::time::Instant::now();
+        let r = run_check(&http, &c, budget).await;
+        let took = started.elapsed();
+        assert!(!r.ok, "{r:?}");
+        assert!(took < budget + Duration::from_millis(500), "{took:?}");
+        // 200 + 400 + 800 ms of backoff fit in 1.7 s; the next 1.6 s not.
+        assert_eq!(r.attempts, 4, "{r:?}");
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 4);
+        assert!(r.message.contains("no time left"), "{r:?}");
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Promotion: snapshot → plan (pure) → actions.
 
 pub mod execute;
+pub mod holds;
 pub mod observe;
 pub mod pass;
 pub mod plan;

@@ -97,7 +97,10 @@ fn machine_checks(c: &Config, path: &Path) -> Vec<(String, String)> {
             if let Some(key) = &g.ssh_key
                 && let Err(e) = std::fs::File::open(base.join(key))
             {
-                push("gitops.ssh_key", format!("{}: {e}", base.join(key).display()));
+                push(
+                    "gitops.ssh_key",
+                    format!("{}: {e}", base.join(key).display()),
+                );
             }
         }
     }
@@ -108,18 +111,20 @@ fn machine_checks(c: &Config, path: &Path) -> Vec<(String, String)> {
                 && r.kind == crate::config::RegistryKind::Local
                 && let Err(e) = std::fs::metadata(base.join(file))
             {
-                push("registry.path", format!("{}: {e}", base.join(file).display()));
+                push(
+                    "registry.path",
+                    format!("{}: {e}", base.join(file).display()),
+                );
             }
         }
     }
     if let Err(e) = GatePolicy::load(c.gates.as_ref(), &base) {
+        // Loading the policy only reads and parses the cosign keys.
+        let field = "gates.signature.cosign_keys";
         let msg = e.to_string();
-        let field = if msg.starts_with("gates.signature") {
-            "gates.signature.cosign_keys"
-        } else {
-            "gates"
-        };
-        push(field, msg);
+        let msg = msg.strip_prefix(&format!("{field}: ")).unwrap_or(&msg);
+        let has_keys = c.gates.as_ref().is_some_and(|g| g.signature.is_some());
+        push(if has_keys { field } else { "gates" }, msg.to_string());
     }
     if let Some(a) = &c.argocd
         && let Err(e) = ArgoClient::from_config(a)

@@ -139,8 +139,20 @@ fn more_errors(text: &Text, root: &yaml::tree::Node, first: ConfigError) -> Vec<
             ));
         }
     };
+    // Through text again, not `from_value`: a scalar then reads exactly as
+    // it does in the whole document (`after: 3` is the string "3").
     fn de<T: serde::de::DeserializeOwned>(v: Value) -> Result<(), String> {
-        yaml_serde::from_value::<T>(v).map(drop).map_err(|e| e.to_string())
+        let text = yaml_serde::to_string(&v).map_err(|e| e.to_string())?;
+        yaml_serde::from_str::<T>(&text)
+            .map(drop)
+            .map_err(|e| match serde_error(&e) {
+                ConfigError {
+                    field: Some(f),
+                    message,
+                    ..
+                } => format!("{f}: {message}"),
+                other => other.message,
+            })
     }
     for (k, v) in &top {
         let Some(name) = k.as_str() else { continue };

@@ -235,7 +235,10 @@ environments:
     }
     for bad in ["ssh://git:pw@github.com/a.git", "git:pw@github.com:a.git"] {
         let e = errors(&format!("gitops: {{repo: '{bad}'}}\n"));
-        assert!(e[0].contains("gitops.repo: the URL carries user-info"), "{bad}: {e:?}");
+        assert!(
+            e[0].contains("gitops.repo: the URL carries user-info"),
+            "{bad}: {e:?}"
+        );
     }
 }
 
@@ -271,7 +274,10 @@ environments:
     for (got, want) in e.iter().zip(want) {
         assert!(got.starts_with(want), "got {got}\nwant {want}");
     }
-    assert!(!e.iter().any(|m| m.contains("a\\nb")), "header value echoed");
+    assert!(
+        !e.iter().any(|m| m.contains("a\\nb")),
+        "header value echoed"
+    );
 }
 
 #[test]
@@ -286,7 +292,10 @@ apps:
 - {name: a, repository: r}
 ";
     let e = errors(src);
-    assert!(e[0].starts_with("1:27 gitops.branch: invalid type"), "{e:#?}");
+    assert!(
+        e[0].starts_with("1:27 gitops.branch: invalid type"),
+        "{e:#?}"
+    );
     assert!(
         e.iter()
             .any(|m| m.starts_with("3:43 environments[0].smoke[0].url: the URL carries user-info")),

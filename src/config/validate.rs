@@ -251,10 +251,16 @@ fn smoke(s: &Smoke, at: &dyn Fn(&str) -> Vec<PathSeg>, p: &mut Problems) {
     }
     for (name, value) in &s.headers {
         if HeaderName::from_bytes(name.as_bytes()).is_err() {
-            p.push((at("headers"), format!("{name:?} is not a valid header name")));
+            p.push((
+                at("headers"),
+                format!("{name:?} is not a valid header name"),
+            ));
         } else if HeaderValue::from_str(value).is_err() {
             // The value may be a credential: never echo it.
-            p.push((at("headers"), format!("the value of header {name:?} is not valid")));
+            p.push((
+                at("headers"),
+                format!("the value of header {name:?} is not valid"),
+            ));
         }
     }
     if let Some(r) = &s.body_regex
@@ -265,7 +271,10 @@ fn smoke(s: &Smoke, at: &dyn Fn(&str) -> Vec<PathSeg>, p: &mut Problems) {
     if let Some(n) = s.retries
         && n > MAX_SMOKE_RETRIES
     {
-        p.push((at("retries"), format!("{n} retries: at most {MAX_SMOKE_RETRIES}")));
+        p.push((
+            at("retries"),
+            format!("{n} retries: at most {MAX_SMOKE_RETRIES}"),
+        ));
     }
     if let Some(t) = &s.timeout
         && (t.0.is_zero() || t.0 > MAX_SMOKE_TIMEOUT)

@@ -46,7 +46,11 @@ impl SmokeMode {
     /// [`ReadOnly`](Self::ReadOnly) when `read_only`, else
     /// [`Full`](Self::Full).
     pub fn of(read_only: bool) -> Self {
-        if read_only { Self::ReadOnly } else { Self::Full }
+        if read_only {
+            Self::ReadOnly
+        } else {
+            Self::Full
+        }
     }
 }
 
@@ -75,7 +79,10 @@ pub async fn smoke_in(checks: &[Smoke], mode: SmokeMode) -> Vec<SmokeResult> {
     for (i, check) in checks.iter().enumerate() {
         if mode == SmokeMode::ReadOnly {
             let method = check.method.as_deref().unwrap_or("GET");
-            if !["GET", "HEAD"].iter().any(|m| method.eq_ignore_ascii_case(m)) {
+            if !["GET", "HEAD"]
+                .iter()
+                .any(|m| method.eq_ignore_ascii_case(m))
+            {
                 results[i] = Some(SmokeResult {
                     url: masked(&check.url),
                     ok: false,
@@ -305,7 +312,10 @@ mod tests {
         let results = smoke_in(&[post.clone()], SmokeMode::ReadOnly).await;
         assert_eq!(results[0].attempts, 0, "{results:?}");
         assert!(!results[0].ok);
-        assert!(results[0].message.contains("not run by plan (POST"), "{results:?}");
+        assert!(
+            results[0].message.contains("not run by plan (POST"),
+            "{results:?}"
+        );
         let sent = smoke_in(&[post], SmokeMode::Full).await;
         assert_eq!(sent[0].attempts, 1, "{sent:?}");
     }

@@ -349,12 +349,16 @@ fn position(text: &str, needle: &str) -> String {
     format!("{line}:{col}")
 }
 
+/// An expected error: the text its position points at, the field, a part
+/// of the message.
+type Want = (&'static str, &'static str, &'static str);
+
 #[test]
 fn check_config_refuses_each_bad_config_with_field_and_position() {
     let d = ConfigDir::new();
     let dev = "    mode: commit\n";
     // (config, [(needle whose position the error names, field, message part)])
-    let cases: Vec<(String, Vec<(&str, &str, &str)>)> = vec![
+    let cases: Vec<(String, Vec<Want>)> = vec![
         (
             edited(
                 "repo: gitops.git",

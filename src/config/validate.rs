@@ -34,9 +34,7 @@ pub(super) fn user_info(url: &str) -> Option<&'static str> {
     let lower = url.to_ascii_lowercase();
     if let Some((scheme, rest)) = lower.split_once("://") {
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let Some((info, _)) = authority.rsplit_once('@') else {
-            return None;
-        };
+        let (info, _) = authority.rsplit_once('@')?;
         let web = matches!(scheme, "http" | "https");
         return (web || info.contains(':')).then_some(refused);
     }
@@ -106,10 +104,10 @@ pub(super) fn validate(config: &Config) -> Problems {
             p.push((vec![key("gitops"), key("repo")], format!("the URL {why}")));
         }
     }
-    if let Some(a) = &config.argocd {
-        if let Err(why) = web_url(&a.url) {
-            p.push((vec![key("argocd"), key("url")], why));
-        }
+    if let Some(a) = &config.argocd
+        && let Err(why) = web_url(&a.url)
+    {
+        p.push((vec![key("argocd"), key("url")], why));
     }
     forge(config, &mut p);
     if let Some(r) = &config.registry {

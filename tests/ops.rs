@@ -305,6 +305,10 @@ async fn a_second_process_on_one_cache_waits_then_names_the_holder() {
     assert!(checkout.is_dir(), "{}", checkout.display());
     let lock = Workspace::lock_dir(&checkout, Duration::ZERO).unwrap();
     let head_before = hash_tree(&checkout.join(".git/refs"));
+    // The holder is in the middle of a git operation: its lock files are
+    // live and must survive the processes that wait.
+    let index_lock = checkout.join(".git/index.lock");
+    std::fs::write(&index_lock, "").unwrap();
 
     for args in [&["run", "--once"][..], &["plan"][..]] {
         let started = Instant::now();
@@ -323,10 +327,17 @@ async fn a_second_process_on_one_cache_waits_then_names_the_holder() {
     }
     // Nothing was touched while the lock was held.
     assert_eq!(hash_tree(&checkout.join(".git/refs")), head_before);
+    assert!(
+        index_lock.exists(),
+        "another process's git lock was deleted"
+    );
+    // Its holder died without cleaning up: under the checkout's lock, the
+    // next pass knows the git lock is stale and clears it.
     drop(lock);
     ok(&s
         .ferry(&["run", "--once"], &[("FERRY_LOCK_WAIT", "1")])
         .await);
+    assert!(!index_lock.exists());
 
     // A process that waits gets the lock once the holder lets go.
     let lock = Workspace::lock_dir(&checkout, Duration::ZERO).unwrap();

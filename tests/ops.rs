@@ -339,6 +339,16 @@ async fn a_second_process_on_one_cache_waits_then_names_the_holder() {
         .await);
     assert!(!index_lock.exists());
 
+    // A wait that is not a number of seconds is refused as bad input.
+    let o = s.ferry(&["plan"], &[("FERRY_LOCK_WAIT", "soon")]).await;
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("FERRY_LOCK_WAIT=\"soon\""));
+
     // A process that waits gets the lock once the holder lets go.
     let lock = Workspace::lock_dir(&checkout, Duration::ZERO).unwrap();
     let release = tokio::spawn(async move {

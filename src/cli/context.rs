@@ -156,7 +156,11 @@ async fn load_with(
         base.join(&gitops.repo).display().to_string()
     };
     let cache = cache.map_or_else(cache_dir, Path::to_path_buf);
-    let failed = |e: crate::gitops::GitError| (e.to_string(), false);
+    // A malformed FERRY_LOCK_WAIT is the user's input; the rest is not.
+    let failed = |e: crate::gitops::GitError| {
+        let input = matches!(e, crate::gitops::GitError::LockWait(_));
+        (e.to_string(), input)
+    };
     let (workspace, checkout, cache_lock, scratch) = if read_only {
         let checkout = Workspace::dir_for(&repo, &gitops.branch, &cache).map_err(failed)?;
         // No checkout yet: nothing to lock, and nothing is created.

@@ -478,6 +478,7 @@ fn promote(apps: usize) -> Res<()> {
         argo: Some(&argo_client),
         forge: Some(&forge),
         soak: &soak,
+        read_only: false,
     };
     println!(
         "pull-request side, {apps} apps × 3 environments (dev and staging prove, with one smoke check each):"

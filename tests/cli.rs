@@ -299,9 +299,6 @@ fn symlinked_kustomization_is_refused_and_left_alone() {
 
 #[test]
 fn check_config_exit_codes() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/ferry.example.yaml");
-    let o = ferry(&["check-config", "--config", example]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("ferry.yaml");
     std::fs::write(
@@ -326,4 +323,348 @@ fn check_config_exit_codes() {
     assert_eq!(o.status.code(), Some(1));
     let o = ferry(&["set-image"]);
     assert_eq!(o.status.code(), Some(2), "usage errors are bad input");
+}
+
+/// A directory with a bare GitOps repository, a registry file and a
+/// cosign key, for check-config and plan on configs written from `BASE`.
+struct ConfigDir {
+    dir: tempfile::TempDir,
+}
+
+const BASE: &str = "gitops:
+  repo: gitops.git
+  branch: main
+registry:
+  kind: local
+  path: registry.yaml
+gates:
+  signature:
+    cosign_keys: [ci.pub]
+forge:
+  kind: local
+  path: prs.json
+environments:
+  - name: dev
+    mode: commit
+  - name: staging
+    mode: pull_request
+    after: dev
+apps:
+  - name: api
+    repository: shop/api
+    image: api
+    overlays: {dev: overlays/dev, staging: overlays/staging}
+";
+
+impl ConfigDir {
+    fn new() -> ConfigDir {
+        let dir = tempfile::tempdir().unwrap();
+        let overlay = format!("images:\n- name: api\n  newTag: v1\n  digest: {D}\n");
+        ferry::gitops::init_bare_with(
+            &dir.path().join("gitops.git"),
+            &[
+                ("overlays/dev/kustomization.yaml", overlay.as_bytes()),
+                ("overlays/staging/kustomization.yaml", overlay.as_bytes()),
+            ],
+            "main",
+            &ferry::gitops::Author {
+                name: "t".into(),
+                email: "t@t".into(),
+            },
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("registry.yaml"), "repositories: {}\n").unwrap();
+        let signer = ferry::gates::signer::Signer::generate().unwrap();
+        std::fs::write(dir.path().join("ci.pub"), signer.public_pem().unwrap()).unwrap();
+        std::fs::write(dir.path().join("garbage.pub"), "not a key\n").unwrap();
+        ConfigDir { dir }
+    }
+
+    fn run(&self, config: &str, args: &[&str]) -> Output {
+        let p = self.dir.path().join("ferry.yaml");
+        std::fs::write(&p, config).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(args)
+            .arg("--config")
+            .arg(&p)
+            .env("FERRY_CACHE_DIR", self.dir.path().join("cache"))
+            .env_remove("FERRY_TEST_UNSET_VAR")
+            .output()
+            .unwrap()
+    }
+}
+
+/// `BASE` with `from` replaced by `to` (which must occur once).
+fn edited(from: &str, to: &str) -> String {
+    assert_eq!(BASE.matches(from).count(), 1, "{from:?}");
+    BASE.replacen(from, to, 1)
+}
+
+/// `line:col` (1-based) of the first `needle` in `text`.
+fn position(text: &str, needle: &str) -> String {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} in {text}"));
+    let line = text[..at].matches('\n').count() + 1;
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("{line}:{col}")
+}
+
+/// An expected error: the text its position points at, the field, a part
+/// of the message.
+type Want = (&'static str, &'static str, &'static str);
+
+#[test]
+fn check_config_refuses_each_bad_config_with_field_and_position() {
+    let d = ConfigDir::new();
+    let dev = "    mode: commit\n";
+    // (config, [(needle whose position the error names, field, message part)])
+    let cases: Vec<(String, Vec<Want>)> = vec![
+        (
+            edited(
+                "repo: gitops.git",
+                "repo: 'https://ghp_tok@github.com/a/b.git'",
+            ),
+            vec![("'https://ghp", "gitops.repo", "carries user-info")],
+        ),
+        (
+            edited("branch: main", "branch: 'a..b'"),
+            vec![("'a..b'", "gitops.branch", "not a valid git branch name")],
+        ),
+        (
+            edited("    after: dev\n", ""),
+            vec![("pull_request", "environments[1].mode", "needs `after`")],
+        ),
+        (
+            edited(
+                dev,
+                "    mode: commit\n    smoke: [{url: 'https://u:pw@dev.acme.io/h'}]\n",
+            ),
+            vec![(
+                "'https://u:pw",
+                "environments[0].smoke[0].url",
+                "carries user-info",
+            )],
+        ),
+        (
+            edited(
+                dev,
+                "    mode: commit\n    smoke: [{url: 'http://127.0.0.1:9/h', retries: 1000}]\n",
+            ),
+            vec![("1000", "environments[0].smoke[0].retries", "at most 10")],
+        ),
+        (
+            edited(
+                dev,
+                "    mode: commit\n    smoke: [{url: 'http://127.0.0.1:9/h', timeout: 0s}]\n",
+            ),
+            vec![("0s", "environments[0].smoke[0].timeout", "more than zero")],
+        ),
+        (
+            edited(
+                dev,
+                "    mode: commit\n    smoke: [{url: 'http://127.0.0.1:9/h', headers: {'a b': x}}]\n",
+            ),
+            vec![(
+                "{'a b'",
+                "environments[0].smoke[0].headers",
+                "not a valid header name",
+            )],
+        ),
+        (
+            edited(
+                dev,
+                "    mode: commit\n    smoke: [{url: 'http://127.0.0.1:9/h', body_regex: '(['}]\n",
+            ),
+            vec![(
+                "'(['",
+                "environments[0].smoke[0].body_regex",
+                "invalid regex",
+            )],
+        ),
+        (
+            edited(
+                "    after: dev\n",
+                "    after: dev\n    reviewers: [alice, 'team:', 'x y']\n",
+            ),
+            vec![
+                (
+                    "'team:'",
+                    "environments[1].reviewers[1]",
+                    "neither a GitHub login",
+                ),
+                (
+                    "'x y'",
+                    "environments[1].reviewers[2]",
+                    "neither a GitHub login",
+                ),
+            ],
+        ),
+        (
+            edited("[ci.pub]", "[missing.pub]"),
+            vec![(
+                "[missing.pub]",
+                "gates.signature.cosign_keys",
+                "missing.pub",
+            )],
+        ),
+        (
+            edited("[ci.pub]", "[garbage.pub]"),
+            vec![(
+                "[garbage.pub]",
+                "gates.signature.cosign_keys",
+                "garbage.pub",
+            )],
+        ),
+        (
+            edited("  kind: local\n  path: prs.json\n", "  kind: github\n"),
+            vec![
+                ("kind: github", "forge", "`repository` is required"),
+                ("kind: github", "forge", "give `token_env`"),
+            ],
+        ),
+        (
+            edited(dev, "    mode: commit\n    argocd_app: shop-dev\n"),
+            vec![(
+                "shop-dev",
+                "environments[0].argocd_app",
+                "needs an `argocd:` section",
+            )],
+        ),
+        (
+            edited(
+                "  branch: main\n",
+                "  branch: main\n  token_env: FERRY_TEST_UNSET_VAR\n",
+            ),
+            vec![("FERRY_TEST_UNSET_VAR", "gitops.token_env", "is not set")],
+        ),
+        (
+            format!("{BASE}argocd: {{url: 'https://admin:pw@argocd.acme.io'}}\n"),
+            vec![("'https://admin", "argocd.url", "carries user-info")],
+        ),
+        // A parse error does not hide the other problems.
+        (
+            edited(
+                dev,
+                "    mode: commit\n    colour: blue\n    smoke: [{url: 'https://tok@dev.acme.io/h'}]\n",
+            ),
+            vec![
+                ("colour", "environments[0]", "unknown field `colour`"),
+                (
+                    "'https://tok",
+                    "environments[0].smoke[0].url",
+                    "carries user-info",
+                ),
+            ],
+        ),
+        (
+            edited("    image: api\n", "    image: [api]\n")
+                .replace("    mode: commit\n", "    mode: commit\n    soak: {x: 1}\n"),
+            vec![
+                ("{x: 1}", "environments[0].soak", "invalid type: map"),
+                ("name: api", "apps[0]", "image: invalid type: sequence"),
+            ],
+        ),
+    ];
+    for (config, wants) in &cases {
+        let o = d.run(config, &["check-config"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{config}\n{err}");
+        for (needle, field, message) in wants {
+            let want = format!("ferry.yaml:{}: {field}: ", position(config, needle));
+            assert!(
+                err.lines()
+                    .any(|l| l.contains(&want) && l.contains(message)),
+                "{want:?} with {message:?} not in:\n{err}\nfor:\n{config}"
+            );
+        }
+        assert_eq!(
+            err.lines().filter(|l| l.contains("ferry.yaml:")).count(),
+            wants.len(),
+            "{err}"
+        );
+        for secret in ["ghp_tok", ":pw@", "tok@"] {
+            assert!(!err.contains(secret), "secret echoed: {err}");
+        }
+    }
+}
+
+#[test]
+fn every_config_check_config_accepts_plan_accepts() {
+    let d = ConfigDir::new();
+    let dev = "    mode: commit\n";
+    let good = [
+        BASE.to_string(),
+        format!(
+            "{}argocd: {{url: 'http://127.0.0.1:9'}}\n",
+            edited(dev, "    mode: commit\n    argocd_app: '{app}-dev'\n")
+        ),
+        edited(
+            dev,
+            "    mode: commit\n    smoke: [{url: 'http://127.0.0.1:9/h?x=1', method: head, headers: {X-A: b}, body_regex: 'ok', retries: 10, timeout: 5m}]\n",
+        ),
+        edited(
+            "    after: dev\n",
+            "    after: dev\n    reviewers: [alice, 'team:platform', a-b-c]\n",
+        ),
+        edited("  branch: main\n", "  branch: release/v1.2\n").replace("\"main\"", "x"),
+    ];
+    // The bad ones of the other test, too: whatever check-config accepts.
+    let bad = [
+        edited("branch: main", "branch: 'a..b'"),
+        edited("    after: dev\n", ""),
+        edited("[ci.pub]", "[garbage.pub]"),
+    ];
+    let mut accepted = 0;
+    for config in good.iter().chain(&bad) {
+        let check = d.run(config, &["check-config"]);
+        if check.status.code() != Some(0) {
+            continue;
+        }
+        accepted += 1;
+        let plan = d.run(config, &["plan"]);
+        // The branch release/v1.2 does not exist: plan fails to fetch (1), as
+        // it must, but never refuses the config (2).
+        if config.contains("release/v1.2") {
+            assert_eq!(plan.status.code(), Some(1), "{config}\n{}", stderr(&plan));
+            assert!(stderr(&plan).contains("no branch"), "{}", stderr(&plan));
+            continue;
+        }
+        assert_eq!(plan.status.code(), Some(0), "{config}\n{}", stderr(&plan));
+    }
+    assert_eq!(accepted, good.len(), "check-config refused a good config");
+}
+
+#[test]
+fn the_example_config_passes_with_its_keys_and_secrets() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/ferry.example.yaml"
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ferry.yaml");
+    std::fs::write(&p, &example).unwrap();
+    let check = |env: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["check-config", "--config"])
+            .arg(&p)
+            .env_remove("ARGOCD_TOKEN")
+            .env_remove("GITHUB_TOKEN")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    // Without the key file and the tokens, what run would fail on is named.
+    let o = check(&[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for field in ["gates.signature.cosign_keys", "argocd", "forge"] {
+        assert!(err.contains(&format!(": {field}: ")), "{field}: {err}");
+    }
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    let signer = ferry::gates::signer::Signer::generate().unwrap();
+    std::fs::write(dir.path().join("keys/ci.pub"), signer.public_pem().unwrap()).unwrap();
+    let o = check(&[("ARGOCD_TOKEN", "t"), ("GITHUB_TOKEN", "t")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{self, Config};
 use crate::forge::AnyForge;
 use crate::gates::{GatePolicy, Gates};
-use crate::gitops::{Author, Credentials, Workspace};
+use crate::gitops::{Author, CacheLock, Credentials, Workspace};
 use crate::health::{ArgoClient, SoakTracker};
 use crate::promotion::pass::{self, PassError, PassReport};
 use crate::promotion::promote::PromotionIo;
@@ -30,6 +30,15 @@ pub struct Context {
     pub forge: Option<AnyForge>,
     /// Soak clocks, kept between passes.
     pub soak: SoakTracker,
+    /// `ferry plan`: the checkout is a scratch copy and nothing is written.
+    pub read_only: bool,
+    /// The plan of the last pass that succeeded, so that a hold is logged
+    /// when it starts, not on every pass while it lasts.
+    pub last_plan: Option<crate::promotion::Plan>,
+    // The lock on the cache's checkout and the scratch directory of a
+    // read-only context; declared after the workspace so they outlive it.
+    _cache_lock: Option<CacheLock>,
+    _scratch: Option<tempfile::TempDir>,
 }
 
 impl Context {
@@ -39,6 +48,7 @@ impl Context {
             argo: self.argo.as_ref(),
             forge: self.forge.as_ref(),
             soak: &self.soak,
+            read_only: self.read_only,
         }
     }
 
@@ -48,8 +58,9 @@ impl Context {
             argo: self.argo.as_ref(),
             forge: self.forge.as_ref(),
             soak: &self.soak,
+            read_only: self.read_only,
         };
-        pass::run_pass(
+        let report = pass::run_pass(
             &self.config,
             &mut self.workspace,
             &self.registry,
@@ -57,7 +68,21 @@ impl Context {
             &io,
             &self.author,
         )
-        .await
+        .await?;
+        log_holds(self.last_plan.as_ref(), &report.plan);
+        self.last_plan = Some(report.plan.clone());
+        Ok(report)
+    }
+}
+
+/// WARN for each hold that starts with this pass, INFO for each that ended.
+fn log_holds(previous: Option<&crate::promotion::Plan>, current: &crate::promotion::Plan) {
+    use crate::promotion::holds;
+    for h in holds::started(previous, current) {
+        tracing::warn!(app = %h.app, env = %h.env, code = %h.code, reason = %h.message, "hold started");
+    }
+    for h in holds::ended(previous, current) {
+        tracing::info!(app = %h.app, env = %h.env, code = %h.code, "hold ended");
     }
 }
 
@@ -75,7 +100,25 @@ pub fn cache_dir() -> PathBuf {
 
 /// Loads everything from the config file. Errors are messages for stderr;
 /// the bool says whether it was the input's fault (exit 2) or not (1).
+/// The checkout in `cache` (default [`cache_dir`]) is locked for the life of
+/// the context.
 pub async fn load(path: &Path, cache: Option<&Path>) -> Result<Context, (String, bool)> {
+    load_with(path, cache, false).await
+}
+
+/// [`load`] for `ferry plan`, which changes nothing in the cache: it holds
+/// the cache checkout's lock (so it never reads one halfway through a
+/// pass), but works in a scratch checkout that borrows the cache's objects
+/// and is deleted with the context; soak clocks are read, never saved.
+pub async fn load_read_only(path: &Path) -> Result<Context, (String, bool)> {
+    load_with(path, None, true).await
+}
+
+async fn load_with(
+    path: &Path,
+    cache: Option<&Path>,
+    read_only: bool,
+) -> Result<Context, (String, bool)> {
     let config = config::load(path).map_err(|e| (e.to_string(), true))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let gitops = config
@@ -119,8 +162,33 @@ pub async fn load(path: &Path, cache: Option<&Path>) -> Result<Context, (String,
         base.join(&gitops.repo).display().to_string()
     };
     let cache = cache.map_or_else(cache_dir, Path::to_path_buf);
-    let workspace = Workspace::open(&repo, &gitops.branch, &cache, creds)
-        .map_err(|e| (e.to_string(), false))?;
+    // A malformed FERRY_LOCK_WAIT is the user's input; the rest is not.
+    let failed = |e: crate::gitops::GitError| {
+        let input = matches!(e, crate::gitops::GitError::LockWait(_));
+        (e.to_string(), input)
+    };
+    let (workspace, checkout, cache_lock, scratch) = if read_only {
+        let checkout = Workspace::dir_for(&repo, &gitops.branch, &cache).map_err(failed)?;
+        // No checkout yet: nothing to lock, and nothing is created.
+        let lock = if checkout.exists() {
+            let wait = crate::gitops::wait_from_env().map_err(|e| (e, true))?;
+            Some(Workspace::lock_dir(&checkout, wait).map_err(failed)?)
+        } else {
+            None
+        };
+        let scratch = tempfile::Builder::new()
+            .prefix("ferry-plan-")
+            .tempdir()
+            .map_err(|e| (format!("ferry: scratch checkout: {e}"), false))?;
+        let mut ws =
+            Workspace::open(&repo, &gitops.branch, scratch.path(), creds).map_err(failed)?;
+        ws.borrow_objects(&checkout).map_err(failed)?;
+        (ws, checkout, lock, Some(scratch))
+    } else {
+        let ws = Workspace::open(&repo, &gitops.branch, &cache, creds).map_err(failed)?;
+        let checkout = ws.root().to_path_buf();
+        (ws, checkout, None, None)
+    };
     let argo = match &config.argocd {
         Some(a) => Some(ArgoClient::from_config(a).map_err(|e| (e.to_string(), true))?),
         None => None,
@@ -135,13 +203,9 @@ pub async fn load(path: &Path, cache: Option<&Path>) -> Result<Context, (String,
     };
     // Soak clocks beside the checkout, so a restart keeps them.
     let soak_file = {
-        let mut name = workspace
-            .root()
-            .file_name()
-            .unwrap_or_default()
-            .to_os_string();
+        let mut name = checkout.file_name().unwrap_or_default().to_os_string();
         name.push(".soak.json");
-        workspace.root().with_file_name(name)
+        checkout.with_file_name(name)
     };
     Ok(Context {
         argo,
@@ -155,5 +219,9 @@ pub async fn load(path: &Path, cache: Option<&Path>) -> Result<Context, (String,
             email: gitops.author_email.clone(),
         },
         config,
+        read_only,
+        last_plan: None,
+        _cache_lock: cache_lock,
+        _scratch: scratch,
     })
 }

@@ -1,5 +1,7 @@
 //! `ferry plan --config FILE [--output text|json]`: what a pass would do,
-//! and for each app that does not move, why. Writes nothing.
+//! and for each app that does not move, why. Writes nothing: the pass runs
+//! in a scratch checkout, soak clocks are not saved, smoke checks other
+//! than GET and HEAD are not sent, nothing is pushed and no PR touched.
 
 use std::path::PathBuf;
 
@@ -32,7 +34,7 @@ pub fn run(args: Args) -> Exit {
         }
     };
     rt.block_on(async {
-        let mut ctx = match super::context::load(&args.config, None).await {
+        let mut ctx = match super::context::load_read_only(&args.config).await {
             Ok(c) => c,
             Err((msg, input)) => {
                 eprintln!("{msg}");
@@ -61,11 +63,15 @@ pub fn run(args: Args) -> Exit {
     })
 }
 
+/// `@` and the first 12 characters of a sha256 digest's hex. Counted in
+/// characters, not bytes: a digest read from a repository may hold any
+/// text, and must never make the table panic.
 fn short(s: &Option<String>) -> String {
     s.as_deref()
         .map(|d| {
-            d.strip_prefix("sha256:")
-                .map_or(d.to_string(), |h| format!("@{}", &h[..h.len().min(12)]))
+            d.strip_prefix("sha256:").map_or(d.to_string(), |h| {
+                format!("@{}", h.chars().take(12).collect::<String>())
+            })
         })
         .unwrap_or_default()
 }
@@ -122,4 +128,23 @@ pub fn render_table(plan: &Plan) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+
+    #[test]
+    fn short_digests_never_split_a_character() {
+        assert_eq!(
+            short(&Some(format!("sha256:{}", "ab".repeat(32)))),
+            "@abababababab"
+        );
+        // 11 ASCII bytes then a 3-byte character across byte 12.
+        let odd = format!("sha256:{}한국어", "a".repeat(11));
+        assert_eq!(short(&Some(odd)), "@aaaaaaaaaaa한");
+        assert_eq!(short(&Some("sha256:é".into())), "@é");
+        assert_eq!(short(&Some("latest".into())), "latest");
+        assert_eq!(short(&None), "");
+    }
 }

@@ -90,7 +90,10 @@ pub fn parse(src: &str) -> Result<Config, Vec<ConfigError>> {
     })?;
     let config: Config = match &root {
         None => Config::default(),
-        Some(_) => yaml_serde::from_str(text.body()).map_err(|e| vec![serde_error(&e)])?,
+        Some(r) => match yaml_serde::from_str(text.body()) {
+            Ok(c) => c,
+            Err(e) => return Err(more_errors(&text, r, serde_error(&e))),
+        },
     };
     let problems = validate::validate(&config);
     if problems.is_empty() {
@@ -109,6 +112,163 @@ pub fn parse(src: &str) -> Result<Config, Vec<ConfigError>> {
             }
         })
         .collect())
+}
+
+/// After a serde error, what else can be reported: each section and each
+/// list entry deserialized on its own (an error positioned at its start,
+/// except for the one that holds `first`), and user-info in every URL
+/// field. Cross-field rules need the whole config and wait for the fix.
+fn more_errors(text: &Text, root: &yaml::tree::Node, first: ConfigError) -> Vec<ConfigError> {
+    use yaml_serde::Value;
+    let Ok(Value::Mapping(top)) = yaml_serde::from_str::<Value>(text.body()) else {
+        return vec![first];
+    };
+    let at = |path: &[PathSeg]| text.line_col(yaml::lookup(root, path).start);
+    // (start of the element, its error) for every element that fails alone.
+    let mut found: Vec<((usize, usize), ConfigError)> = Vec::new();
+    let mut check = |path: Vec<PathSeg>, v: &Value, f: fn(Value) -> Result<(), String>| {
+        if let Err(message) = f(v.clone()) {
+            let pos = at(&path);
+            found.push((
+                pos,
+                ConfigError {
+                    pos: Some(pos),
+                    field: Some(path_string(&path)),
+                    message,
+                },
+            ));
+        }
+    };
+    // Through text again, not `from_value`: a scalar then reads exactly as
+    // it does in the whole document (`after: 3` is the string "3").
+    fn de<T: serde::de::DeserializeOwned>(v: Value) -> Result<(), String> {
+        let text = yaml_serde::to_string(&v).map_err(|e| e.to_string())?;
+        yaml_serde::from_str::<T>(&text)
+            .map(drop)
+            .map_err(|e| match serde_error(&e) {
+                ConfigError {
+                    field: Some(f),
+                    message,
+                    ..
+                } => format!("{f}: {message}"),
+                other => other.message,
+            })
+    }
+    for (k, v) in &top {
+        let Some(name) = k.as_str() else { continue };
+        let here = vec![PathSeg::Key(name.to_string())];
+        match (name, v) {
+            ("gitops", _) => check(here, v, de::<GitOps>),
+            ("registry", _) => check(here, v, de::<Registry>),
+            ("gates", _) => check(here, v, de::<Gates>),
+            ("argocd", _) => check(here, v, de::<ArgoCd>),
+            ("forge", _) => check(here, v, de::<Forge>),
+            ("environments" | "apps", Value::Sequence(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let mut path = here.clone();
+                    path.push(PathSeg::Index(i));
+                    let f = if name == "apps" {
+                        de::<App>
+                    } else {
+                        de::<Environment>
+                    };
+                    check(path, item, f);
+                }
+            }
+            _ => {}
+        }
+    }
+    // The element that holds the first error reported it already.
+    if let Some(first_pos) = first.pos
+        && let Some(holder) = found
+            .iter()
+            .map(|(p, _)| *p)
+            .filter(|p| *p <= first_pos)
+            .max()
+    {
+        found.retain(|(p, _)| *p != holder);
+    }
+    let mut errors = vec![first];
+    errors.extend(found.into_iter().map(|(_, e)| e));
+    for path in url_fields(&top) {
+        let Some(Value::String(url)) = value_at(&top, &path) else {
+            continue;
+        };
+        if let Some(why) = validate::user_info(url) {
+            errors.push(ConfigError {
+                pos: Some(at(&path)),
+                field: Some(path_string(&path)),
+                message: format!("the URL {why}"),
+            });
+        }
+    }
+    errors.sort_by_key(|e| e.pos);
+    errors.dedup();
+    errors
+}
+
+/// Every URL field of a config, as paths into the raw document.
+fn url_fields(top: &yaml_serde::Mapping) -> Vec<Vec<PathSeg>> {
+    let k = |s: &str| PathSeg::Key(s.to_string());
+    let mut paths = vec![
+        vec![k("gitops"), k("repo")],
+        vec![k("argocd"), k("url")],
+        vec![k("forge"), k("api_url")],
+        vec![k("registry"), k("endpoint")],
+        vec![k("registry"), k("oci_endpoint")],
+        vec![k("registry"), k("sqs_queue_url")],
+    ];
+    if let Some(yaml_serde::Value::Sequence(envs)) = top.get("environments") {
+        for (i, env) in envs.iter().enumerate() {
+            if let Some(yaml_serde::Value::Sequence(checks)) = env.get("smoke") {
+                for j in 0..checks.len() {
+                    paths.push(vec![
+                        k("environments"),
+                        PathSeg::Index(i),
+                        k("smoke"),
+                        PathSeg::Index(j),
+                        k("url"),
+                    ]);
+                }
+            }
+        }
+    }
+    paths
+}
+
+fn value_at<'v>(top: &'v yaml_serde::Mapping, path: &[PathSeg]) -> Option<&'v yaml_serde::Value> {
+    let (PathSeg::Key(first), rest) = path.split_first()? else {
+        return None;
+    };
+    let mut v = top.get(first.as_str())?;
+    for seg in rest {
+        v = match seg {
+            PathSeg::Key(k) => v.get(k.as_str())?,
+            PathSeg::Index(i) => v.get(*i)?,
+        };
+    }
+    Some(v)
+}
+
+/// The 1-based line and column of `field` (a path like
+/// `environments[0].smoke[1].url`, as [`ConfigError::field`] shows it) in
+/// config text, or of the deepest part of it that exists.
+pub fn locate(src: &str, field: &str) -> Option<(usize, usize)> {
+    let text = Text::new(src);
+    let root = yaml::tree::parse(&text).ok()??;
+    let mut path = Vec::new();
+    for part in field.split('.') {
+        let (name, indices) = part.split_once('[').unwrap_or((part, ""));
+        if !name.is_empty() {
+            path.push(PathSeg::Key(name.to_string()));
+        }
+        for i in indices.split('[') {
+            if let Ok(i) = i.trim_end_matches(']').parse::<usize>() {
+                path.push(PathSeg::Index(i));
+            }
+        }
+    }
+    Some(text.line_col(yaml::lookup(&root, &path).start))
 }
 
 /// Splits yaml_serde's "field.path: message at line L column C".

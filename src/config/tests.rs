@@ -144,9 +144,11 @@ fn argocd_app_may_name_one_application_per_app() {
 
 #[test]
 fn grouping_by_environment_loads() {
-    let c = parse("environments:\n- {name: staging, mode: pull_request, group: environment}\n")
-        .unwrap();
-    assert_eq!(c.environments[0].group, Group::Environment);
+    let c = parse(
+        "environments:\n- {name: dev, mode: commit}\n- {name: staging, mode: pull_request, after: dev, group: environment}\n",
+    )
+    .unwrap();
+    assert_eq!(c.environments[1].group, Group::Environment);
     let e = errors("environments:\n- {name: staging, mode: pull_request, group: everything}\n");
     assert!(e[0].contains("environments[0].group"), "{e:?}");
 }
@@ -195,4 +197,119 @@ fn display_names_the_file() {
     let e = load(&p).unwrap_err().to_string();
     assert!(e.starts_with(&format!("{}:1:", p.display())), "{e}");
     assert!(e.contains("gitops: unknown field `brnch`"), "{e}");
+}
+
+#[test]
+fn user_info_is_refused_in_every_url() {
+    let src = "gitops: {repo: 'https://x-access-token:ghp_secret1@github.com/a/b.git'}
+argocd: {url: 'https://admin:secret2@argocd.acme.io'}
+forge: {kind: github, repository: a/b, token_env: T, api_url: 'https://secret3@ghe.acme.io/api/v3'}
+registry: {kind: ecr, region: us-west-2, endpoint: 'http://u:secret4@127.0.0.1:5000'}
+environments:
+- {name: dev, mode: commit, smoke: [{url: 'https://secret5@dev.acme.io/health'}]}
+";
+    let e = errors(src);
+    let fields = [
+        "1:16 gitops.repo: the URL carries user-info",
+        "2:15 argocd.url: the URL carries user-info",
+        "3:63 forge.api_url: the URL carries user-info",
+        "4:52 registry.endpoint: the URL carries user-info",
+        "6:43 environments[0].smoke[0].url: the URL carries user-info",
+    ];
+    assert_eq!(e.len(), fields.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(fields) {
+        assert!(got.starts_with(want), "got {got}\nwant {want}");
+        assert!(!got.contains("secret"), "a secret was echoed: {got}");
+    }
+    // An ssh user name is not a secret; a password in any scheme is.
+    for ok in [
+        "git@github.com:acme/gitops.git",
+        "ssh://git@github.com/acme/gitops.git",
+        "/srv/gitops.git",
+        "https://github.com/acme/gitops.git",
+    ] {
+        assert!(
+            parse(&format!("gitops: {{repo: '{ok}'}}\n")).is_ok(),
+            "{ok}"
+        );
+    }
+    for bad in ["ssh://git:pw@github.com/a.git", "git:pw@github.com:a.git"] {
+        let e = errors(&format!("gitops: {{repo: '{bad}'}}\n"));
+        assert!(
+            e[0].contains("gitops.repo: the URL carries user-info"),
+            "{bad}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn what_run_relies_on_is_checked_at_load() {
+    let src = "gitops: {repo: gitops.git, branch: 'a..b'}
+argocd: {url: 'argocd.acme.io'}
+forge: {kind: github}
+environments:
+- name: dev
+  mode: commit
+  smoke:
+  - {url: 'http://dev/h', method: 'GE T', headers: {'Bad Header': x, X-Token: \"a\\nb\"}, body_regex: '(', retries: 1000, timeout: 1h}
+- {name: staging, mode: pull_request, reviewers: [alice, 'team:platform', 'bad user', '-x']}
+";
+    let e = errors(src);
+    let want = [
+        "1:36 gitops.branch: \"a..b\" is not a valid git branch name",
+        "2:15 argocd.url: \"argocd.acme.io\" is not a valid URL",
+        "3:8 forge: `repository` is required",
+        "3:8 forge: give `token_env`, or `app_id` and `private_key_file`",
+        "8:35 environments[0].smoke[0].method: \"GE T\" is not an HTTP method",
+        "8:52 environments[0].smoke[0].headers: \"Bad Header\" is not a valid header name",
+        "8:52 environments[0].smoke[0].headers: the value of header \"X-Token\" is not valid",
+        "8:100 environments[0].smoke[0].body_regex: invalid regex",
+        "8:114 environments[0].smoke[0].retries: 1000 retries: at most 10",
+        "8:129 environments[0].smoke[0].timeout: 3600s: more than zero and at most 300s",
+        "9:25 environments[1].mode: `mode: pull_request` needs `after`",
+        "9:75 environments[1].reviewers[2]: \"bad user\" is neither a GitHub login nor `team:<slug>`",
+        "9:87 environments[1].reviewers[3]: \"-x\" is neither",
+    ];
+    assert_eq!(e.len(), want.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(want) {
+        assert!(got.starts_with(want), "got {got}\nwant {want}");
+    }
+    assert!(
+        !e.iter().any(|m| m.contains("a\\nb")),
+        "header value echoed"
+    );
+}
+
+#[test]
+fn a_parse_error_does_not_hide_the_others() {
+    // A wrong type in gitops, an unknown key in one environment and a
+    // missing field in an app, plus a token in a smoke URL: all reported.
+    let src = "gitops: {repo: x, branch: [main]}
+environments:
+- {name: dev, mode: commit, smoke: [{url: 'https://tok@dev/h'}]}
+- {name: staging, mode: pull_request, after: dev, colour: blue}
+apps:
+- {name: a, repository: r}
+";
+    let e = errors(src);
+    assert!(
+        e[0].starts_with("1:27 gitops.branch: invalid type"),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("3:43 environments[0].smoke[0].url: the URL carries user-info")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("4:3 environments[1]: unknown field `colour`")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("6:3 apps[0]: missing field `image`")),
+        "{e:#?}"
+    );
+    assert_eq!(e.len(), 4, "{e:#?}");
 }

@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
 
-use super::model::{Config, RegistryKind};
+use reqwest::Url;
+use reqwest::header::{HeaderName, HeaderValue};
+
+use super::model::{Config, ForgeKind, Mode, RegistryKind, Smoke};
 use crate::image::ImageName;
 use crate::yaml::PathSeg;
 
@@ -12,6 +15,71 @@ type Problems = Vec<(Vec<PathSeg>, String)>;
 
 fn key(k: &str) -> PathSeg {
     PathSeg::Key(k.to_string())
+}
+
+/// Most retries a smoke check may ask for: with the backoff doubling from
+/// 200 ms, ten retries already wait over three minutes.
+pub const MAX_SMOKE_RETRIES: u32 = 10;
+
+/// Longest per-request timeout of a smoke check.
+pub const MAX_SMOKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Why a URL is refused for carrying user-info: a token or a password in
+/// it would be stored in the checkout's `.git/config`, or printed. `None`
+/// when it carries none. An ssh user name (`git@github.com:…`) is not a
+/// secret; anything before `@` in an http(s) URL is.
+pub(super) fn user_info(url: &str) -> Option<&'static str> {
+    let refused = "carries user-info (a token or password): \
+                   give credentials through `token_env` or `ssh_key` instead";
+    let lower = url.to_ascii_lowercase();
+    if let Some((scheme, rest)) = lower.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let (info, _) = authority.rsplit_once('@')?;
+        let web = matches!(scheme, "http" | "https");
+        return (web || info.contains(':')).then_some(refused);
+    }
+    // scp-like `user@host:path`: a password (`user:pass@`) is refused.
+    let (info, _) = url.split_once('@')?;
+    (info.contains(':') && !info.contains('/')).then_some(refused)
+}
+
+/// An http(s) URL without user-info, or why not: a message that shows
+/// the URL, unless it carries user-info (then it is never echoed).
+fn web_url(url: &str) -> Result<(), String> {
+    if let Some(why) = user_info(url) {
+        return Err(format!("the URL {why}"));
+    }
+    let parsed = Url::parse(url).map_err(|e| format!("{url:?} is not a valid URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!("{url:?} is not an http:// or https:// URL"));
+    }
+    Ok(())
+}
+
+/// A branch name git accepts (`git check-ref-format --branch`).
+fn valid_branch(branch: &str) -> bool {
+    !branch.starts_with('-') && git2::Reference::is_valid_name(&format!("refs/heads/{branch}"))
+}
+
+/// A GitHub login (`alice`), or a team as `team:slug`.
+fn valid_reviewer(r: &str) -> bool {
+    match r.strip_prefix("team:") {
+        Some(slug) => {
+            !slug.is_empty()
+                && slug.len() <= 100
+                && slug
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        }
+        None => {
+            !r.is_empty()
+                && r.len() <= 39
+                && !r.starts_with('-')
+                && !r.ends_with('-')
+                && !r.contains("--")
+                && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        }
+    }
 }
 
 /// Every problem in `config`, in the order of the sections.
@@ -26,8 +94,22 @@ pub(super) fn validate(config: &Config) -> Problems {
                 vec![key("gitops"), key("branch")],
                 "must not be empty".into(),
             ));
+        } else if !valid_branch(&g.branch) {
+            p.push((
+                vec![key("gitops"), key("branch")],
+                format!("{:?} is not a valid git branch name", g.branch),
+            ));
+        }
+        if let Some(why) = user_info(&g.repo) {
+            p.push((vec![key("gitops"), key("repo")], format!("the URL {why}")));
         }
     }
+    if let Some(a) = &config.argocd
+        && let Err(why) = web_url(&a.url)
+    {
+        p.push((vec![key("argocd"), key("url")], why));
+    }
+    forge(config, &mut p);
     if let Some(r) = &config.registry {
         let missing = |field: &str, p: &mut Problems| {
             p.push((
@@ -35,6 +117,17 @@ pub(super) fn validate(config: &Config) -> Problems {
                 format!("`{field}` is required for kind {:?}", r.kind),
             ));
         };
+        for (field, url) in [
+            ("endpoint", &r.endpoint),
+            ("oci_endpoint", &r.oci_endpoint),
+            ("sqs_queue_url", &r.sqs_queue_url),
+        ] {
+            if let Some(url) = url
+                && let Err(why) = web_url(url)
+            {
+                p.push((vec![key("registry"), key(field)], why));
+            }
+        }
         if let Some(poll) = &r.poll {
             if let Err(e) = poll.parse::<crate::registry::intake::PollSchedule>() {
                 p.push((vec![key("registry"), key("poll")], e));
@@ -89,16 +182,34 @@ fn environments(config: &Config, p: &mut Problems) {
             }
         }
         for (j, s) in env.smoke.iter().enumerate() {
-            if !(s.url.starts_with("http://") || s.url.starts_with("https://")) {
+            let at = |f: &str| {
+                vec![
+                    key("environments"),
+                    PathSeg::Index(i),
+                    key("smoke"),
+                    PathSeg::Index(j),
+                    key(f),
+                ]
+            };
+            smoke(s, &at, p);
+        }
+        if env.mode == Mode::PullRequest && env.after.is_none() {
+            p.push((
+                vec![key("environments"), PathSeg::Index(i), key("mode")],
+                "`mode: pull_request` needs `after`: the environment that proves an image first"
+                    .into(),
+            ));
+        }
+        for (j, r) in env.reviewers.iter().enumerate() {
+            if !valid_reviewer(r) {
                 p.push((
                     vec![
                         key("environments"),
                         PathSeg::Index(i),
-                        key("smoke"),
+                        key("reviewers"),
                         PathSeg::Index(j),
-                        key("url"),
                     ],
-                    format!("{:?} is not an http:// or https:// URL", s.url),
+                    format!("{r:?} is neither a GitHub login nor `team:<slug>`"),
                 ));
             }
         }
@@ -122,6 +233,112 @@ fn environments(config: &Config, p: &mut Problems) {
                 format!("`after` forms a cycle through {after:?}"),
             ));
         }
+    }
+}
+
+/// One smoke check: a URL without user-info, a method, headers and a regex
+/// that can be sent, and bounds that keep one pass bounded.
+fn smoke(s: &Smoke, at: &dyn Fn(&str) -> Vec<PathSeg>, p: &mut Problems) {
+    if let Err(why) = web_url(&s.url) {
+        p.push((at("url"), why));
+    }
+    if let Some(m) = &s.method
+        && (m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()))
+    {
+        p.push((at("method"), format!("{m:?} is not an HTTP method")));
+    }
+    for (name, value) in &s.headers {
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            p.push((
+                at("headers"),
+                format!("{name:?} is not a valid header name"),
+            ));
+        } else if HeaderValue::from_str(value).is_err() {
+            // The value may be a credential: never echo it.
+            p.push((
+                at("headers"),
+                format!("the value of header {name:?} is not valid"),
+            ));
+        }
+    }
+    if let Some(r) = &s.body_regex
+        && let Err(e) = regex::Regex::new(r)
+    {
+        p.push((at("body_regex"), format!("invalid regex: {e}")));
+    }
+    if let Some(n) = s.retries
+        && n > MAX_SMOKE_RETRIES
+    {
+        p.push((
+            at("retries"),
+            format!("{n} retries: at most {MAX_SMOKE_RETRIES}"),
+        ));
+    }
+    if let Some(t) = &s.timeout
+        && (t.0.is_zero() || t.0 > MAX_SMOKE_TIMEOUT)
+    {
+        p.push((
+            at("timeout"),
+            format!(
+                "{:?}: more than zero and at most {}s",
+                t.0,
+                MAX_SMOKE_TIMEOUT.as_secs()
+            ),
+        ));
+    }
+}
+
+/// `forge:` has what its kind needs.
+fn forge(config: &Config, p: &mut Problems) {
+    let Some(f) = &config.forge else { return };
+    let at = |field: &str| vec![key("forge"), key(field)];
+    let missing = |field: &str, p: &mut Problems| {
+        p.push((
+            vec![key("forge")],
+            format!("`{field}` is required for kind {:?}", f.kind),
+        ));
+    };
+    match f.kind {
+        ForgeKind::Github => {
+            match &f.repository {
+                None => missing("repository", p),
+                Some(r) => {
+                    let ok = r.split_once('/').is_some_and(|(o, n)| {
+                        let part = |s: &str| {
+                            !s.is_empty()
+                                && s.chars().all(|c| {
+                                    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+                                })
+                        };
+                        part(o) && part(n)
+                    });
+                    if !ok {
+                        p.push((at("repository"), format!("{r:?} is not `owner/name`")));
+                    }
+                }
+            }
+            match (&f.token_env, f.app_id, &f.private_key_file) {
+                (Some(_), None, _) | (None, Some(_), Some(_)) => {}
+                (None, None, None) => p.push((
+                    vec![key("forge")],
+                    "give `token_env`, or `app_id` and `private_key_file`".into(),
+                )),
+                (None, Some(_), None) => missing("private_key_file", p),
+                (None, None, Some(_)) => missing("app_id", p),
+                (Some(_), Some(_), _) => p.push((
+                    at("token_env"),
+                    "give `token_env` or a GitHub App (`app_id`, `private_key_file`), not both"
+                        .into(),
+                )),
+            }
+            if let Some(url) = &f.api_url
+                && let Err(why) = web_url(url)
+            {
+                p.push((at("api_url"), why));
+            }
+        }
+        ForgeKind::Local if f.path.is_none() => missing("path", p),
+        ForgeKind::Local => {}
     }
 }
 

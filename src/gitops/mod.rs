@@ -20,6 +20,7 @@
 mod branches;
 mod creds;
 mod history;
+mod lock;
 mod url;
 mod workspace;
 
@@ -30,6 +31,7 @@ use git2::{FileMode, Repository, RepositoryInitOptions, Signature};
 pub use branches::BranchFile;
 pub use creds::{Credentials, TokenSource};
 pub use history::{CommitInfo, parse_trailers};
+pub use lock::{CacheLock, DEFAULT_WAIT, LOCK_WAIT_ENV, wait_from_env};
 pub use workspace::Workspace;
 
 /// The environment variable that arms failpoints (see the module docs).
@@ -109,6 +111,25 @@ pub enum GitError {
         /// The branch.
         branch: String,
     },
+    /// Another process holds the checkout's lock and did not release it in
+    /// time.
+    #[error(
+        "the cache {} is in use by {holder}; gave up after waiting {}s \
+         (wait longer with FERRY_LOCK_WAIT=SECONDS, or use another cache with FERRY_CACHE_DIR)",
+        checkout.display(),
+        waited.as_secs()
+    )]
+    Busy {
+        /// The checkout.
+        checkout: PathBuf,
+        /// What the lock file says about its holder.
+        holder: String,
+        /// How long this process waited.
+        waited: std::time::Duration,
+    },
+    /// `FERRY_LOCK_WAIT` is not a number of seconds.
+    #[error("{0}")]
+    LockWait(String),
     /// History was asked for before the first sync.
     #[error("the workspace has not been synced yet")]
     NotSynced,

@@ -15,6 +15,7 @@ use git2::{
 };
 use tracing::{debug, info, warn};
 
+use super::lock::{CacheLock, wait_from_env};
 use super::url::{RemoteUrl, redact, workspace_dir_name};
 use super::{
     Author, CommitInfo, Credentials, GitContext, GitError, Outcome, failpoint, validate_branch,
@@ -31,18 +32,22 @@ const BACKOFF_CAP: Duration = Duration::from_secs(1);
 /// A working clone of the GitOps repository, on one branch, in a cache dir.
 ///
 /// The clone's directory is `<cache_dir>/<repo>-<hash of url and branch>`.
-/// A workspace directory must be used by one `Workspace` at a time: a second
+/// A workspace directory is used by one `Workspace` at a time: a second
 /// `Workspace` for the same remote in the same process gets a sibling
-/// directory (`...-1`), but separate processes (replicas) need separate cache
-/// dirs. Everything in the directory is disposable: [`Workspace::sync`]
-/// overwrites local changes, and deleting it only costs a fresh fetch.
+/// directory (`...-1`), and a `Workspace` holds an exclusive lock on
+/// `<dir>.lock` for its whole life, so a second process on the same cache
+/// waits for it (see [`CacheLock`]). Everything in the directory is
+/// disposable: [`Workspace::sync`] overwrites local changes, and deleting it
+/// only costs a fresh fetch.
 pub struct Workspace {
     repo: Repository,
     remote: RemoteUrl,
     branch: String,
     creds: Credentials,
     root: PathBuf,
-    // Declared last so the repository is closed before the claim is released.
+    // Declared last so the repository is closed before the lock and the
+    // claim are released.
+    _lock: CacheLock,
     _claim: Claim,
 }
 
@@ -99,6 +104,11 @@ impl Workspace {
     /// [`sync`](Self::sync) fetches). An existing workspace must have the same
     /// origin. `url` is anything git2 handles (https, ssh, `user@host:path`),
     /// a `file://` URL or a plain local path. No network access happens here.
+    ///
+    /// Before anything else it takes the checkout's lock, waiting as long as
+    /// `FERRY_LOCK_WAIT` says (default [`DEFAULT_WAIT`](super::DEFAULT_WAIT))
+    /// for another process to release it, then fails with
+    /// [`GitError::Busy`].
     pub fn open(
         url: &str,
         branch: &str,
@@ -107,12 +117,14 @@ impl Workspace {
     ) -> Result<Workspace, GitError> {
         validate_branch(branch)?;
         let remote = RemoteUrl::parse(url)?;
+        let wait = wait_from_env().map_err(GitError::LockWait)?;
         std::fs::create_dir_all(cache_dir).map_err(|source| GitError::Io {
             path: cache_dir.to_path_buf(),
             source,
         })?;
         let claim = Claim::take(cache_dir.join(workspace_dir_name(&remote.url, branch)));
         let dir = claim.0.clone();
+        let lock = CacheLock::acquire(&lock_path(&dir), &dir, wait)?;
         let repo = if dir.exists() {
             open_existing(&dir, &remote)?
         } else {
@@ -129,8 +141,64 @@ impl Workspace {
             branch: branch.to_string(),
             creds,
             root,
+            _lock: lock,
             _claim: claim,
         })
+    }
+
+    /// The directory [`open`](Self::open) uses for `url` and `branch` under
+    /// `cache_dir` (when no other workspace of this process uses it).
+    pub fn dir_for(url: &str, branch: &str, cache_dir: &Path) -> Result<PathBuf, GitError> {
+        validate_branch(branch)?;
+        let remote = RemoteUrl::parse(url)?;
+        Ok(cache_dir.join(workspace_dir_name(&remote.url, branch)))
+    }
+
+    /// Takes the lock of the checkout `dir` (see [`dir_for`](Self::dir_for))
+    /// without opening it, waiting up to `wait`: for a reader that must not
+    /// see a checkout halfway through another process's pass.
+    pub fn lock_dir(dir: &Path, wait: Duration) -> Result<CacheLock, GitError> {
+        CacheLock::acquire(&lock_path(dir), dir, wait)
+    }
+
+    /// Lets this workspace read the objects of the checkout `other`
+    /// (another workspace of the same remote) instead of fetching them
+    /// again, through git's alternates: `other` is only read, and new
+    /// objects land here. Its branch tip, when it has one, becomes this
+    /// workspace's starting point, so a fetch asks only for what is newer.
+    pub fn borrow_objects(&mut self, other: &Path) -> Result<(), GitError> {
+        let theirs = match Repository::open(other) {
+            Ok(r) => r,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(GitError::Git {
+                    op: "open workspace",
+                    source: e,
+                });
+            }
+        };
+        let objects = theirs.path().join("objects");
+        let alternates = self.repo.path().join("objects/info/alternates");
+        let io = |source| GitError::Io {
+            path: alternates.clone(),
+            source,
+        };
+        if let Some(dir) = alternates.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let line = objects
+            .to_str()
+            .ok_or_else(|| GitError::Refused(format!("{} is not UTF-8", objects.display())))?;
+        std::fs::write(&alternates, format!("{line}\n")).map_err(io)?;
+        // Reopened so that libgit2 reads the new alternates file.
+        self.repo = Repository::open(&self.root).ctx("open workspace")?;
+        let local = format!("refs/heads/{}", self.branch);
+        if let Ok(tip) = theirs.refname_to_id(&local) {
+            self.repo
+                .reference(&local, tip, true, "ferry: borrow")
+                .ctx("open workspace")?;
+        }
+        Ok(())
     }
 
     /// The root of the working tree, where edits happen.
@@ -598,8 +666,11 @@ impl Workspace {
         }
     }
 
-    /// Removes lock files a killed process may have left; this workspace is
-    /// the only user of its directory, so none of them can be live.
+    /// Removes git lock files a killed process may have left in this
+    /// checkout (never in the remote). None of them can be live: this
+    /// workspace holds the checkout's [`CacheLock`], so no other ferry
+    /// process is in it, and within this process no other workspace uses
+    /// the directory.
     fn clear_stale_locks(&self, refs: &[&str]) {
         let git_dir = self.repo.path();
         let mut locks = vec![git_dir.join("index.lock"), git_dir.join("HEAD.lock")];
@@ -612,6 +683,13 @@ impl Workspace {
             }
         }
     }
+}
+
+/// The lock file beside the checkout `dir`: `<dir>.lock`.
+fn lock_path(dir: &Path) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
 }
 
 fn open_existing(dir: &Path, remote: &RemoteUrl) -> Result<Repository, GitError> {

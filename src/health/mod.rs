@@ -30,7 +30,9 @@ pub use argocd::{
     SyncResult, SyncStatus,
 };
 pub use assess::{Check, Expectation, Failure, assess};
-pub use smoke::{DEFAULT_RETRIES, DEFAULT_TIMEOUT, FIRST_BACKOFF, SmokeResult, smoke};
+pub use smoke::{
+    DEFAULT_RETRIES, DEFAULT_TIMEOUT, FIRST_BACKOFF, SmokeMode, SmokeResult, smoke, smoke_in,
+};
 pub use soak::{Soak, SoakKey, SoakTracker};
 
 use crate::config::Smoke;

@@ -41,6 +41,34 @@ pub struct SmokeResult {
     pub message: String,
 }
 
+/// Which smoke checks may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmokeMode {
+    /// Every check, as configured.
+    Full,
+    /// Only checks that cannot change anything (GET and HEAD): `ferry
+    /// plan` must not make a POST; the others fail as "not run by plan",
+    /// without a request, so the plan holds instead of guessing.
+    ReadOnly,
+}
+
+impl SmokeMode {
+    /// [`ReadOnly`](Self::ReadOnly) when `read_only`, else
+    /// [`Full`](Self::Full).
+    pub fn of(read_only: bool) -> Self {
+        if read_only {
+            Self::ReadOnly
+        } else {
+            Self::Full
+        }
+    }
+}
+
+/// [`smoke_in`] with every check sent ([`SmokeMode::Full`]).
+pub async fn smoke(checks: &[Smoke]) -> Vec<SmokeResult> {
+    smoke_in(checks, SmokeMode::Full).await
+}
+
 /// Runs every check (concurrently) and returns one result per check, in
 /// the order given. Each attempt must answer with the expected status
 /// (default 200) and, when set, a body matching `body_regex`; a failed
@@ -50,8 +78,9 @@ pub struct SmokeResult {
 /// gives one request at most [`MAX_TIMEOUT`] and ends within
 /// [`CHECK_BUDGET`]. A check that cannot be sent (bad method, header or
 /// regex) fails at once without a request. Redirects are not followed
-/// (expect `302` to check one).
-pub async fn smoke(checks: &[Smoke]) -> Vec<SmokeResult> {
+/// (expect `302` to check one). In [`SmokeMode::ReadOnly`], a check whose
+/// method is neither GET nor HEAD is not sent and fails as "not run by plan".
+pub async fn smoke_in(checks: &[Smoke], mode: SmokeMode) -> Vec<SmokeResult> {
     // Redirects are not followed: the status checked is the one the
     // configured URL answers, not that of a login page it redirects to.
     let http = reqwest::Client::builder()
@@ -59,11 +88,29 @@ pub async fn smoke(checks: &[Smoke]) -> Vec<SmokeResult> {
         .build()
         .unwrap_or_default();
     let mut set = tokio::task::JoinSet::new();
+    let mut results: Vec<Option<SmokeResult>> = vec![None; checks.len()];
     for (i, check) in checks.iter().enumerate() {
+        if mode == SmokeMode::ReadOnly {
+            let method = check.method.as_deref().unwrap_or("GET");
+            if !["GET", "HEAD"]
+                .iter()
+                .any(|m| method.eq_ignore_ascii_case(m))
+            {
+                results[i] = Some(SmokeResult {
+                    url: masked(&check.url),
+                    ok: false,
+                    attempts: 0,
+                    message: format!(
+                        "not run by plan ({} can change state)",
+                        method.to_ascii_uppercase()
+                    ),
+                });
+                continue;
+            }
+        }
         let (http, check) = (http.clone(), check.clone());
         set.spawn(async move { (i, run_check(&http, &check, CHECK_BUDGET).await) });
     }
-    let mut results: Vec<Option<SmokeResult>> = vec![None; checks.len()];
     while let Some(joined) = set.join_next().await {
         if let Ok((i, r)) = joined {
             results[i] = Some(r);
@@ -334,5 +381,23 @@ mod tests {
         assert!(results[2].message.contains("Authorization"), "{results:?}");
         assert!(!results[2].message.contains("secret"), "{results:?}");
         assert!(results[3].message.contains("http"), "{results:?}");
+    }
+
+    #[tokio::test]
+    async fn read_only_mode_sends_no_post() {
+        // Port 9 (discard) is closed on loopback: a sent check would fail
+        // with a connection error and one attempt or more, not with 0.
+        let mut post = check("http://127.0.0.1:9/deploy?token=x");
+        post.method = Some("post".into());
+        post.retries = Some(0);
+        let results = smoke_in(&[post.clone()], SmokeMode::ReadOnly).await;
+        assert_eq!(results[0].attempts, 0, "{results:?}");
+        assert!(!results[0].ok);
+        assert!(
+            results[0].message.contains("not run by plan (POST"),
+            "{results:?}"
+        );
+        let sent = smoke_in(&[post], SmokeMode::Full).await;
+        assert_eq!(sent[0].attempts, 1, "{sent:?}");
     }
 }

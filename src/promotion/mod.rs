@@ -2,6 +2,7 @@
 
 pub mod execute;
 pub mod gating;
+pub mod holds;
 pub mod observe;
 pub mod pass;
 pub mod plan;

@@ -60,6 +60,10 @@ pub struct PromotionIo<'a> {
     pub forge: Option<&'a AnyForge>,
     /// Soak clocks, kept between passes.
     pub soak: &'a SoakTracker,
+    /// `ferry plan`: look, change nothing. The soak clocks are not saved
+    /// and smoke checks that could change something (a method other than
+    /// GET or HEAD) are not sent.
+    pub read_only: bool,
 }
 
 /// What happened to one promotion PR.

@@ -72,7 +72,10 @@ pub async fn observe(
     }
     snapshot.proposals = proposals;
     prove_upstreams(config, snapshot, ws, io, now).await;
-    if let Err(e) = io.soak.save() {
+    // A plan looks and writes nothing; the clocks it advanced in memory die with it.
+    if !io.read_only
+        && let Err(e) = io.soak.save()
+    {
         warn!(error = %e, "cannot save the soak clocks; a restart would restart them");
     }
     find_rejections(config, snapshot, io).await;
@@ -341,7 +344,8 @@ async fn prove_upstreams(
                 match smoke_results.get(&env.env) {
                     Some(s) => s.clone(),
                     None => {
-                        let s = health::smoke(&cfg.smoke).await;
+                        let mode = health::SmokeMode::of(io.read_only);
+                        let s = health::smoke_in(&cfg.smoke, mode).await;
                         smoke_results.insert(env.env.clone(), s.clone());
                         s
                     }

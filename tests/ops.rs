@@ -1,0 +1,483 @@
+//! Operating ferry as a user would, with the real binary: `ferry plan`
+//! changes nothing in the cache and sends no POST; a second process on one
+//! cache waits and then fails naming the holder; a daemon logs each hold
+//! once at WARN when it starts, not on every pass.
+//!
+//! One loopback server plays Argo CD (`/api/v1/applications/{name}`, from
+//! a map the test fills) and the smoke endpoints (`/health`, `/deploy`),
+//! counting requests by method.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use common::Image;
+use ferry::gitops::{Author, Workspace, init_bare_with};
+use serde_json::{Value, json};
+
+#[derive(Clone, Default)]
+struct Shared {
+    apps: Arc<Mutex<HashMap<String, Value>>>,
+    /// (path, method) → requests.
+    hits: Arc<Mutex<BTreeMap<(String, String), usize>>>,
+    /// What `/health` answers.
+    health: Arc<Mutex<u16>>,
+}
+
+struct Server {
+    url: String,
+    shared: Shared,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let shared = Shared::default();
+        *shared.health.lock().unwrap() = 200;
+        let app = axum::Router::new()
+            .route("/api/v1/applications/{name}", get(application))
+            .route("/health", any(smoke))
+            .route("/deploy", any(smoke))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Server { url, shared }
+    }
+
+    fn hits(&self, path: &str, method: &str) -> usize {
+        let hits = self.shared.hits.lock().unwrap();
+        hits.get(&(path.to_string(), method.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Serves `name` as Synced and Healthy at `commit`, running `images`.
+    fn serve_live(&self, name: &str, commit: &str, images: &[String]) {
+        let app = json!({
+            "metadata": {"name": name},
+            "status": {
+                "sync": {"status": "Synced", "revision": commit},
+                "operationState": {"phase": "Succeeded", "finishedAt": "2026-11-30T10:00:00Z"},
+                "reconciledAt": "2026-11-30T10:00:05Z",
+                "health": {"status": "Healthy"},
+                "summary": {"images": images},
+            }
+        });
+        self.shared
+            .apps
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), app);
+    }
+}
+
+async fn application(State(s): State<Shared>, UrlPath(name): UrlPath<String>) -> Response {
+    match s.apps.lock().unwrap().get(&name) {
+        Some(app) => axum::Json(app.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+async fn smoke(State(s): State<Shared>, method: Method, uri: axum::http::Uri) -> StatusCode {
+    *s.hits
+        .lock()
+        .unwrap()
+        .entry((uri.path().to_string(), method.to_string()))
+        .or_default() += 1;
+    StatusCode::from_u16(*s.health.lock().unwrap()).unwrap()
+}
+
+/// A GitOps repository, a registry file and a config in a temp dir.
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    /// `apps`: (name, image in the dev overlay, image in staging); an app
+    /// without images has no overlay entry (and `gone` no overlay at all).
+    fn new(config: &str, overlays: &[(&str, String)], registry: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<(&str, &[u8])> = overlays
+            .iter()
+            .map(|(p, body)| (*p, body.as_bytes()))
+            .collect();
+        let author = Author {
+            name: "t".into(),
+            email: "t@t".into(),
+        };
+        init_bare_with(&dir.path().join("gitops.git"), &files, "main", &author).unwrap();
+        std::fs::write(dir.path().join("ferry.yaml"), config).unwrap();
+        std::fs::write(dir.path().join("registry.yaml"), registry).unwrap();
+        Setup { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.path().join("cache")
+    }
+
+    fn tip(&self) -> String {
+        let repo = git2::Repository::open_bare(self.path().join("gitops.git")).unwrap();
+        repo.refname_to_id("refs/heads/main").unwrap().to_string()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        c.args(args)
+            .arg("--config")
+            .arg(self.path().join("ferry.yaml"))
+            .env("FERRY_CACHE_DIR", self.cache())
+            .env("FERRY_LOG_FORMAT", "json")
+            .env_remove("FERRY_FAILPOINT")
+            .env_remove("FERRY_LOCK_WAIT");
+        c
+    }
+
+    /// Runs the binary off the async runtime's threads.
+    async fn ferry(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = self.command(args);
+        c.envs(env.iter().copied());
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+fn overlay(images: &[(&str, &Image)]) -> String {
+    let mut s = String::from("resources: []\nimages:\n");
+    for (name, i) in images {
+        s.push_str(&format!(
+            "  - name: {name}\n    newTag: {}\n    digest: {}\n",
+            i.tag, i.digest
+        ));
+    }
+    s
+}
+
+fn registry_line(i: &Image, second: u32, findings: &str) -> String {
+    format!(
+        "      - {{digest: {}, tags: [{}], pushed_at: \"2026-11-26T10:00:{second:02}Z\", scan: {{status: COMPLETE, findings: {{{findings}}}}}}}\n",
+        i.digest, i.tag
+    )
+}
+
+/// Every file under `dir` with a hash of its bytes (symlinks by target).
+fn hash_tree(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                out.insert(rel, "dir".into());
+                todo.push(p);
+            } else if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&p).unwrap();
+                out.insert(rel, format!("-> {}", target.display()));
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                out.insert(rel, ferry::oci::sha256(&bytes).to_string());
+            }
+        }
+    }
+    out
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "ferry failed: {}\n{}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+const API_V1: &str = "v1";
+
+fn plan_setup(server: &Server) -> Setup {
+    let (v0, v1) = (Image::new("v0"), Image::new(API_V1));
+    let config = format!(
+        "gitops: {{repo: gitops.git, branch: main}}
+registry: {{kind: local, path: registry.yaml}}
+argocd: {{url: \"{url}\"}}
+forge: {{kind: local, path: prs.json}}
+environments:
+  - name: dev
+    mode: commit
+    argocd_app: shop-dev
+    soak: 5m
+    smoke:
+      - {{url: \"{url}/health?token=s3cr3t\", retries: 0}}
+      - {{url: \"{url}/deploy\", method: POST, body: go, retries: 0}}
+  - name: staging
+    mode: pull_request
+    after: dev
+    argocd_app: shop-staging
+apps:
+  - {{name: api, repository: shop/api, image: api, overlays: {{dev: overlays/dev, staging: overlays/staging}}}}
+",
+        url = server.url
+    );
+    let registry = format!(
+        "repositories:\n  shop/api:\n    images:\n{}{}",
+        registry_line(&v0, 0, ""),
+        registry_line(&v1, 1, "")
+    );
+    Setup::new(
+        &config,
+        &[
+            ("overlays/dev/kustomization.yaml", overlay(&[("api", &v1)])),
+            (
+                "overlays/staging/kustomization.yaml",
+                overlay(&[("api", &v0)]),
+            ),
+        ],
+        &registry,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_leaves_the_cache_byte_identical_and_sends_no_post() {
+    let server = Server::start().await;
+    let s = plan_setup(&server);
+    // A first pass while Argo CD knows nothing: the cache is made, no
+    // smoke check runs, no soak clock starts.
+    ok(&s.ferry(&["run", "--once"], &[]).await);
+    assert_eq!(server.hits("/health", "GET"), 0);
+    // Now dev runs v1, Synced and Healthy: smoke checks and the soak clock
+    // would run.
+    let d1 = Image::new(API_V1).digest;
+    server.serve_live("shop-dev", &s.tip(), &[format!("api@{d1}")]);
+
+    let before = hash_tree(&s.cache());
+    assert!(before.len() > 10, "{before:?}");
+    let o = s.ferry(&["plan"], &[]).await;
+    ok(&o);
+    let after = hash_tree(&s.cache());
+    assert_eq!(before, after, "ferry plan changed the cache");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("not run by plan (POST"), "{out}");
+    assert_eq!(server.hits("/deploy", "POST"), 0, "plan sent a POST");
+    assert!(
+        server.hits("/health", "GET") >= 1,
+        "plan did not reach the smoke checks, so the test proves nothing"
+    );
+
+    // The same with JSON output.
+    let o = s.ferry(&["plan", "--output", "json"], &[]).await;
+    ok(&o);
+    assert_eq!(hash_tree(&s.cache()), before);
+    assert_eq!(server.hits("/deploy", "POST"), 0);
+
+    // Control: a real pass sends the POST and starts the soak clock, which
+    // it saves beside the checkout: what plan did not do.
+    ok(&s.ferry(&["run", "--once"], &[]).await);
+    assert_eq!(server.hits("/deploy", "POST"), 1);
+    let soak: Vec<_> = hash_tree(&s.cache())
+        .into_keys()
+        .filter(|p| p.to_string_lossy().ends_with(".soak.json"))
+        .collect();
+    assert_eq!(soak.len(), 1, "the pass saved its soak clock");
+    assert!(!before.contains_key(&soak[0]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_one_cache_waits_then_names_the_holder() {
+    let server = Server::start().await;
+    let s = plan_setup(&server);
+    ok(&s.ferry(&["run", "--once"], &[]).await);
+    let url = s.path().join("gitops.git");
+    let checkout = Workspace::dir_for(url.to_str().unwrap(), "main", &s.cache()).unwrap();
+    assert!(checkout.is_dir(), "{}", checkout.display());
+    let lock = Workspace::lock_dir(&checkout, Duration::ZERO).unwrap();
+    let head_before = hash_tree(&checkout.join(".git/refs"));
+    // The holder is in the middle of a git operation: its lock files are
+    // live and must survive the processes that wait.
+    let index_lock = checkout.join(".git/index.lock");
+    std::fs::write(&index_lock, "").unwrap();
+
+    for args in [&["run", "--once"][..], &["plan"][..]] {
+        let started = Instant::now();
+        let o = s.ferry(args, &[("FERRY_LOCK_WAIT", "1")]).await;
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(started.elapsed() >= Duration::from_secs(1), "{args:?}");
+        assert!(
+            err.contains(&format!("the cache {} is in use by", checkout.display())),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains(&format!("pid {} on ", std::process::id())),
+            "{args:?}: {err}"
+        );
+    }
+    // Nothing was touched while the lock was held.
+    assert_eq!(hash_tree(&checkout.join(".git/refs")), head_before);
+    assert!(
+        index_lock.exists(),
+        "another process's git lock was deleted"
+    );
+    // Its holder died without cleaning up: under the checkout's lock, the
+    // next pass knows the git lock is stale and clears it.
+    drop(lock);
+    ok(&s
+        .ferry(&["run", "--once"], &[("FERRY_LOCK_WAIT", "1")])
+        .await);
+    assert!(!index_lock.exists());
+
+    // A wait that is not a number of seconds is refused as bad input.
+    let o = s.ferry(&["plan"], &[("FERRY_LOCK_WAIT", "soon")]).await;
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("FERRY_LOCK_WAIT=\"soon\""));
+
+    // A process that waits gets the lock once the holder lets go.
+    let lock = Workspace::lock_dir(&checkout, Duration::ZERO).unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        drop(lock);
+    });
+    ok(&s.ferry(&["plan"], &[("FERRY_LOCK_WAIT", "30")]).await);
+    release.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_hold_is_logged_once_at_warn_when_it_starts() {
+    let server = Server::start().await;
+    *server.shared.health.lock().unwrap() = 503;
+    let api = Image::new("v1");
+    let web = Image::new("w1");
+    let held_old = Image::new("h1");
+    let held_new = Image::new("h2");
+    let ext = Image::new("x1");
+    let config = format!(
+        "gitops: {{repo: gitops.git, branch: main}}
+registry: {{kind: local, path: registry.yaml}}
+gates:
+  scan: {{max: {{CRITICAL: 0}}}}
+argocd: {{url: \"{url}\"}}
+forge: {{kind: local, path: prs.json}}
+environments:
+  - name: dev
+    mode: commit
+    argocd_app: \"{{app}}-dev\"
+    smoke: [{{url: \"{url}/health\", retries: 0}}]
+  - name: staging
+    mode: pull_request
+    after: dev
+    argocd_app: \"{{app}}-staging\"
+apps:
+  - {{name: api, repository: shop/api, image: api, overlays: {{dev: overlays/dev, staging: overlays/staging}}}}
+  - {{name: web, repository: shop/web, image: web, overlays: {{dev: overlays/dev, staging: overlays/staging}}}}
+  - {{name: held, repository: shop/held, image: held, overlays: {{dev: overlays/dev}}}}
+  - {{name: ext, repository: shop/missing, image: ext, overlays: {{dev: overlays/dev}}}}
+  - {{name: gone, repository: shop/api, image: gone, overlays: {{dev: overlays/gone}}}}
+",
+        url = server.url
+    );
+    let registry = format!(
+        "repositories:\n  shop/api:\n    images:\n{}  shop/web:\n    images:\n{}  shop/held:\n    images:\n{}{}",
+        registry_line(&api, 0, ""),
+        registry_line(&web, 0, ""),
+        registry_line(&held_old, 0, ""),
+        registry_line(&held_new, 1, "CRITICAL: 2"),
+    );
+    let dev = overlay(&[
+        ("api", &api),
+        ("web", &web),
+        ("held", &held_old),
+        ("ext", &ext),
+    ]);
+    let staging = overlay(&[("api", &Image::new("v0")), ("web", &Image::new("w0"))]);
+    let s = Setup::new(
+        &config,
+        &[
+            ("overlays/dev/kustomization.yaml", dev),
+            ("overlays/staging/kustomization.yaml", staging),
+        ],
+        &registry,
+    );
+    // api's dev is live (so its smoke check runs, and fails); web's Argo
+    // CD application does not exist (Argo CD cannot be asked about it).
+    server.serve_live("api-dev", &s.tip(), &[format!("api@{}", api.digest)]);
+
+    let log = s.path().join("run.log");
+    let mut child = s
+        .command(&["run", "--resync", "1"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let passes = |text: &str| text.matches("\"pass complete\"").count();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let text = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if passes(&text) >= 3 || Instant::now() > deadline {
+            break text;
+        }
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(passes(&text) >= 3, "fewer than 3 passes:\n{text}");
+
+    let mut started: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if v["fields"]["message"] != "hold started" {
+            continue;
+        }
+        assert_eq!(v["level"], "WARN", "{line}");
+        assert!(
+            v["fields"]["reason"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty()),
+            "a hold names its reason: {line}"
+        );
+        let f = |k: &str| v["fields"][k].as_str().unwrap_or_default().to_string();
+        *started.entry((f("app"), f("env"), f("code"))).or_default() += 1;
+    }
+    let key = |a: &str, e: &str, c: &str| (a.to_string(), e.to_string(), c.to_string());
+    for want in [
+        key("api", "staging", "smoke"),
+        key("web", "staging", "health"),
+        key("held", "dev", "held"),
+        key("ext", "dev", "registry_unavailable"),
+        key("gone", "dev", "overlay_unreadable"),
+    ] {
+        assert!(
+            started.contains_key(&want),
+            "{want:?} not logged: {started:#?}\n{text}"
+        );
+    }
+    for (hold, n) in &started {
+        assert_eq!(
+            *n,
+            1,
+            "{hold:?} logged {n} times over {} passes",
+            passes(&text)
+        );
+    }
+}

@@ -2,8 +2,9 @@
 //! its kustomization file) into a symbolic link out of the repository
 //! holds that app with `overlay_unreadable`; the outside file is neither
 //! written nor read into a commit, and the other apps still move. A link
-//! that stays inside the repository is followed. Driven with the `ferry`
-//! binary on bare repositories, as a user runs it.
+//! that stays inside the repository is followed. And one bad overlay (a
+//! value that is not valid for the image grammar) holds only its app.
+//! Driven with the `ferry` binary on bare repositories, as a user runs it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -472,4 +473,52 @@ fn workspace_refuses_to_commit_link_changes() {
     .unwrap();
     assert_eq!(s.at_tip("shared/real.yaml").0, b"x: 3\n");
     assert!(s.at_tip("apps/api/dev/kustomization.yaml").1);
+}
+
+#[test]
+fn an_invalid_value_in_one_overlay_holds_only_that_app() {
+    // A digest that is not one (multi-byte, to catch byte slicing), and a
+    // tag with a newline that would otherwise reach a commit subject.
+    let bad = [
+        "images:\n  - name: api\n    newTag: build-0\n    digest: sha256:ééééééééééééééééééééé\n",
+        "images:\n  - name: api\n    newTag: \"build-0\\nFerry-App: web\"\n    digest: sha256:00\n",
+    ];
+    for text in bad {
+        let s = Setup::new();
+        s.push_file("apps/api/dev/kustomization.yaml", text);
+        let before = s.history().len();
+        let (action, code, message) = s.plan("api");
+        assert_eq!(
+            (action.as_str(), code.as_str()),
+            ("none", "overlay_unreadable"),
+            "{message}"
+        );
+        assert!(
+            message.contains("apps/api/dev/kustomization.yaml") && message.contains("not valid"),
+            "names the file and the field: {message}"
+        );
+        assert_eq!(s.plan("web").0, "commit");
+        // The table does not panic and shows both apps.
+        let o = s.ferry(&["plan"]);
+        let table = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            table.contains("overlay_unreadable") && table.contains("web"),
+            "{table}"
+        );
+
+        let o = s.run_once();
+        assert!(
+            o.status.success(),
+            "the pass succeeds: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let h = s.history();
+        only_web_moved(&s, &h, before);
+        assert_eq!(
+            s.at_tip("apps/api/dev/kustomization.yaml").0,
+            text.as_bytes(),
+            "the bad overlay is left as it was"
+        );
+    }
 }

@@ -890,6 +890,7 @@ async fn a_github_app_gives_git_its_installation_token() {
         app_id: Some(4242),
         private_key_file: Some("app.pem".into()),
         path: None,
+        login: None,
     };
     let (remote, seen) = git_server_recording_auth().await;
     let creds = ferry::forge::github::git_credentials(&cfg, dir.path(), &remote)

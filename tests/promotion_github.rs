@@ -225,24 +225,63 @@ apps:
     /// CI pushes `image`: scanned (one HIGH finding, within budget) and
     /// signed by the trusted key.
     fn push_image(&mut self, image: &Image) {
+        self.push_as(image, Pushed::Good);
+    }
+
+    /// CI pushes `image` with the scan and signature `how` says.
+    fn push_as(&mut self, image: &Image, how: Pushed) {
         let digest = ferry::image::Digest::parse(&image.digest).unwrap();
-        let SignatureEvidence::SimpleSigning {
-            payload,
-            signature_b64,
-        } = self
-            .signer
-            .sign_simple(&format!("{IMAGE_NAME}:{}", image.tag), &digest)
-            .unwrap()
-        else {
-            unreachable!("sign_simple makes a simple-signing signature")
+        let reference = format!("{IMAGE_NAME}:{}", image.tag);
+        let evidence = match how {
+            Pushed::Good | Pushed::Critical | Pushed::Pending => {
+                Some(self.signer.sign_simple(&reference, &digest).unwrap())
+            }
+            Pushed::Untrusted => Some(
+                Signer::generate()
+                    .unwrap()
+                    .sign_simple(&reference, &digest)
+                    .unwrap(),
+            ),
+            Pushed::Attestation => Some(
+                self.signer
+                    .sign_attestation(
+                        &reference,
+                        &digest,
+                        "https://spdx.dev/Document",
+                        json!({"spdxVersion": "SPDX-2.3"}),
+                    )
+                    .unwrap(),
+            ),
+            Pushed::Unsigned => None,
         };
-        std::fs::write(self.path().join(format!("sigs/{}", digest.hex())), payload).unwrap();
+        let signature = match evidence {
+            None => String::new(),
+            Some(SignatureEvidence::SimpleSigning {
+                payload,
+                signature_b64,
+            }) => {
+                std::fs::write(self.path().join(format!("sigs/{}", digest.hex())), payload)
+                    .unwrap();
+                format!(
+                    "{{payload: sigs/{}, signature: \"{signature_b64}\"}}",
+                    digest.hex()
+                )
+            }
+            Some(SignatureEvidence::Bundle { json }) => {
+                std::fs::write(self.path().join(format!("sigs/{}", digest.hex())), json).unwrap();
+                format!("{{bundle: sigs/{}}}", digest.hex())
+            }
+            Some(other) => unreachable!("the signer signs: {other:?}"),
+        };
+        let scan = match how {
+            Pushed::Critical => "{status: COMPLETE, findings: {CRITICAL: 7, HIGH: 1}}",
+            Pushed::Pending => "{status: IN_PROGRESS}",
+            _ => "{status: COMPLETE, findings: {HIGH: 1}}",
+        };
         let n = self.registry.len();
         self.registry.push(format!(
-            "      - {{digest: {}, tags: [{}], pushed_at: \"2026-11-26T10:00:{n:02}Z\", scan: {{status: COMPLETE, findings: {{HIGH: 1}}}}, signatures: [{{payload: sigs/{}, signature: \"{signature_b64}\"}}]}}\n",
-            image.digest,
-            image.tag,
-            digest.hex(),
+            "      - {{digest: {}, tags: [{}], pushed_at: \"2026-11-26T10:00:{n:02}Z\", scan: {scan}, signatures: [{signature}]}}\n",
+            image.digest, image.tag,
         ));
         let text = format!(
             "repositories:\n  llmplatform/gateway:\n    images:\n{}",
@@ -484,6 +523,23 @@ apps:
     fn mark(&self) -> usize {
         self.github.requests().len()
     }
+}
+
+/// How CI left an image in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pushed {
+    /// Scanned within budget, signed by the trusted key.
+    Good,
+    /// Seven CRITICAL findings.
+    Critical,
+    /// No signature at all.
+    Unsigned,
+    /// Signed by a key the config does not trust.
+    Untrusted,
+    /// The scan has not finished.
+    Pending,
+    /// An SBOM attestation by the trusted key, and no signature.
+    Attestation,
 }
 
 fn ok(o: &Output) {
@@ -978,4 +1034,235 @@ fn two_processes_racing_leave_one_pull_request() {
             .unwrap()
             .contains(&format!("https://github.com/{REPO}/pull/1"))
     );
+}
+
+/// A person commits dev by hand to an image ferry never checked, and Argo
+/// CD reports dev Synced and Healthy running it. For each gate reason the
+/// staging promotion is held with that reason (in the plan and the pass),
+/// no branch is pushed and no PR opened; an image that passes, committed
+/// the same way, gets its PR with the gates' evidence.
+#[test]
+fn an_image_put_upstream_by_hand_passes_the_gates_before_promotion() {
+    let v0 = Image::new("sha-1111111");
+    let cases = [
+        (Some(Pushed::Critical), "held", "scan_budget"),
+        (Some(Pushed::Unsigned), "held", "unsigned"),
+        (Some(Pushed::Untrusted), "held", "signature_untrusted"),
+        (Some(Pushed::Pending), "held", "scan_pending"),
+        (Some(Pushed::Attestation), "held", "signature_untrusted"),
+        (None, "not_in_registry", ""),
+    ];
+    for (pushed, code, gate) in cases {
+        let bad = Image::new("sha-5d5d5d5");
+        let mut h = Harness::new(&v0);
+        if let Some(how) = pushed {
+            h.push_as(&bad, how);
+        }
+        h.edit_by_hand("dev", &bad);
+        h.prove("dev", &bad);
+        let staging = h.planned("staging");
+        assert_eq!(staging["action"], "none", "{pushed:?}: {staging:#}");
+        assert_eq!(staging["reason"]["code"], code, "{pushed:?}: {staging:#}");
+        if !gate.is_empty() {
+            let held = &staging["reason"]["held"][0];
+            assert_eq!(held["digest"], bad.digest.as_str(), "{staging:#}");
+            let codes: Vec<&str> = held["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["code"].as_str().unwrap())
+                .collect();
+            assert!(codes.contains(&gate), "{pushed:?}: {codes:?}");
+        }
+        let mark = h.mark();
+        h.pass("a");
+        assert!(h.pulls().is_empty(), "{pushed:?}: {:#?}", h.pulls());
+        assert_eq!(h.tip("ferry/staging/gateway"), None, "{pushed:?}");
+        assert_eq!(
+            count(&h.requests_since(mark), &format!("POST {PULLS}")),
+            0,
+            "{pushed:?}"
+        );
+    }
+
+    // The control: a good image, put there the same way, is promoted.
+    let good = Image::new("sha-6e6e6e6");
+    let mut h = Harness::new(&v0);
+    h.push_image(&good);
+    let by_hand = h.edit_by_hand("dev", &good);
+    h.prove("dev", &good);
+    h.pass("a");
+    let pulls = h.pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    assert_eq!(pulls[0].title, "staging: gateway sha-1111111 → sha-6e6e6e6");
+    h.assert_proposal("staging", by_hand, &good);
+    let body = pulls[0].body.clone().unwrap();
+    // The evidence is the gates' verdict: no ferry commit (and so no
+    // trailer) ever recorded this image.
+    assert!(body.contains("| HIGH=1 |"), "{body}");
+    assert!(!body.contains("(not checked)"), "{body}");
+    assert!(!body.contains("(not recorded)"), "{body}");
+}
+
+/// An open promotion PR whose image later fails a gate (a finding
+/// published after the scan) is closed with a comment naming the reason.
+#[test]
+fn an_open_pull_request_whose_image_fails_a_gate_now_is_closed() {
+    let v0 = Image::new("sha-1111111");
+    let v1 = Image::new("sha-aaaaaaa");
+    let mut h = Harness::new(&v0);
+    h.push_image(&v1);
+    h.pass("a");
+    h.prove("dev", &v1);
+    h.pass("a");
+    assert_eq!(h.open_pulls().len(), 1);
+    // Inspector rescans: seven CRITICAL findings on the same digest.
+    let line = h.registry.pop().unwrap();
+    h.registry
+        .push(line.replace("findings: {HIGH: 1}", "findings: {CRITICAL: 7, HIGH: 1}"));
+    let text = format!(
+        "repositories:\n  llmplatform/gateway:\n    images:\n{}",
+        h.registry.concat()
+    );
+    ferry::atomic::write(&h.path().join("registry.yaml"), text.as_bytes()).unwrap();
+    let staging = h.planned("staging");
+    assert_eq!(staging["reason"]["code"], "held", "{staging:#}");
+    h.pass("a");
+    assert!(h.open_pulls().is_empty(), "{:#?}", h.pulls());
+    let comments = h.github.pull(REPO, 1).comments;
+    let last = &comments.last().expect("a closing comment").body;
+    assert!(
+        last.contains("no longer passes the gates") && last.contains("scan_budget"),
+        "{last}"
+    );
+}
+
+/// What a PR carries is read from the commit on its branch, never from its
+/// text: a collaborator who edits the body to name another digest changes
+/// nothing, one who pushes onto ferry's branch gets the branch replaced by
+/// the commit ferry would produce, and a collaborator's own PR on a
+/// `ferry/` branch is never adopted.
+#[test]
+fn a_pull_request_is_what_its_branch_holds_and_only_ferrys_are_adopted() {
+    use ferry::forge::github::{GitHubAuth, GitHubForge, GitHubSettings};
+    use ferry::forge::{Forge, PrSpec};
+
+    let v0 = Image::new("sha-1111111");
+    let v1 = Image::new("sha-aaaaaaa");
+    let evil = Image::new("sha-eeeeeee");
+    let mut h = Harness::new(&v0);
+    h.github.add_token("ghp_carol", "carol");
+    let carol = h._rt.block_on(async {
+        GitHubForge::connect(GitHubSettings {
+            api_url: h.github.url.clone(),
+            owner: "acme".into(),
+            repo: "platform-gitops".into(),
+            auth: GitHubAuth::Token("ghp_carol".to_string().into()),
+            max_rate_limit_wait: Duration::from_secs(5),
+        })
+        .await
+        .unwrap()
+    });
+
+    // 1. A collaborator's PR on ferry's branch is in the way: not adopted,
+    //    not pushed over; the plan says so.
+    h.push_image(&v1);
+    h.pass("a");
+    h.prove("dev", &v1);
+    let dev1 = h.tip("main").unwrap();
+    h.git()
+        .reference("refs/heads/ferry/staging/gateway", dev1, true, "carol")
+        .unwrap();
+    let theirs = h._rt.block_on(async {
+        carol
+            .open(&PrSpec {
+                head: "ferry/staging/gateway".into(),
+                base: "main".into(),
+                title: "carol's experiment".into(),
+                body: String::new(),
+                ..PrSpec::default()
+            })
+            .await
+            .unwrap()
+    });
+    let staging = h.planned("staging");
+    assert_eq!(staging["reason"]["code"], "pr_foreign", "{staging:#}");
+    h.pass("a");
+    assert_eq!(
+        h.tip("ferry/staging/gateway"),
+        Some(dev1),
+        "not pushed over"
+    );
+    assert_eq!(h.open_pulls().len(), 1, "nothing opened");
+    h.github.close_by_hand(REPO, theirs.number);
+
+    // 2. Once it is gone, ferry opens its own.
+    h.pass("a");
+    let ours = h.open_pulls();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].author, "ferry-bot");
+    let number = ours[0].number;
+    let branch = h.assert_proposal("staging", dev1, &v1);
+
+    // 3. The body edited to name another digest: nothing changes, and the
+    //    plan still reads what the branch holds.
+    let body = ours[0]
+        .body
+        .clone()
+        .unwrap()
+        .replace(&v1.digest, &evil.digest);
+    h._rt
+        .block_on(async { carol.update(number, "staging: evil", &body).await.unwrap() });
+    let staging = h.planned("staging");
+    assert_eq!(staging["reason"]["code"], "pr_open", "{staging:#}");
+    h.pass("a");
+    assert_eq!(h.tip("ferry/staging/gateway"), Some(branch));
+
+    // 4. A commit pushed onto ferry's branch that sets another digest: the
+    //    branch is rebuilt as ferry's one commit on main.
+    let repo = h.git();
+    let parent = repo.find_commit(branch).unwrap();
+    let blob = repo.blob(overlay("staging", &evil).as_bytes()).unwrap();
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    update.upsert(overlay_file("staging"), blob, git2::FileMode::Blob);
+    let tree = update
+        .create_updated(&repo, &parent.tree().unwrap())
+        .unwrap();
+    let sig = git2::Signature::now("Carol", "carol@acme.test").unwrap();
+    let message = format!(
+        "staging: gateway sha-aaaaaaa\n\nFerry-App: gateway\nFerry-Digest: {}\n",
+        v1.digest
+    );
+    repo.commit(
+        Some("refs/heads/ferry/staging/gateway"),
+        &sig,
+        &sig,
+        &message,
+        &repo.find_tree(tree).unwrap(),
+        &[&parent],
+    )
+    .unwrap();
+    let staging = h.planned("staging");
+    assert_eq!(staging["action"], "pull_request", "{staging:#}");
+    h.pass("a");
+    let rebuilt = h.assert_proposal("staging", dev1, &v1);
+    assert_ne!(rebuilt, branch);
+    let pr = h.github.pull(REPO, number);
+    assert!(pr.open);
+    assert!(
+        pr.comments
+            .iter()
+            .any(|c| c.body.contains("not the commit ferry pushed")),
+        "{:#?}",
+        pr.comments
+    );
+    assert!(
+        !pr.body.unwrap().contains(&evil.digest),
+        "the body is rewritten"
+    );
+    // The evil digest never reached an overlay on main.
+    let main = h.tip("main").unwrap();
+    for (name, _, _) in ENVS {
+        assert!(!h.file_at(main, &overlay_file(name)).contains(&evil.digest));
+    }
 }

@@ -25,7 +25,7 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http_body_util::BodyExt as _;
 
@@ -967,6 +967,7 @@ impl InstallationTokens {
             // A token request is never worth waiting out a rate limit for.
             max_wait: Duration::ZERO,
             rate: Mutex::new(None),
+            login: OnceLock::new(),
         };
         let installation = match installation {
             Some(id) => id,

@@ -97,7 +97,7 @@ pub async fn smoke_in(checks: &[Smoke], mode: SmokeMode) -> Vec<SmokeResult> {
                 .any(|m| method.eq_ignore_ascii_case(m))
             {
                 results[i] = Some(SmokeResult {
-                    url: masked(&check.url),
+                    url: crate::redact::url(&check.url),
                     ok: false,
                     attempts: 0,
                     message: format!(

@@ -158,7 +158,10 @@ mod tests {
     }
 
     fn plan(entries: Vec<Entry>) -> Plan {
-        Plan { entries }
+        Plan {
+            entries,
+            pull_requests: Vec::new(),
+        }
     }
 
     fn codes(holds: &[Hold]) -> Vec<(&str, &str)> {

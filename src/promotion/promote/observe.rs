@@ -17,10 +17,10 @@ use tracing::warn;
 use super::branch::{self, BranchView, FileChange, ScopeApp};
 use super::{BRANCH_PREFIX, GROUP_LEAF, PromotionIo, head_for, open_pr_for};
 use crate::config::{Config, Environment, Group};
-use crate::forge::{Forge, PrState, StateFilter};
+use crate::forge::{Forge, PrState, StateFilter, same_login};
 use crate::gitops::Workspace;
 use crate::health::{self, Application, Expectation, HealthError, SmokeResult, SoakKey, Target};
-use crate::promotion::snapshot::{Proof, Proposal, Snapshot, Window};
+use crate::promotion::snapshot::{OpenPr, Proof, Proposal, Snapshot, Window};
 use crate::promotion::window::Windows;
 
 /// Fills in proofs, open PRs, windows and the forge's state of the
@@ -32,10 +32,16 @@ pub async fn observe(
     io: &PromotionIo<'_>,
     now: OffsetDateTime,
 ) {
+    // Open PRs on ferry's branches that ferry did not open: never adopted.
+    let mut foreign = Vec::new();
     if let Some(forge) = io.forge {
         match forge.list(StateFilter::Open, BRANCH_PREFIX).await {
             Ok(prs) => {
-                snapshot.proposals = read_proposals(config, snapshot, ws, prs);
+                let me = forge.identity().to_string();
+                let (mine, others): (Vec<_>, Vec<_>) =
+                    prs.into_iter().partition(|p| p.opened_by(&me));
+                foreign = others;
+                snapshot.proposals = read_proposals(config, snapshot, ws, mine);
             }
             Err(e) => {
                 warn!(error = %e, "cannot list promotion pull requests");
@@ -68,6 +74,16 @@ pub async fn observe(
                 .iter()
                 .find(|p| p.head == head)
                 .and_then(|p| open_pr_for(p, &app.app));
+            if env.open_pr.is_none() {
+                env.foreign_pr = foreign.iter().find(|p| p.head == head).map(|p| OpenPr {
+                    number: p.number,
+                    url: p.url.clone(),
+                    digest: None,
+                    tag: None,
+                    intact: false,
+                    gate: None,
+                });
+            }
         }
     }
     snapshot.proposals = proposals;
@@ -251,9 +267,15 @@ async fn find_rejections(config: &Config, snapshot: &mut Snapshot, io: &Promotio
                 },
             };
             let Some(pr) = pr else { continue };
-            if pr.state != PrState::Closed || pr.body.contains(CLOSED_BY_FERRY) {
+            // A rejection is ferry's proposal closed unmerged by someone
+            // else; who closed it is the forge's record, not the body's.
+            let me = forge.identity();
+            let closed_by_ferry = pr.closed_by.as_deref().is_some_and(|c| same_login(c, me));
+            if pr.state != PrState::Closed || !pr.opened_by(me) || closed_by_ferry {
                 continue;
             }
+            // What it proposed, as its trailers name it: text can only make
+            // ferry hold here (honour a "no"), never promote.
             let mut proposal = Proposal::from(pr);
             proposal.carried = super::named_in_text(&proposal.body);
             env.rejected = open_pr_for(&proposal, &app.app)

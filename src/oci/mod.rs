@@ -140,7 +140,7 @@ pub enum OciError {
 
 /// `n` bytes in MiB when it is a whole number of them, for messages.
 fn mib(n: u64) -> String {
-    if n % (1024 * 1024) == 0 {
+    if n.is_multiple_of(1024 * 1024) {
         format!("{} MiB", n / (1024 * 1024))
     } else {
         format!("{n}-byte")

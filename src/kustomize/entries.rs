@@ -64,7 +64,7 @@ pub(crate) fn images<'n>(text: &Text, root: Option<&'n Node>) -> Result<ImagesLi
     };
     // kustomize reads the last of two equal keys, while ferry would read and
     // edit the first: refuse rather than guess.
-    no_duplicate_keys(text, pairs, || "the top level".to_string())?;
+    no_duplicate_keys(text, pairs, None)?;
     let Some((key, seq)) = pairs.iter().find(|(k, _)| k.scalar() == Some("images")) else {
         return Ok(ImagesList::Absent);
     };
@@ -100,7 +100,7 @@ pub(crate) fn images<'n>(text: &Text, root: Option<&'n Node>) -> Result<ImagesLi
                 _ => return Err(at(EditErrorKind::ComplexKey { index }, k)),
             }
         }
-        no_duplicate_keys(text, pairs, || format!("images entry {index}"))?;
+        no_duplicate_keys(text, pairs, Some(index))?;
         let name_node = pairs
             .iter()
             .find(|(k, _)| k.scalar() == Some("name"))
@@ -140,7 +140,7 @@ pub(crate) fn images<'n>(text: &Text, root: Option<&'n Node>) -> Result<ImagesLi
 fn no_duplicate_keys(
     text: &Text,
     pairs: &[(Node, Node)],
-    within: impl Fn() -> String,
+    entry: Option<usize>,
 ) -> Result<(), EditError> {
     let mut seen: HashMap<&str, &Node> = HashMap::with_capacity(pairs.len());
     for (k, _) in pairs {
@@ -149,8 +149,8 @@ fn no_duplicate_keys(
             let second = text.line_col(k.start);
             return Err(EditError::at(
                 EditErrorKind::DuplicateKey {
-                    within: within(),
-                    key: key.to_string(),
+                    entry,
+                    key: key.into(),
                     first: text.line_col(first.start),
                     second,
                 },
@@ -189,7 +189,7 @@ fn checked_fields(text: &Text, e: &Entry) -> Result<[Option<String>; 3], EditErr
             err(EditErrorKind::InvalidValue {
                 field: key.to_string(),
                 image: e.name.clone(),
-                why: why.to_string(),
+                why: why.to_string().into(),
             })
         })?;
         Ok(Some(value.clone()))
@@ -201,7 +201,7 @@ fn checked_fields(text: &Text, e: &Entry) -> Result<[Option<String>; 3], EditErr
             EditErrorKind::InvalidValue {
                 field: "name".into(),
                 image: e.name.clone(),
-                why: RefError::Empty { what: "image name" }.to_string(),
+                why: RefError::Empty { what: "image name" }.to_string().into(),
             },
             text.line_col(at.start),
         ));
@@ -284,24 +284,24 @@ mod tests {
     fn duplicate_keys_are_refused_with_both_positions() {
         let d1 = "sha256:3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f";
         let d2 = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        for (src, within, key, first, second) in [
+        for (src, entry, key, first, second) in [
             (
                 "images:\n- name: web\n  name: api\n  newTag: v1\n".to_string(),
-                "images entry 0",
+                Some(0),
                 "name",
                 (2, 3),
                 (3, 3),
             ),
             (
                 format!("images:\n- name: web\n  digest: {d1}\n  digest: {d2}\n"),
-                "images entry 0",
+                Some(0),
                 "digest",
                 (3, 3),
                 (4, 3),
             ),
             (
                 "images:\n- name: a\n- {name: web, newTag: v1, \"newTag\": v2}\n".to_string(),
-                "images entry 1",
+                Some(1),
                 "newTag",
                 (3, 15),
                 (3, 27),
@@ -309,14 +309,14 @@ mod tests {
             (
                 "images:\n- name: web\n  newTag: v1\nnamePrefix: a-\nimages:\n- name: api\n"
                     .to_string(),
-                "the top level",
+                None,
                 "images",
                 (1, 1),
                 (5, 1),
             ),
             (
                 "resources: [a]\nimages: []\nresources: [b]\n".to_string(),
-                "the top level",
+                None,
                 "resources",
                 (1, 1),
                 (3, 1),
@@ -324,7 +324,7 @@ mod tests {
             (
                 "# 게이트웨이\nimages:\n- name: web  # 게이트웨이\n  newTag: v1\n  x: 1\n  x: 2\n"
                     .to_string(),
-                "images entry 0",
+                Some(0),
                 "x",
                 (5, 3),
                 (6, 3),
@@ -334,7 +334,7 @@ mod tests {
             assert_eq!(
                 e.kind,
                 EditErrorKind::DuplicateKey {
-                    within: within.into(),
+                    entry,
                     key: key.into(),
                     first,
                     second

@@ -60,17 +60,18 @@ pub enum EditErrorKind {
     /// A mapping holds the same key twice. kustomize reads the last one;
     /// ferry would read and edit the first, so it refuses both.
     #[error(
-        "{within} has the key `{key}` twice, at {}:{} and at {}:{}; kustomize reads the last one, so ferry refuses to guess",
+        "{} has the key `{key}` twice, at {}:{} and at {}:{}; kustomize reads the last one, so ferry refuses to guess",
+        entry.map_or("the top level".to_string(), |i| format!("images entry {i}")),
         first.0,
         first.1,
         second.0,
         second.1
     )]
     DuplicateKey {
-        /// Where: `the top level` or `images entry N`.
-        within: String,
-        /// The repeated key.
-        key: String,
+        /// The 0-based images entry holding the key; `None` for the top level.
+        entry: Option<usize>,
+        /// The repeated key (boxed to keep every error small).
+        key: Box<str>,
         /// 1-based line and column of the first occurrence.
         first: (usize, usize),
         /// 1-based line and column of the second occurrence.
@@ -124,8 +125,8 @@ pub enum EditErrorKind {
         field: String,
         /// The entry's image name.
         image: String,
-        /// What the grammar says.
-        why: String,
+        /// What the grammar says (boxed to keep every error small).
+        why: Box<str>,
     },
     /// Layout the editor cannot change without touching other bytes.
     #[error("cannot edit safely: {0}")]

@@ -2,6 +2,11 @@
 //! arguments in `args` must equal `after.yaml` byte for byte, and
 //! `kubectl kustomize` (the oracle for what an overlay means) must render
 //! every requested image exactly. `FERRY_BLESS=1` rewrites `after.yaml`.
+//!
+//! Golden refusals: `ferry set-image` on `fixtures/golden/refused/<case>/before.yaml`
+//! with `args` must exit 2 with every line of `error` in its message and
+//! leave the file byte-identical; `renders` lists images that `kubectl
+//! kustomize` renders from that file, showing what ferry refused to guess.
 
 mod common;
 
@@ -14,11 +19,11 @@ fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden")
 }
 
-fn cases() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+fn cases_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
+        .filter(|p| p.join("before.yaml").is_file())
         .collect();
     v.sort();
     v
@@ -42,8 +47,8 @@ fn render(after: &str) -> Vec<String> {
 #[test]
 fn golden_edits_match_and_render_exactly() {
     let bless = std::env::var_os("FERRY_BLESS").is_some();
-    let cases = cases();
-    assert!(cases.len() >= 20, "golden cases missing");
+    let cases = cases_in(&golden_dir());
+    assert!(cases.len() >= 24, "golden cases missing");
     for case in cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let before = std::fs::read_to_string(case.join("before.yaml")).unwrap();
@@ -86,5 +91,73 @@ fn golden_edits_match_and_render_exactly() {
                 "{name}: {want} not in rendered {rendered:?}"
             );
         }
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn golden_refusals_leave_the_file_byte_identical() {
+    let cases = cases_in(&golden_dir().join("refused"));
+    assert!(cases.len() >= 5, "refusal cases missing");
+    for case in cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let before = std::fs::read(case.join("before.yaml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kustomization.yaml");
+        std::fs::write(&file, &before).unwrap();
+        std::fs::copy(
+            golden_dir().join("deployment.yaml"),
+            dir.path().join("deployment.yaml"),
+        )
+        .unwrap();
+
+        // What kustomize makes of the file: the reason ferry must not guess.
+        let text = String::from_utf8(before.clone()).unwrap();
+        let deployment = std::fs::read_to_string(golden_dir().join("deployment.yaml")).unwrap();
+        let rendered = common::rendered_images(&text, &deployment);
+        for want in lines(&case.join("renders")) {
+            assert!(
+                rendered.contains(&want),
+                "{name}: kustomize renders {rendered:?}, not {want}"
+            );
+        }
+
+        let args = lines(&case.join("args"));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .arg("set-image")
+            .arg(&file)
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        for want in lines(&case.join("error")) {
+            assert!(stderr.contains(&want), "{name}: want {want:?} in {stderr}");
+        }
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            before,
+            "{name}: the file changed"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "{name}: a file was left behind"
+        );
+        // The library refuses the same way, and so does the reader.
+        let ups: Vec<ImageUpdate> = args
+            .iter()
+            .map(|a| ImageUpdate::parse(a).unwrap())
+            .collect();
+        assert!(set_images(&text, &ups).is_err(), "{name}");
+        assert!(read_images(&text).is_err(), "{name}");
     }
 }

@@ -1,6 +1,8 @@
-//! Property test: random kustomization files (comments everywhere, every
-//! quoting style, indented and unindented lists, flow entries, LF or CRLF,
-//! BOM, document markers, with or without a final newline) edited with
+//! Property test: random kustomization files (comments everywhere, with
+//! multi-byte text in trailing comments on dash lines, key lines and flow
+//! entries and in a block scalar before the list, every quoting style,
+//! indented and unindented lists, flow entries, LF or CRLF, BOM, document
+//! markers, with or without a final newline) edited with
 //! random set-image arguments. The edit must succeed, touch only lines that
 //! hold the edited fields, keep every comment and line ending, read back as
 //! exactly the requested change, and render with `kubectl kustomize` to
@@ -20,6 +22,10 @@ const DIGESTS: [&str; 2] = [
     "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 ];
 const NEW_NAMES: [&str; 2] = ["mirror.io/team/app", "localhost:5000/x"];
+/// Trailing comments of entry lines. Each holds `# 키`, so that the checks
+/// below can tell them from the file's other comments: a removed field
+/// takes the comment of its own line with it.
+const TRAILS: [&str; 4] = ["", "  # 키 게이트웨이", "   # 키 Größe ✓ 🚀", " # 키"];
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -32,6 +38,9 @@ struct Entry {
     quotes: [usize; 4],
     flow: bool,
     comment: bool,
+    /// Trailing comment (index into `TRAILS`) of each line of the entry,
+    /// in line order; a flow entry uses the first.
+    trails: [usize; 4],
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +53,9 @@ struct File {
     flow_list: bool,
     header_comment: bool,
     blank_between: bool,
+    /// A block scalar with multi-byte text (comment-like lines included)
+    /// before `images:`: yaml-rust2 counts such lines in bytes.
+    block_scalar: bool,
     entries: Vec<Entry>,
 }
 
@@ -82,9 +94,15 @@ fn render_file(f: &File) -> String {
     }
     lines.push("resources:".into());
     lines.push(format!(
-        "{}- deployment.yaml   # the app",
+        "{}- deployment.yaml   # the app 앱",
         " ".repeat(f.list_indent)
     ));
+    if f.block_scalar {
+        lines.push("commonAnnotations:".into());
+        lines.push("  note: |-  # 메모".into());
+        lines.push("    게이트웨이 # 주석 ✓".into());
+        lines.push("    Größe 🚀".into());
+    }
     if f.flow_list {
         let items: Vec<String> = f
             .entries
@@ -97,9 +115,12 @@ fn render_file(f: &File) -> String {
                 format!("{{{}}}", kv.join(", "))
             })
             .collect();
-        lines.push(format!("images: [{}]  # flow", items.join(", ")));
+        lines.push(format!(
+            "images: [{}]  # flow 게이트웨이 ✓",
+            items.join(", ")
+        ));
     } else {
-        lines.push("images:  # managed by ferry".into());
+        lines.push("images:  # managed by ferry — 페리".into());
         let pad = " ".repeat(f.list_indent);
         for (i, e) in f.entries.iter().enumerate() {
             if f.blank_between && i > 0 {
@@ -111,11 +132,19 @@ fn render_file(f: &File) -> String {
             let fields = entry_fields(e);
             if e.flow {
                 let kv: Vec<String> = fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-                lines.push(format!("{pad}- {{ {} }}", kv.join(", ")));
+                lines.push(format!(
+                    "{pad}- {{ {} }}{}",
+                    kv.join(", "),
+                    TRAILS[e.trails[0]]
+                ));
                 continue;
             }
             for (j, (k, v)) in fields.iter().enumerate() {
-                let trail = if e.comment && j == 0 { "  # first" } else { "" };
+                let trail = if e.comment && j == 0 {
+                    "  # first"
+                } else {
+                    TRAILS[e.trails[j]]
+                };
                 let lead = if j == 0 {
                     format!("{pad}- ")
                 } else {
@@ -147,9 +176,15 @@ fn entry_strategy() -> impl Strategy<Value = Entry> {
         [0..3usize, 0..3usize, 0..3usize, 0..3usize],
         proptest::bool::weighted(0.2),
         any::<bool>(),
+        [
+            0..TRAILS.len(),
+            0..TRAILS.len(),
+            0..TRAILS.len(),
+            0..TRAILS.len(),
+        ],
     )
         .prop_map(
-            |(name, new_name, tag, digest, rotate, quotes, flow, comment)| Entry {
+            |(name, new_name, tag, digest, rotate, quotes, flow, comment, trails)| Entry {
                 name,
                 new_name,
                 tag,
@@ -158,6 +193,7 @@ fn entry_strategy() -> impl Strategy<Value = Entry> {
                 quotes,
                 flow,
                 comment,
+                trails,
             },
         )
 }
@@ -167,7 +203,7 @@ fn file_strategy() -> impl Strategy<Value = File> {
         any::<(bool, bool, bool, bool)>(),
         prop_oneof![Just(0usize), Just(2), Just(4)],
         proptest::bool::weighted(0.15),
-        any::<(bool, bool)>(),
+        any::<(bool, bool, bool)>(),
         proptest::collection::vec(entry_strategy(), 1..4),
     )
         .prop_map(
@@ -175,7 +211,7 @@ fn file_strategy() -> impl Strategy<Value = File> {
                 (crlf, bom, doc_start, final_newline),
                 list_indent,
                 flow_list,
-                (header_comment, blank_between),
+                (header_comment, blank_between, block_scalar),
                 entries,
             )| {
                 // Entry names must be unique, as kustomize requires.
@@ -197,6 +233,7 @@ fn file_strategy() -> impl Strategy<Value = File> {
                     flow_list,
                     header_comment,
                     blank_between,
+                    block_scalar,
                     entries,
                 }
             },
@@ -275,13 +312,14 @@ proptest! {
             let field_line = ["name:", "newName:", "newTag:", "digest:"].iter().any(|k| line.contains(k));
             prop_assert!(field_line, "unexpected change {:?} {line:?}\n{src}\n=>\n{out}", c.tag());
             if c.tag() == ChangeTag::Delete && !line.contains('{') {
-                prop_assert!(!line.contains('#') || line.contains("# first"), "a comment was removed: {line:?}");
+                prop_assert!(!line.contains('#') || line.contains("# first") || line.contains("# 키"), "a comment was removed: {line:?}");
             }
         }
         // Comments, line endings, BOM and final newline survive.
         // (A removed field takes the comment of its own line with it.)
-        let comments = |s: &str| s.matches("# ").count() - s.matches("# first").count();
+        let comments = |s: &str| s.matches("# ").count() - s.matches("# first").count() - s.matches("# 키").count();
         prop_assert_eq!(comments(&src), comments(&out));
+        prop_assert!(out.matches("# 키").count() <= src.matches("# 키").count());
         let eol = if file.crlf { "\r\n" } else { "\n" };
         prop_assert_eq!(out.matches('\n').count(), out.matches(eol).count());
         prop_assert_eq!(out.starts_with('\u{feff}'), file.bom);

@@ -1,6 +1,8 @@
 //! Lossless edits of the `images:` list: each change is a splice of exact
 //! byte ranges, so every byte that is not part of the change stays as it was.
 
+use std::collections::{HashMap, HashSet};
+
 use yaml_rust2::scanner::TScalarStyle;
 
 use super::entries::{self, Entry, FIELDS, ImagesList, node_end};
@@ -52,8 +54,11 @@ pub(crate) fn wanted_fields<'a>(
 /// text. Nothing outside the edited values changes; the result is
 /// re-parsed and checked before it is returned.
 pub fn set_images(src: &str, updates: &[ImageUpdate]) -> Result<String, EditError> {
-    for (i, u) in updates.iter().enumerate() {
-        if updates[..i].iter().any(|p| p.name == u.name) {
+    // Lookups by name go through hash maps so that an edit stays linear in
+    // the number of entries and of updates.
+    let mut given = HashSet::with_capacity(updates.len());
+    for u in updates {
+        if !given.insert(u.name.as_str()) {
             return Err(EditError::new(EditErrorKind::DuplicateUpdate {
                 name: u.name.to_string(),
             }));
@@ -65,12 +70,12 @@ pub fn set_images(src: &str, updates: &[ImageUpdate]) -> Result<String, EditErro
 
     let mut splices = Vec::new();
     let mut new_entries: Vec<&ImageUpdate> = Vec::new();
-    let existing: &[Entry] = match &list {
-        ImagesList::List { entries, .. } => entries,
-        _ => &[],
+    let existing: HashMap<&str, &Entry> = match &list {
+        ImagesList::List { entries, .. } => entries.iter().map(|e| (e.name.as_str(), e)).collect(),
+        _ => HashMap::new(),
     };
     for u in updates {
-        match existing.iter().find(|e| e.name == u.name.as_str()) {
+        match existing.get(u.name.as_str()) {
             Some(e) => edit_entry(&text, e, u, &mut splices)?,
             None => new_entries.push(u),
         }
@@ -86,28 +91,33 @@ pub fn set_images(src: &str, updates: &[ImageUpdate]) -> Result<String, EditErro
     Ok(out)
 }
 
+/// Applies non-overlapping splices in one pass over `src`.
 fn apply(src: &str, mut splices: Vec<Splice>) -> Result<String, EditError> {
-    // Same start: deletions after insertions, so that applying from the end
-    // deletes first and inserts in the order the splices were made.
-    let order: Vec<usize> = {
-        let mut idx: Vec<usize> = (0..splices.len()).collect();
-        idx.sort_by_key(|&i| (splices[i].at, splices[i].end > splices[i].at, i));
-        idx
-    };
-    for w in order.windows(2) {
-        let (a, b) = (&splices[w[0]], &splices[w[1]]);
-        if a.end > b.at {
+    // Same start: insertions before deletions, each group in the order the
+    // splices were made.
+    let mut order: Vec<usize> = (0..splices.len()).collect();
+    order.sort_by_key(|&i| (splices[i].at, splices[i].end > splices[i].at, i));
+    let mut out =
+        String::with_capacity(src.len() + splices.iter().map(|s| s.text.len()).sum::<usize>());
+    let mut pos = 0;
+    for i in order {
+        let s = &mut splices[i];
+        let (Some(kept), true) = (src.get(pos..s.at), s.at <= s.end) else {
             return Err(EditError::new(EditErrorKind::Verify(format!(
-                "overlapping edits at bytes {}..{} and {}..{}",
-                a.at, a.end, b.at, b.end
+                "overlapping edits at bytes {}..{} (the previous one ends at {pos})",
+                s.at, s.end
             ))));
-        }
+        };
+        out.push_str(kept);
+        out.push_str(&std::mem::take(&mut s.text));
+        pos = s.end;
     }
-    let mut out = src.to_string();
-    for &i in order.iter().rev() {
-        let s = std::mem::take(&mut splices[i].text);
-        out.replace_range(splices[i].at..splices[i].end, &s);
-    }
+    let rest = src.get(pos..).ok_or_else(|| {
+        EditError::new(EditErrorKind::Verify(format!(
+            "an edit ends inside a character, at byte {pos}"
+        )))
+    })?;
+    out.push_str(rest);
     Ok(out)
 }
 
@@ -617,4 +627,49 @@ fn section_insert_point(text: &Text) -> usize {
         end = ls;
     }
     src.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_updates_in_one_pass() {
+        let mut src = String::from("images:\n");
+        for i in 0..300 {
+            src.push_str(&format!("- name: app-{i}  # 앱 {i}\n  newTag: v1\n"));
+        }
+        let updates: Vec<ImageUpdate> = (0..300)
+            .rev()
+            .map(|i| ImageUpdate::parse(&format!("app-{i}:v{i}")).unwrap())
+            .chain([ImageUpdate::parse("new:v1").unwrap()])
+            .collect();
+        let out = set_images(&src, &updates).unwrap();
+        let read = super::super::read_images(&out).unwrap();
+        assert_eq!(read.len(), 301);
+        for (i, e) in read.iter().take(300).enumerate() {
+            assert_eq!(e.name, format!("app-{i}"));
+            assert_eq!(e.new_tag.as_deref(), Some(format!("v{i}").as_str()));
+        }
+        assert!(
+            out.ends_with("- name: app-299  # 앱 299\n  newTag: v299\n- name: new\n  newTag: v1\n")
+        );
+    }
+
+    #[test]
+    fn overlapping_splices_are_refused() {
+        let s = |at, end| Splice {
+            at,
+            end,
+            text: "x".into(),
+        };
+        assert_eq!(
+            apply("abcdef", vec![s(4, 4), s(1, 2), s(4, 6)]).unwrap(),
+            "axcdxx"
+        );
+        let e = apply("abcdef", vec![s(1, 3), s(2, 4)]).unwrap_err();
+        assert!(matches!(e.kind, EditErrorKind::Verify(_)), "{e}");
+        let e = apply("aé", vec![s(2, 2)]).unwrap_err();
+        assert!(matches!(e.kind, EditErrorKind::Verify(_)), "{e}");
+    }
 }

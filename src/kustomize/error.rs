@@ -46,10 +46,36 @@ pub enum EditErrorKind {
         index: usize,
     },
     /// Two entries share a name, so an edit would be ambiguous.
-    #[error("image {name:?} has more than one entry in `images:`")]
+    #[error(
+        "image {name:?} has more than one entry in `images:` (the first at {}:{})",
+        first.0,
+        first.1
+    )]
     DuplicateEntry {
         /// The shared name.
         name: String,
+        /// 1-based line and column of the first entry.
+        first: (usize, usize),
+    },
+    /// A mapping holds the same key twice. kustomize reads the last one;
+    /// ferry would read and edit the first, so it refuses both.
+    #[error(
+        "{} has the key `{key}` twice, at {}:{} and at {}:{}; kustomize reads the last one, so ferry refuses to guess",
+        entry.map_or("the top level".to_string(), |i| format!("images entry {i}")),
+        first.0,
+        first.1,
+        second.0,
+        second.1
+    )]
+    DuplicateKey {
+        /// The 0-based images entry holding the key; `None` for the top level.
+        entry: Option<usize>,
+        /// The repeated key (boxed to keep every error small).
+        key: Box<str>,
+        /// 1-based line and column of the first occurrence.
+        first: (usize, usize),
+        /// 1-based line and column of the second occurrence.
+        second: (usize, usize),
     },
     /// Two arguments name the same image.
     #[error("image {name:?} is given more than once")]
@@ -83,13 +109,24 @@ pub enum EditErrorKind {
         /// 0-based entry index.
         index: usize,
     },
-    /// A field holds a list or mapping instead of a string.
+    /// A field holds a list, a mapping, a number or a boolean instead of a
+    /// string.
     #[error("`{field}` of image {image:?} is not a string")]
     NotAScalar {
         /// The field.
         field: String,
         /// The entry's image name.
         image: String,
+    },
+    /// A field read from the file is not valid for the image grammar.
+    #[error("`{field}` of image {image:?} is not valid: {why}")]
+    InvalidValue {
+        /// The field.
+        field: String,
+        /// The entry's image name.
+        image: String,
+        /// What the grammar says (boxed to keep every error small).
+        why: Box<str>,
     },
     /// Layout the editor cannot change without touching other bytes.
     #[error("cannot edit safely: {0}")]

@@ -85,6 +85,38 @@ pub(crate) fn reads_as_string(value: &str, style: TScalarStyle, tag: Option<&str
     }
 }
 
+/// What a scalar of an `images:` entry is to kustomize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reads {
+    /// `~`, `null`, an empty plain value, `!!null`: the field is absent.
+    Null,
+    /// A string.
+    String,
+    /// A number, a boolean or another tagged value: kustomize refuses it
+    /// ("cannot unmarshal number into ... of type string").
+    Other,
+}
+
+/// Plain timestamps: YAML 1.1 would make them dates, but kustomize reads
+/// them into its string fields as written (`newTag: 2026-11-20` renders
+/// `app:2026-11-20`).
+static TIMESTAMP: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}").expect("static regex"));
+
+/// How kustomize reads a scalar that is to be a string field.
+pub(crate) fn reads(value: &str, style: TScalarStyle, tag: Option<&str>) -> Reads {
+    match tag {
+        Some(t) if t.ends_with("str") => Reads::String,
+        Some(t) if t.ends_with("null") => Reads::Null,
+        Some(_) => Reads::Other,
+        None if style != TScalarStyle::Plain => Reads::String,
+        None if matches!(value, "" | "~" | "null" | "Null" | "NULL") => Reads::Null,
+        None if TIMESTAMP.is_match(value) => Reads::String,
+        None if reads_as_string(value, style, None) => Reads::String,
+        None => Reads::Other,
+    }
+}
+
 /// Cheap filter before the regex: every non-string plain scalar starts
 /// with one of these characters. Most keys and values do not.
 fn may_be_non_string(s: &str) -> bool {
@@ -155,6 +187,34 @@ mod tests {
             render("[::1]:5000/app", TScalarStyle::Plain),
             "\"[::1]:5000/app\""
         );
+    }
+
+    #[test]
+    fn how_kustomize_reads_fields() {
+        use TScalarStyle::{DoubleQuoted, Plain, SingleQuoted};
+        for (v, style, tag, want) in [
+            ("v1", Plain, None, Reads::String),
+            ("2026-11-20", Plain, None, Reads::String),
+            ("1.10", SingleQuoted, None, Reads::String),
+            ("1.10", Plain, Some("tag:yaml.org,2002:str"), Reads::String),
+            ("", DoubleQuoted, None, Reads::String),
+            ("~", Plain, None, Reads::Null),
+            ("null", Plain, None, Reads::Null),
+            ("", Plain, None, Reads::Null),
+            ("x", Plain, Some("tag:yaml.org,2002:null"), Reads::Null),
+            ("1.10", Plain, None, Reads::Other),
+            ("1", Plain, None, Reads::Other),
+            ("yes", Plain, None, Reads::Other),
+            ("0x1F", Plain, None, Reads::Other),
+            (
+                "1",
+                DoubleQuoted,
+                Some("tag:yaml.org,2002:int"),
+                Reads::Other,
+            ),
+        ] {
+            assert_eq!(reads(v, style, tag), want, "{v:?} {style:?} {tag:?}");
+        }
     }
 
     #[test]

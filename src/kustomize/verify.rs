@@ -1,6 +1,8 @@
 //! The check after every edit: the new text must parse, and its data must
 //! equal the original's with exactly the requested change.
 
+use std::collections::HashMap;
+
 use super::edit::wanted_fields;
 use super::error::{EditError, EditErrorKind};
 use super::scalar;
@@ -88,16 +90,27 @@ fn expected(orig: Option<&Node>, updates: &[ImageUpdate]) -> Value {
     let Value::Seq(items) = &mut pairs[idx].1 else {
         return root;
     };
-    for u in updates {
-        let found = items.iter_mut().find_map(|item| match item {
-            Value::Map(p)
-                if p.iter()
-                    .any(|(k, v)| key_is(k, "name") && key_is(v, u.name.as_str())) =>
+    // The entry of each name, found once: looking it up per update would
+    // make many updates on a long list quadratic.
+    let mut by_name: HashMap<String, usize> = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if let Value::Map(p) = item {
+            if let Some(name) = p
+                .iter()
+                .find(|(k, _)| key_is(k, "name"))
+                .and_then(|(_, v)| scalar_text(v))
             {
-                Some(p)
+                by_name.entry(name.to_string()).or_insert(i);
             }
-            _ => None,
-        });
+        }
+    }
+    for u in updates {
+        let found = by_name
+            .get(u.name.as_str())
+            .and_then(|&i| match items.get_mut(i) {
+                Some(Value::Map(p)) => Some(p),
+                _ => None,
+            });
         match found {
             Some(p) => {
                 let current: Vec<(String, String)> = p

@@ -1,12 +1,26 @@
 //! Byte positions in the source text.
 //!
-//! yaml-rust2 reports positions as *character* indices into the text it was
-//! given, and it does not understand a byte-order mark. [`Text`] strips the
-//! BOM before parsing and maps character indices back to byte offsets in the
-//! original file, so every edit is a splice of exact byte ranges.
+//! yaml-rust2 reports a position as an index, a line and a column, but the
+//! index cannot be trusted: it counts characters, except on the content
+//! lines of block scalars (`|`, `>`), where it adds each line's length in
+//! bytes. One multi-byte character in a block scalar (a patch, a comment
+//! inside it) would shift every later position. Line and column are
+//! exact once the scanner moves to the next line, so [`Text::at`] maps
+//! (line, column) to a byte offset. [`Text`] also strips the byte-order
+//! mark, which yaml-rust2 does not understand, before parsing.
 
 /// UTF-8 byte-order mark.
 const BOM: &str = "\u{feff}";
+
+/// Where a line of the body starts, as YAML counts lines (`\n`, `\r\n` or a
+/// lone `\r` ends one).
+#[derive(Debug, Clone, Copy)]
+struct LineStart {
+    /// Byte offset in `src`.
+    byte: usize,
+    /// Index of its first character in the body.
+    char: usize,
+}
 
 /// The source of one YAML file with helpers for byte and line arithmetic.
 pub(crate) struct Text<'a> {
@@ -17,26 +31,42 @@ pub(crate) struct Text<'a> {
     /// Byte offset (in `src`) of every character of the body, plus the end;
     /// `None` when the body is ASCII and char index == byte index.
     char_bytes: Option<Vec<usize>>,
-    /// Start of every line, built on first use: positions are reported
-    /// for many entries, and counting newlines each time is quadratic.
-    line_starts: std::sync::OnceLock<Vec<usize>>,
+    /// Start of every line, built once: positions are looked up for every
+    /// event and every message, and counting newlines each time would be
+    /// quadratic.
+    lines: Vec<LineStart>,
 }
 
 impl<'a> Text<'a> {
     pub fn new(src: &'a str) -> Self {
         let bom = if src.starts_with(BOM) { BOM.len() } else { 0 };
         let body = &src[bom..];
-        let char_bytes = (!body.is_ascii()).then(|| {
+        let char_bytes: Option<Vec<usize>> = (!body.is_ascii()).then(|| {
             body.char_indices()
                 .map(|(i, _)| i + bom)
                 .chain(std::iter::once(src.len()))
                 .collect()
         });
+        let mut lines = vec![LineStart { byte: bom, char: 0 }];
+        let mut chars = body.char_indices().enumerate().peekable();
+        while let Some((ci, (bi, c))) = chars.next() {
+            let ends_line = match c {
+                '\n' => true,
+                '\r' => !matches!(chars.peek(), Some((_, (_, '\n')))),
+                _ => false,
+            };
+            if ends_line {
+                lines.push(LineStart {
+                    byte: bom + bi + 1,
+                    char: ci + 1,
+                });
+            }
+        }
         Text {
             src,
             bom,
             char_bytes,
-            line_starts: std::sync::OnceLock::new(),
+            lines,
         }
     }
 
@@ -45,12 +75,24 @@ impl<'a> Text<'a> {
         &self.src[self.bom..]
     }
 
-    /// Byte offset in `src` of the parser's character index `ci`.
-    pub fn byte(&self, ci: usize) -> usize {
-        match &self.char_bytes {
-            None => (ci + self.bom).min(self.src.len()),
-            Some(v) => v.get(ci).copied().unwrap_or(self.src.len()),
-        }
+    /// Byte offset in `src` of the parser's position: 1-based `line`,
+    /// 0-based `col` in characters. A column past the end of its line (the
+    /// scanner over-counts on block scalar lines) is held at the line break.
+    pub fn at(&self, line: usize, col: usize) -> usize {
+        let Some(start) = line.checked_sub(1).and_then(|i| self.lines.get(i)) else {
+            return self.src.len();
+        };
+        let next = self.lines.get(line).map_or(self.src.len(), |l| l.byte);
+        let b = match &self.char_bytes {
+            None => start.byte.saturating_add(col),
+            Some(v) => start
+                .char
+                .checked_add(col)
+                .and_then(|ci| v.get(ci))
+                .copied()
+                .unwrap_or(self.src.len()),
+        };
+        b.min(next)
     }
 
     /// `b` moved back to a character boundary, so that positions computed
@@ -122,17 +164,15 @@ impl<'a> Text<'a> {
         }
     }
 
-    /// 1-based line and column of byte `b`, for messages.
+    /// 1-based line and column of byte `b`, for messages; lines are
+    /// counted as the parser counts them.
     pub fn line_col(&self, b: usize) -> (usize, usize) {
         let b = self.boundary(b);
-        let starts = self.line_starts.get_or_init(|| {
-            std::iter::once(0)
-                .chain(self.src.match_indices('\n').map(|(i, _)| i + 1))
-                .collect()
-        });
         // Index of the last line start at or before `b`.
-        let line = starts.partition_point(|&s| s <= b);
-        (line, self.col(b) + 1)
+        let line = self.lines.partition_point(|l| l.byte <= b).max(1);
+        let start = self.lines[line - 1].byte;
+        let col = self.src.get(start..b).map_or(0, |s| s.chars().count());
+        (line, col + 1)
     }
 
     /// True when only spaces and tabs stand between the line start and `b`.
@@ -150,20 +190,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn maps_characters_to_bytes_past_a_bom_and_utf8() {
+    fn maps_lines_and_columns_to_bytes_past_a_bom_and_utf8() {
         let src = "\u{feff}# é\r\nk: v\r\n";
         let t = Text::new(src);
         assert_eq!(t.bom, 3);
         assert_eq!(t.body(), "# é\r\nk: v\r\n");
-        // 'k' is character 5 of the body: '#', ' ', 'é', '\r', '\n'.
-        let k = t.byte(5);
+        let k = t.at(2, 0);
         assert_eq!(&src[k..k + 1], "k");
+        assert_eq!(&src[t.at(1, 2)..t.at(1, 3)], "é");
+        assert_eq!(t.at(1, 0), 3, "line 1 starts after the BOM");
         assert_eq!(t.line_col(k), (2, 1));
+        assert_eq!(t.line_col(t.at(1, 3)), (1, 4));
         assert_eq!(t.eol_of_line(k), Some("\r\n"));
         assert_eq!(t.default_eol(), "\r\n");
         assert_eq!(&src[t.line_start(k)..t.line_end(k)], "k: v");
         assert_eq!(t.next_line_start(k), src.len());
-        assert_eq!(t.byte(1000), src.len());
+        assert_eq!(t.at(3, 0), src.len());
+        assert_eq!(t.at(1000, 0), src.len());
+        assert_eq!(t.at(0, 0), src.len());
+    }
+
+    #[test]
+    fn a_column_past_its_line_stays_on_that_line() {
+        // The scanner over-counts columns on block scalar lines.
+        let src = "a: |\n  게이트\nb: 1\n";
+        let t = Text::new(src);
+        assert_eq!(t.at(2, 40), t.at(3, 0));
+        assert_eq!(&src[t.at(3, 0)..t.at(3, 1)], "b");
+        let t = Text::new("a: |\n  xyz\nb: 1\n");
+        assert_eq!(t.at(2, 40), t.at(3, 0));
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_line_as_in_yaml() {
+        let src = "a: 1\rb: ü\r\nc: 3";
+        let t = Text::new(src);
+        assert_eq!(&src[t.at(2, 0)..t.at(2, 1)], "b");
+        assert_eq!(&src[t.at(2, 3)..t.at(2, 4)], "ü");
+        assert_eq!(&src[t.at(3, 0)..], "c: 3");
+        assert_eq!(t.line_col(t.at(3, 3)), (3, 4));
     }
 
     #[test]

@@ -97,9 +97,10 @@ struct Builder<'t, 'a> {
 impl Builder<'_, '_> {
     fn next(&mut self) -> Result<(Event, usize), YamlError> {
         match self.parser.next_token() {
-            Ok((ev, m)) => Ok((ev, self.text.byte(m.index()))),
+            Ok((ev, m)) => Ok((ev, self.text.at(m.line(), m.col()))),
             Err(e) => {
-                let b = self.text.byte(e.marker().index());
+                let m = e.marker();
+                let b = self.text.at(m.line(), m.col());
                 Err(YamlError {
                     pos: self.text.line_col(b),
                     message: e.info().to_string(),
@@ -407,6 +408,48 @@ mod tests {
         ));
         assert!(matches!(root.kind, Kind::Map { flow: false, .. }));
         assert_eq!(root.start, 0);
+    }
+
+    #[test]
+    fn spans_after_multi_byte_text_in_block_scalars() {
+        // yaml-rust2's index counts bytes on block scalar lines and
+        // characters elsewhere; every span after such a line must still be
+        // exact.
+        for eol in ["\n", "\r\n"] {
+            let src = [
+                "\u{feff}p: |-  # 게이트웨이",
+                "  - op: add  # 게이트웨이",
+                "    value: Zoë 🚀",
+                "q: >",
+                "  Größe",
+                "images:  # 게이트웨이",
+                "- name: gateway   # 게이트웨이",
+                "  newTag: 'v1'   # 게이트웨이",
+                "- {name: api, digest: \"d\"}   # 게이트웨이",
+                "",
+            ]
+            .join(eol);
+            let got = spans(&src);
+            let tail: Vec<_> = got[4..]
+                .iter()
+                .map(|(v, s)| (v.as_str(), s.as_deref()))
+                .collect();
+            assert_eq!(
+                tail,
+                vec![
+                    ("images", Some("images")),
+                    ("name", Some("name")),
+                    ("gateway", Some("gateway")),
+                    ("newTag", Some("newTag")),
+                    ("v1", Some("'v1'")),
+                    ("name", Some("name")),
+                    ("api", Some("api")),
+                    ("digest", Some("digest")),
+                    ("d", Some("\"d\"")),
+                ],
+                "{eol:?}"
+            );
+        }
     }
 
     #[test]

@@ -39,6 +39,9 @@ fn the_demo_story_runs_through_production() {
         "plan web/production: pr_open — pull request #3 waits for review",
         "reviewer merged #3 \"production: api sha-1111111 → sha-5d5d5d5, web v1.0.0 → v1.1.0\"",
         "every app runs the same image in dev, staging and production",
+        // A hand edit to an unsigned image: dev runs it, nothing promotes it.
+        "dana pushed \"dev: api sha-7e7e7e7 by hand (hotfix)\"",
+        "plan api/staging: held — dev runs sha-7e7e7e7, which the gates hold (unsigned)",
     ];
     let mut at = 0;
     for s in steps {
@@ -47,7 +50,11 @@ fn the_demo_story_runs_through_production() {
             .unwrap_or_else(|| panic!("{s:?} not found after byte {at}:\n{out}"));
         at += found + s.len();
     }
-    for env in ["dev", "staging", "production"] {
+    assert!(
+        out.contains("── overlays/dev: api:sha-7e7e7e7, web:v1.1.0"),
+        "{out}"
+    );
+    for env in ["staging", "production"] {
         assert!(
             out.contains(&format!("── overlays/{env}: api:sha-5d5d5d5, web:v1.1.0")),
             "{env}\n{out}"

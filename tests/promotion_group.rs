@@ -854,3 +854,51 @@ async fn per_app_pull_requests_are_closed_once_the_environment_is_grouped() {
         ]
     );
 }
+
+/// What a grouped PR carries comes from its branch, not its body: a
+/// collaborator adds `Ferry-App: web` / `Ferry-Digest: <another digest>` to
+/// the body; the next update rebuilds the branch from git, and no overlay
+/// ever carries that digest.
+#[tokio::test]
+async fn an_edited_body_never_reaches_the_rebuilt_branch() {
+    let i = images();
+    let evil = Image::new("v6.6.6");
+    let mut h = Harness::new((&i.api_2, &i.web_2), (&i.api_1, &i.web_1));
+    let (pr, _) = api_moves_web_is_unhealthy(&mut h, &i).await;
+    let forged = format!(
+        "{}\nFerry-App: web\nFerry-Digest: {}\n",
+        pr.body, evil.digest
+    );
+    h.forge.update(pr.number, &pr.title, &forged).await.unwrap();
+
+    // dev moves api on; web is still not proven, so it is not carried.
+    let api_3 = Image::new("sha-3333333");
+    h.edit_main("dev", overlay("dev", &api_3, &i.web_2));
+    let snap = h.snapshot(&[("api", proven()), ("web", unhealthy())]).await;
+    let step = plan(
+        &api_3,
+        &i.web_2,
+        [
+            moves("api", &i.api_1, &api_3),
+            stays(
+                "staging",
+                "web",
+                &i.web_1,
+                "health",
+                "dev has not proven v1.1.0: health: health is Progressing, not Healthy",
+            ),
+        ],
+    );
+    let done = h.execute(&snap, &step).await;
+    assert_eq!(done, [h.action(pr.number, &["api"], "updated").await]);
+    h.assert_proposal(GROUP_BRANCH, &overlay("staging", &api_3, &i.web_1));
+    let body = h.pr(pr.number).await.body;
+    assert!(
+        !body.contains(&evil.digest),
+        "the body is rewritten:\n{body}"
+    );
+    for branch in ["main", GROUP_BRANCH] {
+        let text = h.file_at(h.tip(branch), &overlay_file("staging"));
+        assert!(!text.contains(&evil.digest), "{branch}: {text}");
+    }
+}

@@ -344,6 +344,7 @@ async fn story(dir: &Path, out: &mut impl Write) -> Result<()> {
             }
         }
     }
+    hand_edit(&mut ctx, &mut registry, out).await?;
     writeln!(out, "\n── git log of the GitOps repository ──")?;
     for c in ctx.workspace.log(30)? {
         writeln!(out, "{} {}", &c.id[..8], c.summary)?;
@@ -376,6 +377,45 @@ async fn story(dir: &Path, out: &mut impl Write) -> Result<()> {
                 pr.number, pr.state, pr.title, pr.head
             )?;
         }
+    }
+    Ok(())
+}
+
+/// CI pushes an unsigned image and someone with push access commits it to
+/// dev by hand: ferry never promotes it, because the gates run on whatever
+/// upstream runs, not only on what ferry put there.
+async fn hand_edit(
+    ctx: &mut super::context::Context,
+    registry: &mut Registry,
+    out: &mut impl Write,
+) -> Result<()> {
+    let tag = "sha-7e7e7e7";
+    writeln!(
+        out,
+        "\n── a hand edit: CI pushes an unsigned {tag}, someone commits it to dev ──"
+    )?;
+    registry.push("platform/api", tag, Kind::Unsigned, 5)?;
+    let digest = demo_digest("platform/api", tag);
+    let update = crate::image::ImageUpdate::parse(&format!("api=*:{tag}@{digest}"))?;
+    let message = format!("dev: api {tag} by hand (hotfix)");
+    ctx.workspace.apply(
+        &Author {
+            name: "dana".into(),
+            email: "dana@demo.invalid".into(),
+        },
+        4,
+        |root: &Path| {
+            crate::kustomize::edit_file(
+                &root.join("overlays/dev/kustomization.yaml"),
+                &[update.clone()],
+                false,
+            )
+            .map(|_| Some(message.clone()))
+        },
+    )?;
+    writeln!(out, "  dana pushed \"{message}\"")?;
+    for _ in 0..2 {
+        pass(ctx, out).await?;
     }
     Ok(())
 }

@@ -228,13 +228,26 @@ pub(crate) fn read(text: &Text, root: Option<&Node>) -> Result<Vec<super::ImageE
     entries
         .iter()
         .map(|e| {
-            let [new_name, new_tag, digest] = checked_fields(text, e)?;
-            Ok(super::ImageEntry {
-                name: e.name.clone(),
-                new_name,
-                new_tag,
-                digest,
-                line: text.line_col(e.node.start).0,
+            let line = text.line_col(e.node.start).0;
+            // A bad value concerns its entry only: the other images of the
+            // file (other apps) stay readable.
+            Ok(match checked_fields(text, e) {
+                Ok([new_name, new_tag, digest]) => super::ImageEntry {
+                    name: e.name.clone(),
+                    new_name,
+                    new_tag,
+                    digest,
+                    line,
+                    problem: None,
+                },
+                Err(problem) => super::ImageEntry {
+                    name: e.name.clone(),
+                    new_name: None,
+                    new_tag: None,
+                    digest: None,
+                    line,
+                    problem: Some(problem),
+                },
             })
         })
         .collect()
@@ -274,10 +287,15 @@ mod tests {
         })
     }
 
+    /// Every entry, or the first entry's problem.
     fn read_all(src: &str) -> Result<Vec<super::super::ImageEntry>, EditError> {
         let text = Text::new(src);
         let root = tree::parse(&text)?;
-        read(&text, root.as_ref())
+        let entries = read(&text, root.as_ref())?;
+        match entries.iter().find_map(|e| e.problem.clone()) {
+            Some(p) => Err(p),
+            None => Ok(entries),
+        }
     }
 
     #[test]

@@ -39,10 +39,17 @@ pub struct ImageEntry {
     pub digest: Option<String>,
     /// 1-based line of the entry.
     pub line: usize,
+    /// Why the entry's values cannot be used (a value outside the image
+    /// grammar, a number where kustomize wants a string), with its
+    /// position; the value fields are then `None`. Other entries of the
+    /// file are unaffected.
+    pub problem: Option<EditError>,
 }
 
-/// Reads the `images:` entries of a kustomization text. Every value has
-/// passed the image grammar; a null or empty one reads as absent.
+/// Reads the `images:` entries of a kustomization text. Every value given
+/// has passed the image grammar; a null or empty one reads as absent; an
+/// entry with a value that does not pass carries it as `problem` instead.
+/// Structural faults (a syntax error, duplicate keys) fail the whole file.
 pub fn read_images(src: &str) -> Result<Vec<ImageEntry>, EditError> {
     let text = Text::new(src);
     let root = yaml::tree::parse(&text)?;

@@ -69,6 +69,9 @@ impl Overlay {
                 e.line
             ))
         };
+        if let Some(p) = &e.problem {
+            return (Err(p.clone().in_file(&self.file).to_string()), pin);
+        }
         if let Some(t) = &e.new_tag
             && let Err(err) = Tag::parse(t)
         {

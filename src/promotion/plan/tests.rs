@@ -277,6 +277,8 @@ fn equal_push_times_are_ordered_deterministically() {
     let recs_rev = [rec_at(2, "sha-b", at), rec_at(1, "sha-a", at)];
     let b = one(Ok(judged(&pushed(), &recs_rev, &[])), dev(None, None));
     assert_eq!(a.to, b.to, "input order does not matter");
+    // Ties go by tag, then digest: the greater one is the newer.
+    assert_eq!(a.to.unwrap().tag.as_deref(), Some("sha-b"));
 }
 
 #[test]

@@ -102,6 +102,13 @@ fn carried_in_file(change: &FileChange, scope: &[ScopeApp]) -> Result<Vec<Carrie
         let Some(now) = new.iter().find(|e| e.name == app.image) else {
             continue;
         };
+        if let Some(p) = &now.problem {
+            return Err(format!(
+                "{} sets {} to a value that is not a valid tag and digest ({p})",
+                path.display(),
+                app.image
+            ));
+        }
         let same = was.is_some_and(|w| w.new_tag == now.new_tag && w.digest == now.digest);
         if same {
             continue;

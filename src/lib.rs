@@ -18,4 +18,5 @@ pub mod oci;
 pub mod promotion;
 pub mod redact;
 pub mod registry;
+pub mod schedule;
 pub mod yaml;

@@ -129,7 +129,7 @@ pub(super) fn validate(config: &Config) -> Problems {
             }
         }
         if let Some(poll) = &r.poll {
-            if let Err(e) = poll.parse::<crate::registry::intake::PollSchedule>() {
+            if let Err(e) = poll.parse::<crate::schedule::PollSchedule>() {
                 p.push((vec![key("registry"), key("poll")], e));
             }
         }
@@ -163,7 +163,7 @@ fn environments(config: &Config, p: &mut Problems) {
             ));
         }
         if let Err(e) =
-            crate::promotion::window::Windows::parse(&env.windows, env.timezone.as_deref())
+            crate::schedule::Windows::parse(&env.windows, env.timezone.as_deref())
         {
             let field = if e.starts_with("timezone") {
                 "timezone"

@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod cli;
 pub mod config;
+pub mod evidence;
 pub mod failpoint;
 pub mod forge;
 pub mod gates;

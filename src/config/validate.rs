@@ -162,9 +162,7 @@ fn environments(config: &Config, p: &mut Problems) {
                 format!("environment {:?} is defined twice", env.name),
             ));
         }
-        if let Err(e) =
-            crate::schedule::Windows::parse(&env.windows, env.timezone.as_deref())
-        {
+        if let Err(e) = crate::schedule::Windows::parse(&env.windows, env.timezone.as_deref()) {
             let field = if e.starts_with("timezone") {
                 "timezone"
             } else {

@@ -1,9 +1,9 @@
 //! The check after every edit: the new text must parse, and its data must
 //! equal the original's with exactly the requested change.
 
-use super::edit::wanted_fields;
 use super::error::{EditError, EditErrorKind};
 use super::scalar;
+use super::wanted::wanted_fields;
 use crate::image::ImageUpdate;
 use crate::yaml::Text;
 use crate::yaml::{Kind, Node, tree};

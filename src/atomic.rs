@@ -31,7 +31,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     // Crash tests abort here: the target must still hold the old bytes.
-    crate::gitops::failpoint("mid_write");
+    crate::failpoint::hit("mid_write");
     if let Ok(meta) = std::fs::metadata(path) {
         std::fs::set_permissions(tmp.path(), meta.permissions())?;
     }

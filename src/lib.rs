@@ -7,6 +7,8 @@
 pub mod atomic;
 pub mod cli;
 pub mod config;
+pub mod evidence;
+pub mod failpoint;
 pub mod forge;
 pub mod gates;
 pub mod gitops;
@@ -17,4 +19,5 @@ pub mod oci;
 pub mod promotion;
 pub mod redact;
 pub mod registry;
+pub mod schedule;
 pub mod yaml;

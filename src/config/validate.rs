@@ -129,7 +129,7 @@ pub(super) fn validate(config: &Config) -> Problems {
             }
         }
         if let Some(poll) = &r.poll {
-            if let Err(e) = poll.parse::<crate::registry::intake::PollSchedule>() {
+            if let Err(e) = poll.parse::<crate::schedule::PollSchedule>() {
                 p.push((vec![key("registry"), key("poll")], e));
             }
         }
@@ -162,9 +162,7 @@ fn environments(config: &Config, p: &mut Problems) {
                 format!("environment {:?} is defined twice", env.name),
             ));
         }
-        if let Err(e) =
-            crate::promotion::window::Windows::parse(&env.windows, env.timezone.as_deref())
-        {
+        if let Err(e) = crate::schedule::Windows::parse(&env.windows, env.timezone.as_deref()) {
             let field = if e.starts_with("timezone") {
                 "timezone"
             } else {

@@ -18,6 +18,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
+pub use crate::evidence::SignatureEvidence;
 use crate::image::Digest;
 
 /// The in-toto `predicateType` of a cosign image signature (`cosign sign`
@@ -126,34 +127,6 @@ impl TrustedKey {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// One signature found for an image, in the form the registry stores it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignatureEvidence {
-    /// Legacy cosign: simple-signing payload and the base64 signature from
-    /// the `dev.cosignproject.cosign/signature` annotation.
-    SimpleSigning {
-        /// The payload blob, exactly as stored.
-        payload: Vec<u8>,
-        /// Base64 signature.
-        signature_b64: String,
-    },
-    /// cosign v3: a sigstore bundle (JSON) attached as an OCI referrer.
-    Bundle {
-        /// The bundle blob.
-        json: Vec<u8>,
-    },
-    /// A candidate that was found but could not be read (a missing blob, a
-    /// broken referrer, an invalid digest, an oversized file) or is not a
-    /// signature. It never verifies; it is kept so that a verdict without
-    /// a valid signature says what was seen and why it did not count.
-    Unusable {
-        /// Where it was found (a tag, a referrer digest, a file).
-        source: String,
-        /// Why it does not count.
-        why: String,
-    },
 }
 
 /// What the signatures of an image prove.

@@ -15,8 +15,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 
-pub use cosign::{SignatureEvidence, SignatureOutcome, TrustedKey};
-pub use scan::{ScanState, format_counts, over_budget, severity, severity_name};
+pub use cosign::{SignatureOutcome, TrustedKey};
+pub use scan::{format_counts, over_budget};
+// What a registry reports lives below the gates that judge it; kept here
+// under its old paths.
+pub use crate::evidence::{ScanState, SignatureEvidence, severity, severity_name};
 
 use crate::config::{Gates as GatesConfig, Severity};
 use crate::image::Digest;

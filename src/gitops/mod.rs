@@ -10,12 +10,8 @@
 //!
 //! ## Failpoints
 //!
-//! For crash tests, the environment variable [`FAILPOINT_ENV`]
-//! (`FERRY_FAILPOINT`) names one or more points (comma-separated) at which the
-//! process calls [`std::process::abort`]. This module has
-//! `after_commit_before_push` (the commit exists locally, the remote has not
-//! seen it) and `after_push` (the remote has it, the caller was never told).
-//! Other modules add their own points with `gitops::failpoint("name")`.
+//! This module marks `after_commit_before_push` and `after_push` for crash
+//! tests; the mechanism ([`FAILPOINT_ENV`]) lives in [`crate::failpoint`].
 
 mod branches;
 mod creds;
@@ -34,20 +30,9 @@ pub use history::{CommitInfo, parse_trailers};
 pub use lock::{CacheLock, DEFAULT_WAIT, LOCK_WAIT_ENV, wait_from_env};
 pub use workspace::Workspace;
 
-/// The environment variable that arms failpoints (see the module docs).
-pub const FAILPOINT_ENV: &str = "FERRY_FAILPOINT";
-
-/// Aborts the process when [`FAILPOINT_ENV`] names `name`: a crash at a
-/// chosen point, for tests that check ferry converges after a restart.
-pub(crate) fn failpoint(name: &str) {
-    let Ok(armed) = std::env::var(FAILPOINT_ENV) else {
-        return;
-    };
-    if armed.split(',').any(|p| p.trim() == name) {
-        eprintln!("ferry: failpoint {name} reached, aborting");
-        std::process::abort();
-    }
-}
+pub use crate::failpoint::FAILPOINT_ENV;
+// Kept under its old name: `workspace.rs` marks its points with it.
+pub(crate) use crate::failpoint::hit as failpoint;
 
 /// Errors of the gitops module. None of them carries a secret: URLs are
 /// shown without user-info and query, and libgit2's text (which may quote

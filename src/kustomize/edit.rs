@@ -9,7 +9,8 @@ use super::entries::{self, Entry, FIELDS, ImagesList, node_end};
 use super::error::{EditError, EditErrorKind};
 use super::scalar;
 use super::verify;
-use crate::image::{FieldChange, ImageUpdate};
+use super::wanted::wanted_fields;
+use crate::image::ImageUpdate;
 use crate::yaml::Text;
 use crate::yaml::{Kind, Node, tree};
 
@@ -19,35 +20,6 @@ struct Splice {
     at: usize,
     end: usize,
     text: String,
-}
-
-/// The desired value of one field after an update: `None` = absent.
-fn wanted<'a>(u: &'a ImageUpdate, key: &str, current: Option<&'a str>) -> Option<&'a str> {
-    fn pick<'a, T: AsRef<str>>(c: &'a FieldChange<T>, current: Option<&'a str>) -> Option<&'a str> {
-        match c {
-            FieldChange::Keep => current,
-            FieldChange::Set(v) => Some(v.as_ref()),
-            FieldChange::Remove => None,
-        }
-    }
-    match key {
-        "name" => Some(u.name.as_str()),
-        "newName" => pick(&u.new_name, current),
-        "newTag" => pick(&u.new_tag, current),
-        "digest" => pick(&u.digest, current),
-        _ => current,
-    }
-}
-
-/// The fields an entry should have after `u`, in kustomize's order.
-pub(crate) fn wanted_fields<'a>(
-    u: &'a ImageUpdate,
-    current: impl Fn(&str) -> Option<&'a str>,
-) -> Vec<(&'static str, &'a str)> {
-    FIELDS
-        .iter()
-        .filter_map(|k| wanted(u, k, current(k)).map(|v| (*k, v)))
-        .collect()
 }
 
 /// Applies `updates` to the kustomization text `src` and returns the new

@@ -14,6 +14,7 @@ mod locate;
 mod pins;
 mod scalar;
 mod verify;
+mod wanted;
 
 use std::path::{Path, PathBuf};
 

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::edit::wanted_fields;
 use super::error::{EditError, EditErrorKind};
 use super::scalar;
+use super::wanted::wanted_fields;
 use crate::image::ImageUpdate;
 use crate::yaml::Text;
 use crate::yaml::{Kind, Node, tree};

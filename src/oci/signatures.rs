@@ -7,7 +7,7 @@ use super::{
     Descriptor, INDEX_V1, Index, MANIFEST_V1, MAX_BLOB_BYTES, Manifest, OciClient, OciError,
     fallback_tag,
 };
-use crate::gates::SignatureEvidence;
+use crate::evidence::SignatureEvidence;
 use crate::image::Digest;
 
 /// Layer media type of a legacy cosign signature payload.

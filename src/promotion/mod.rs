@@ -8,7 +8,10 @@ pub mod pass;
 pub mod plan;
 pub mod promote;
 pub mod snapshot;
-pub mod window;
+
+// Windows are schedule types (the config validates them too); kept here
+// under their old path.
+pub use crate::schedule::window;
 
 pub use plan::{Action, Entry, Plan, plan};
 pub use snapshot::{AppState, EnvState, Judged, OpenPr, Proof, Running, Snapshot, Window};

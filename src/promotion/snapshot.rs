@@ -140,18 +140,7 @@ pub struct OpenPr {
     pub gate: Option<Gated>,
 }
 
-/// The promotion window of an environment.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Window {
-    /// No windows configured, or one is open now.
-    #[default]
-    Open,
-    /// Closed; opens next at this time (RFC 3339), if ever.
-    Closed {
-        /// The next opening, as text.
-        next: Option<String>,
-    },
-}
+pub use crate::schedule::Window;
 
 /// One app: its candidates and its state per environment.
 #[derive(Debug, Clone)]

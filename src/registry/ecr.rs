@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use super::{ImageRecord, ImageSource, RegistryError};
-use crate::gates::{ScanState, SignatureEvidence, severity};
+use crate::evidence::{ScanState, SignatureEvidence, severity};
 use crate::image::Digest;
 use crate::oci::{Auth, OciClient, fetch_signatures};
 

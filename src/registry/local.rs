@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use serde::Deserialize;
 
 use super::{ImageRecord, ImageSource, RegistryError};
-use crate::gates::{ScanState, SignatureEvidence, severity};
+use crate::evidence::{ScanState, SignatureEvidence, severity};
 use crate::image::Digest;
 use crate::oci::MAX_BLOB_BYTES;
 

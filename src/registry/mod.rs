@@ -9,7 +9,7 @@ pub mod policy;
 
 use std::future::Future;
 
-use crate::gates::{ScanState, SignatureEvidence};
+use crate::evidence::{ScanState, SignatureEvidence};
 use crate::image::Digest;
 pub use policy::ImageRecord;
 

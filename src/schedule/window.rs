@@ -9,7 +9,18 @@ use chrono::{DateTime, FixedOffset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use time::OffsetDateTime;
 
-use super::snapshot::Window;
+/// The promotion window of an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Window {
+    /// No windows configured, or one is open now.
+    #[default]
+    Open,
+    /// Closed; opens next at this time (RFC 3339), if ever.
+    Closed {
+        /// The next opening, as text.
+        next: Option<String>,
+    },
+}
 
 /// The zone windows are written in.
 #[derive(Debug, Clone, Copy)]

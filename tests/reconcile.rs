@@ -369,3 +369,61 @@ fn daemon_survives_failing_passes_and_stops_on_sigterm() {
     );
     assert!(log.contains("stopping after the pass in flight"), "{log}");
 }
+
+/// SIGTERM while a pass is really in flight (paused between its commit and
+/// its push): the daemon finishes that pass, pushes its commit, and exits 0.
+#[test]
+fn sigterm_lets_the_pass_in_flight_finish() {
+    use std::io::{BufRead, BufReader};
+
+    let mut s = Setup::new(1);
+    s.arrive(0, 1, true);
+    let before = s.history().len();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["run", "--resync", "3600", "--config"])
+        .arg(s.path().join("ferry.yaml"))
+        .env("FERRY_CACHE_DIR", s.path().join("cache-t"))
+        .env("FERRY_FAILPOINT", "after_commit_before_push=pause:1500")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the pass has committed and is paused before its push.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !log.contains("failpoint after_commit_before_push reached, pausing") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pass started: {log}"
+        );
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("ferry exited early: {log}");
+        }
+        log.push_str(&line);
+    }
+    assert_eq!(s.history().len(), before, "paused before the push");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    log.push_str(&rest);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("stopping after the pass in flight"), "{log}");
+    let h = s.history();
+    assert_eq!(
+        h.len(),
+        before + 1,
+        "the pass in flight pushed its commit: {log}"
+    );
+    assert!(
+        h[0].summary.starts_with("dev: app0 build-0→build-1"),
+        "{}",
+        h[0].summary
+    );
+}

@@ -407,7 +407,7 @@ async fn hand_edit(
         |root: &Path| {
             crate::kustomize::edit_file(
                 &root.join("overlays/dev/kustomization.yaml"),
-                &[update.clone()],
+                std::slice::from_ref(&update),
                 false,
             )
             .map(|_| Some(message.clone()))

@@ -180,19 +180,7 @@ fn app_step(env: &str, head: &str, r: &Row, open: Option<&Proposal>) -> Option<P
     let e = r.entry;
     let app = vec![e.app.clone()];
     if e.action == Action::PullRequest {
-        let (number, op, why) = match open {
-            None => (None, PrOp::Open, PrWhy::Proven),
-            Some(p) if p.tampered.is_some() => (Some(p.number), PrOp::Update, PrWhy::Rebuilt),
-            Some(p) => (Some(p.number), PrOp::Update, PrWhy::Newer),
-        };
-        let mut s = step(env, head, number, op, why);
-        s.message = match open.and_then(|p| p.tampered.as_deref()) {
-            Some(t) => format!("the branch is not the commit ferry pushed ({t}); rebuilt"),
-            None => String::new(),
-        };
-        s.apps = app;
-        s.carries = vec![e.clone()];
-        return Some(s);
+        return Some(propose(env, head, open, vec![e.clone()], String::new()));
     }
     let open = open?;
     let close = |why: PrWhy, message: String| {
@@ -218,16 +206,43 @@ fn app_step(env: &str, head: &str, r: &Row, open: Option<&Proposal>) -> Option<P
         );
     }
     if let Some(t) = &open.tampered {
-        return close(
-            PrWhy::NotFerrys,
-            format!(
-                "This branch is not the commit ferry pushed ({t}), and nothing is to be \
-                 promoted to {env} now; closing. ferry opens a new pull request when {env} \
-                 can be promoted."
-            ),
-        );
+        return close(PrWhy::NotFerrys, not_ferrys(env, t));
     }
     None
+}
+
+/// Opens the PR, or updates the open one: rebuilt when its branch is not
+/// ferry's commit, superseded otherwise. `note` goes into the update's
+/// comment (apps dropped from a grouped PR).
+fn propose(
+    env: &str,
+    head: &str,
+    open: Option<&Proposal>,
+    carries: Vec<Entry>,
+    note: String,
+) -> PrStep {
+    let (number, op, why) = match open {
+        None => (None, PrOp::Open, PrWhy::Proven),
+        Some(p) if p.tampered.is_some() => (Some(p.number), PrOp::Update, PrWhy::Rebuilt),
+        Some(p) => (Some(p.number), PrOp::Update, PrWhy::Newer),
+    };
+    let mut s = step(env, head, number, op, why);
+    s.message = match open.and_then(|p| p.tampered.as_deref()) {
+        Some(t) => format!("the branch is not the commit ferry pushed ({t}); rebuilt"),
+        None => note,
+    };
+    s.apps = carries.iter().map(|e| e.app.clone()).collect();
+    s.carries = carries;
+    s
+}
+
+/// The comment closing a PR whose branch is not ferry's commit.
+fn not_ferrys(env: &str, why: &str) -> String {
+    format!(
+        "This branch is not the commit ferry pushed ({why}), and nothing is to be \
+         promoted to {env} now; closing. ferry opens a new pull request when {env} \
+         can be promoted."
+    )
 }
 
 /// A carried app kept in a grouped PR: at the image its branch sets, with
@@ -287,19 +302,7 @@ fn grouped_step(env: &str, head: &str, rows: &[Row], open: Option<&Proposal>) ->
     let moving = rows.iter().any(|r| r.entry.action == Action::PullRequest);
     let apps = |c: &[Entry]| c.iter().map(|e| e.app.clone()).collect::<Vec<_>>();
     if moving {
-        let (number, op, why) = match open {
-            None => (None, PrOp::Open, PrWhy::Proven),
-            Some(p) if p.tampered.is_some() => (Some(p.number), PrOp::Update, PrWhy::Rebuilt),
-            Some(p) => (Some(p.number), PrOp::Update, PrWhy::Newer),
-        };
-        let mut s = step(env, head, number, op, why);
-        s.message = match open.and_then(|p| p.tampered.as_deref()) {
-            Some(t) => format!("the branch is not the commit ferry pushed ({t}); rebuilt"),
-            None => dropped.join("\n"),
-        };
-        s.apps = apps(&carries);
-        s.carries = carries;
-        return Some(s);
+        return Some(propose(env, head, open, carries, dropped.join("\n")));
     }
     let open = open?;
     let close = |why: PrWhy, message: String, apps: Vec<String>| {
@@ -309,15 +312,7 @@ fn grouped_step(env: &str, head: &str, rows: &[Row], open: Option<&Proposal>) ->
         Some(s)
     };
     if let Some(t) = &open.tampered {
-        return close(
-            PrWhy::NotFerrys,
-            format!(
-                "This branch is not the commit ferry pushed ({t}), and nothing is to be \
-                 promoted to {env} now; closing. ferry opens a new pull request when {env} \
-                 can be promoted."
-            ),
-            Vec::new(),
-        );
+        return close(PrWhy::NotFerrys, not_ferrys(env, t), Vec::new());
     }
     let in_pr: Vec<&Row> = rows.iter().filter(carried).collect();
     if !in_pr.is_empty() && in_pr.iter().all(|r| code(r.entry) == Some("up_to_date")) {

@@ -128,10 +128,10 @@ pub(super) fn validate(config: &Config) -> Problems {
                 p.push((vec![key("registry"), key(field)], why));
             }
         }
-        if let Some(poll) = &r.poll {
-            if let Err(e) = poll.parse::<crate::schedule::PollSchedule>() {
-                p.push((vec![key("registry"), key("poll")], e));
-            }
+        if let Some(poll) = &r.poll
+            && let Err(e) = poll.parse::<crate::schedule::PollSchedule>()
+        {
+            p.push((vec![key("registry"), key("poll")], e));
         }
         match r.kind {
             RegistryKind::Ecr if r.region.is_none() => missing("region", &mut p),

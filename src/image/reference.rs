@@ -218,10 +218,10 @@ fn check_domain(domain: &str) -> Result<(), String> {
             None => (Some(domain), None),
         }
     };
-    if let Some(port) = port {
-        if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
-            return Err(format!("registry port {port:?} is not a number"));
-        }
+    if let Some(port) = port
+        && (port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(format!("registry port {port:?} is not a number"));
     }
     if let Some(host) = host {
         for label in host.split('.') {

@@ -55,12 +55,12 @@ fn key_is(k: &Value, name: &str) -> bool {
 fn normalize(v: &mut Value) {
     if let Value::Map(pairs) = v {
         for (k, val) in pairs.iter_mut() {
-            if key_is(k, "images") {
-                if let Value::Seq(items) = val {
-                    for item in items {
-                        if let Value::Map(p) = item {
-                            p.sort_by(|a, b| scalar_text(&a.0).cmp(&scalar_text(&b.0)));
-                        }
+            if key_is(k, "images")
+                && let Value::Seq(items) = val
+            {
+                for item in items {
+                    if let Value::Map(p) = item {
+                        p.sort_by(|a, b| scalar_text(&a.0).cmp(&scalar_text(&b.0)));
                     }
                 }
             }
@@ -94,14 +94,13 @@ fn expected(orig: Option<&Node>, updates: &[ImageUpdate]) -> Value {
     // make many updates on a long list quadratic.
     let mut by_name: HashMap<String, usize> = HashMap::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        if let Value::Map(p) = item {
-            if let Some(name) = p
+        if let Value::Map(p) = item
+            && let Some(name) = p
                 .iter()
                 .find(|(k, _)| key_is(k, "name"))
                 .and_then(|(_, v)| scalar_text(v))
-            {
-                by_name.entry(name.to_string()).or_insert(i);
-            }
+        {
+            by_name.entry(name.to_string()).or_insert(i);
         }
     }
     for u in updates {

@@ -92,10 +92,10 @@ impl EcrRegistry {
     /// Registry credentials, fetched once and refreshed before they expire.
     async fn token(&self) -> Result<Token, RegistryError> {
         let mut slot = self.token.lock().await;
-        if let Some(t) = slot.as_ref() {
-            if !token_needs_refresh(OffsetDateTime::now_utc(), t.expires_at) {
-                return Ok(t.clone());
-            }
+        if let Some(t) = slot.as_ref()
+            && !token_needs_refresh(OffsetDateTime::now_utc(), t.expires_at)
+        {
+            return Ok(t.clone());
         }
         let out = self
             .client

@@ -137,10 +137,10 @@ impl LocalRegistry {
             .loaded
             .lock()
             .map_err(|_| RegistryError::Other("registry cache poisoned".into()))?;
-        if let Some((m, l, file)) = slot.as_ref() {
-            if (*m, *l) == stamp {
-                return Ok(file.clone());
-            }
+        if let Some((m, l, file)) = slot.as_ref()
+            && (*m, *l) == stamp
+        {
+            return Ok(file.clone());
         }
         let file = Arc::new(self.parse()?);
         *slot = Some((stamp.0, stamp.1, file.clone()));

@@ -75,10 +75,10 @@ impl TagPolicy {
             return None;
         }
         let tag = Tag::parse(tag).ok()?;
-        if let Some(pattern) = &self.pattern {
-            if !pattern.is_match(tag.as_str()) {
-                return None;
-            }
+        if let Some(pattern) = &self.pattern
+            && !pattern.is_match(tag.as_str())
+        {
+            return None;
         }
         if self.order == Order::Semver && lenient_semver(tag.as_str()).is_none() {
             return None;

@@ -383,7 +383,9 @@ impl Harness {
             proposals: Vec::new(),
             forge_error: None,
         };
-        snap.proposals = read_proposals(&self.config, &snap, &self.ws, prs);
+        let (proposals, unreadable) = read_proposals(&self.config, &snap, &self.ws, prs);
+        assert_eq!(unreadable, None);
+        snap.proposals = proposals;
         for (app, cfg) in snap.apps.iter_mut().zip(self.config.apps.iter()) {
             for env in app.envs.iter_mut() {
                 let Some(env_cfg) = self

@@ -41,7 +41,13 @@ pub async fn observe(
                 let (mine, others): (Vec<_>, Vec<_>) =
                     prs.into_iter().partition(|p| p.opened_by(&me));
                 foreign = others;
-                snapshot.proposals = read_proposals(config, snapshot, ws, mine);
+                let (proposals, unreadable) = read_proposals(config, snapshot, ws, mine);
+                snapshot.proposals = proposals;
+                // Without the branches nothing is opened or rebuilt blind.
+                if let Some(e) = unreadable {
+                    warn!(error = %e, "cannot fetch the promotion branches");
+                    snapshot.forge_error = Some(e);
+                }
             }
             Err(e) => {
                 warn!(error = %e, "cannot list promotion pull requests");
@@ -99,21 +105,24 @@ pub async fn observe(
 
 /// ferry's open promotion PRs, each with what its branch carries read from
 /// git, whether its head is ferry's own commit, and whether the config still
-/// produces its branch.
+/// produces its branch. When the branches cannot be fetched, the second
+/// value says why and no proposal carries anything or reads as tampered:
+/// a fetch that failed says nothing about what a branch holds.
 pub fn read_proposals(
     config: &Config,
     snapshot: &Snapshot,
     ws: &Workspace,
     prs: Vec<crate::forge::PullRequest>,
-) -> Vec<Proposal> {
-    let heads = match ws.fetch_branches(BRANCH_PREFIX) {
-        Ok(h) => h,
-        Err(e) => {
-            warn!(error = %e, "cannot fetch the promotion branches");
-            HashMap::new()
-        }
+) -> (Vec<Proposal>, Option<String>) {
+    let (heads, unreadable) = match ws.fetch_branches(BRANCH_PREFIX) {
+        Ok(h) => (Some(h), None),
+        Err(e) => (
+            None,
+            Some(format!("cannot fetch the promotion branches: {e}")),
+        ),
     };
-    prs.into_iter()
+    let proposals = prs
+        .into_iter()
         .map(|pr| {
             let mut p = Proposal::from(pr);
             let scope = match scope_of(config, snapshot, &p.head) {
@@ -125,6 +134,7 @@ pub fn read_proposals(
                 // Another ferry, with another config, may own it.
                 Scope::Unknown => return p,
             };
+            let Some(heads) = &heads else { return p };
             let read = heads
                 .get(&p.head)
                 .ok_or_else(|| format!("its branch {} is gone", p.head))
@@ -136,7 +146,8 @@ pub fn read_proposals(
             }
             p
         })
-        .collect()
+        .collect();
+    (proposals, unreadable)
 }
 
 /// What a `ferry/` branch is to this config.

@@ -177,3 +177,96 @@ pub fn resolve(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::config::Order;
+    use crate::promotion::snapshot::Judged;
+    use crate::registry::policy::TagPolicy;
+
+    fn d(n: u32) -> Digest {
+        Digest::parse(&format!("sha256:{n:064x}")).unwrap()
+    }
+
+    /// An app whose registry lists sha-1 (d1) and the untagged-by-policy
+    /// `latest` (d2).
+    fn app() -> AppState {
+        let records = vec![
+            ImageRecord {
+                digest: d(1),
+                tags: vec!["sha-1".into()],
+                pushed_at: datetime!(2026-11-20 10:00 UTC),
+            },
+            ImageRecord {
+                digest: d(2),
+                tags: vec!["latest".into()],
+                pushed_at: datetime!(2026-11-20 10:01 UTC),
+            },
+        ];
+        let policy = TagPolicy::new(None, Order::Pushed);
+        let candidates = policy
+            .candidates(&records)
+            .into_iter()
+            .filter(|c| c.tag.as_str() != "latest")
+            .map(|candidate| Judged {
+                candidate,
+                verdict: None,
+            })
+            .collect();
+        AppState {
+            app: "api".into(),
+            image: "api".into(),
+            candidates: Ok(candidates),
+            records: Arc::new(records),
+            envs: Vec::new(),
+        }
+    }
+
+    fn run(tag: Option<&str>, digest: Option<String>) -> Result<(String, String), &'static str> {
+        let r = Running {
+            tag: tag.map(str::to_string),
+            digest,
+        };
+        resolve(&app(), "dev", &r, None)
+            .map(|(t, d)| (t.to_string(), d.to_string()))
+            .map_err(|(code, _)| code)
+    }
+
+    #[test]
+    fn what_upstream_runs_is_resolved_against_the_registry() {
+        let one = d(1).to_string();
+        assert_eq!(
+            run(Some("sha-1"), Some(one.clone())),
+            Ok(("sha-1".into(), one.clone()))
+        );
+        // A tag alone takes the registry's digest; a digest alone the tag
+        // the app's policy gives it.
+        assert_eq!(run(Some("sha-1"), None), Ok(("sha-1".into(), one.clone())));
+        assert_eq!(run(None, Some(one.clone())), Ok(("sha-1".into(), one)));
+        // Nothing the registry lists, or no tag the policy accepts.
+        assert_eq!(run(Some("sha-9"), None), Err("not_in_registry"));
+        assert_eq!(
+            run(Some("sha-9"), Some(d(9).to_string())),
+            Err("not_in_registry")
+        );
+        assert_eq!(run(None, Some(d(2).to_string())), Err("not_in_registry"));
+        assert_eq!(run(None, None), Err("awaiting_upstream"));
+        // Values outside the grammar are never looked up.
+        assert_eq!(run(Some("a b"), None), Err("overlay_invalid"));
+        assert_eq!(run(None, Some("sha256:zz".into())), Err("overlay_invalid"));
+        // The registry down: undecided, so held.
+        let r = Running {
+            tag: Some("sha-1".into()),
+            digest: None,
+        };
+        assert_eq!(
+            resolve(&app(), "dev", &r, Some("throttled")).map_err(|(c, _)| c),
+            Err("registry_unavailable")
+        );
+    }
+}

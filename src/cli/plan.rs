@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use super::Exit;
 use super::check_image::Output;
 use crate::promotion::pass::snapshot;
+use crate::promotion::plan::PrOp;
 use crate::promotion::{Action, Plan};
 
 /// Arguments of `ferry plan`.
@@ -127,12 +128,67 @@ pub fn render_table(plan: &Plan) -> String {
         out.push_str(&r[4]);
         out.push('\n');
     }
+    out.push_str(&render_prs(plan));
+    out
+}
+
+/// The pull-request steps, one line each: what a pass would open, update
+/// or close, and why.
+fn render_prs(plan: &Plan) -> String {
+    let mut out = String::new();
+    for s in &plan.pull_requests {
+        let op = match s.op {
+            PrOp::Open => "open",
+            PrOp::Update => "update",
+            PrOp::Close => "close",
+        };
+        let number = s.number.map(|n| format!(" #{n}")).unwrap_or_default();
+        let why = serde_json::to_value(s.why)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let first = s.message.lines().next().unwrap_or_default();
+        let detail = if first.is_empty() {
+            String::new()
+        } else {
+            format!(" — {first}")
+        };
+        out.push_str(&format!(
+            "pull request {op}{number} {} ({}): {why}{detail}\n",
+            s.head,
+            s.apps.join(", ")
+        ));
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::short;
+    use super::{render_prs, short};
+    use crate::promotion::Plan;
+    use crate::promotion::plan::{PrOp, PrStep, PrWhy};
+
+    #[test]
+    fn pull_request_steps_are_listed_with_their_reason() {
+        let step = PrStep {
+            env: "staging".into(),
+            head: "ferry/staging/api".into(),
+            number: Some(7),
+            op: PrOp::Close,
+            why: PrWhy::GateFailed,
+            message: "sha-3 no longer passes the gates: unsigned\nmore".into(),
+            apps: vec!["api".into()],
+            carries: Vec::new(),
+        };
+        let plan = Plan {
+            entries: Vec::new(),
+            pull_requests: vec![step],
+        };
+        assert_eq!(
+            render_prs(&plan),
+            "pull request close #7 ferry/staging/api (api): gate_failed — sha-3 no longer passes the gates: unsigned\n"
+        );
+    }
 
     #[test]
     fn short_digests_never_split_a_character() {

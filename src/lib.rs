@@ -20,4 +20,5 @@ pub mod promotion;
 pub mod redact;
 pub mod registry;
 pub mod schedule;
+pub mod server;
 pub mod yaml;

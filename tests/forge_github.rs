@@ -1031,3 +1031,31 @@ async fn a_libgit2_error_quoting_a_credentialed_url_is_redacted() {
     );
     assert!(!chain.contains("s3cret"), "{chain}");
 }
+
+/// The role of a login, as GitHub's `role_name` reports it: what ChatOps
+/// authorizes by. No access reads as `none`; a login that cannot be one is
+/// never sent.
+#[tokio::test]
+async fn the_role_of_a_login_is_githubs_role_name() {
+    let fake = fake().await;
+    let f = forge(&fake).await;
+    fake.set_role(REPO, "maya", "maintain");
+    fake.set_role(REPO, "rita", "read");
+    fake.set_role(REPO, "cora", "release-captain");
+    assert_eq!(f.permission("maya").await.unwrap(), "maintain");
+    assert_eq!(f.permission("rita").await.unwrap(), "read");
+    assert_eq!(f.permission("cora").await.unwrap(), "release-captain");
+    assert_eq!(f.permission("stranger").await.unwrap(), "none");
+    let mark = fake.requests().len();
+    assert!(f.permission("../../admin").await.is_err());
+    assert!(f.permission("..").await.is_err());
+    assert!(f.permission("").await.is_err());
+    assert_eq!(fake.requests().len(), mark, "nothing sent for a non-login");
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r == &format!("GET /repos/{REPO}/collaborators/maya/permission")),
+        "{:#?}",
+        fake.requests()
+    );
+}

@@ -410,3 +410,24 @@ async fn last_closed_says_who_closed_it() {
     assert_eq!(json["pulls"][1]["author"], "ferry-demo");
     assert_eq!(json["pulls"][1]["closed_by"], "alice");
 }
+
+/// Roles live in the state file beside the pull requests, so a restarted
+/// process (or another one) reads the same; no access reads as `none`.
+#[tokio::test]
+async fn roles_are_kept_in_the_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prs.json");
+    let f = LocalForge::new(&path);
+    assert_eq!(f.permission("maya").await.unwrap(), "none");
+    f.set_role("maya", "maintain").await.unwrap();
+    f.set_role("rita", "read").await.unwrap();
+    let again = LocalForge::new(&path);
+    assert_eq!(again.permission("maya").await.unwrap(), "maintain");
+    assert_eq!(
+        again.permission("Maya").await.unwrap(),
+        "maintain",
+        "logins ignore case"
+    );
+    assert_eq!(again.permission("rita").await.unwrap(), "read");
+    assert_eq!(again.permission("stranger").await.unwrap(), "none");
+}

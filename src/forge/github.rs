@@ -733,6 +733,28 @@ impl Forge for GitHubForge {
         Ok(())
     }
 
+    async fn permission(&self, login: &str) -> Result<String, ForgeError> {
+        // It goes into the path: no `.`/`..` segment either.
+        if !super::valid_login(login) || login.starts_with('.') {
+            return Err(ForgeError::Decode(format!(
+                "{login:?} is not a GitHub login"
+            )));
+        }
+        #[derive(Deserialize)]
+        struct Permission {
+            role_name: String,
+        }
+        let text = self
+            .send(
+                Method::Get,
+                &self.repo_path(&format!("/collaborators/{login}/permission")),
+                None,
+                true,
+            )
+            .await?;
+        Ok(decode::<Permission>(&text)?.role_name)
+    }
+
     async fn get(&self, number: u64) -> Result<PullRequest, ForgeError> {
         self.who().await?;
         convert(self.fetch_pull(number).await?)

@@ -38,6 +38,7 @@
 //! replaced atomically, so several processes may share one file; readers
 //! never see a half-written file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -59,6 +60,9 @@ struct State {
     next_number: u64,
     #[serde(default)]
     pulls: Vec<StoredPr>,
+    /// Repository roles by login (`role_name`, as GitHub reports it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    roles: BTreeMap<String, String>,
 }
 
 fn one() -> u64 {
@@ -260,6 +264,16 @@ impl LocalForge {
         .await
     }
 
+    /// Gives `login` the repository role `role` (GitHub's `role_name`), as
+    /// an admin would in the repository's settings.
+    pub async fn set_role(&self, login: &str, role: &str) -> Result<(), ForgeError> {
+        self.mutate(|state| {
+            state.roles.insert(login.to_string(), role.to_string());
+            Ok(())
+        })
+        .await
+    }
+
     /// The comments of a pull request, oldest first.
     pub async fn comments(&self, number: u64) -> Result<Vec<LocalComment>, ForgeError> {
         let state = self.read()?;
@@ -420,6 +434,15 @@ fn invalid(message: &str) -> ForgeError {
 impl Forge for LocalForge {
     fn identity(&self) -> &str {
         &self.login
+    }
+
+    async fn permission(&self, login: &str) -> Result<String, ForgeError> {
+        let state = self.read()?;
+        Ok(state
+            .roles
+            .iter()
+            .find(|(l, _)| super::same_login(l, login))
+            .map_or_else(|| "none".to_string(), |(_, r)| r.clone()))
     }
 
     async fn find_open(&self, head: &str) -> Result<Option<PullRequest>, ForgeError> {

@@ -254,6 +254,11 @@ pub trait Forge: Sync {
     ) -> impl Future<Output = Result<(), ForgeError>> + Send;
     /// One pull request, in whatever state.
     fn get(&self, number: u64) -> impl Future<Output = Result<PullRequest, ForgeError>> + Send;
+    /// The repository role of `login`, as GitHub names it in `role_name`
+    /// (`read`, `triage`, `write`, `maintain`, `admin`, or a custom role);
+    /// `none` when the account has no access. An error when the forge
+    /// cannot be asked: the caller refuses then (fail closed).
+    fn permission(&self, login: &str) -> impl Future<Output = Result<String, ForgeError>> + Send;
     /// Pull requests in `state` whose head branch starts with `head_prefix`
     /// (e.g. `ferry/`), by ascending number.
     fn list(
@@ -365,6 +370,12 @@ impl Forge for AnyForge {
             AnyForge::Local(f) => f.get(number).await,
         }
     }
+    async fn permission(&self, login: &str) -> Result<String, ForgeError> {
+        match self {
+            AnyForge::GitHub(f) => f.permission(login).await,
+            AnyForge::Local(f) => f.permission(login).await,
+        }
+    }
     async fn list(
         &self,
         state: StateFilter,
@@ -380,7 +391,7 @@ impl Forge for AnyForge {
 /// A login as GitHub allows it (ASCII letters, digits, `-`, `_`, `.`),
 /// optionally with GitHub's `[bot]` suffix for Apps. It goes into comments
 /// and logs, so nothing else is accepted.
-fn valid_login(login: &str) -> bool {
+pub fn valid_login(login: &str) -> bool {
     let name = login.strip_suffix("[bot]").unwrap_or(login);
     !name.is_empty()
         && name.len() <= 100

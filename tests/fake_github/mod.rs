@@ -83,6 +83,8 @@ struct Repo {
     /// A bare git repository whose branches replace `refs`.
     git: Option<PathBuf>,
     pulls: Vec<Pull>,
+    /// Repository roles by login (`role_name`).
+    roles: BTreeMap<String, String>,
 }
 
 impl Repo {
@@ -239,6 +241,14 @@ impl FakeGitHub {
         repo.refs
             .insert("main".into(), sha(&format!("{full_name}:main")));
         s.repos.insert(full_name.to_string(), repo);
+    }
+
+    /// Gives `login` the role `role` on `full_name` (as GitHub reports it in
+    /// `role_name`: read, triage, write, maintain, admin, or a custom one).
+    pub fn set_role(&self, full_name: &str, login: &str, role: &str) {
+        let mut s = self.lock();
+        let repo = s.repos.get_mut(full_name).expect("add_repo first");
+        repo.roles.insert(login.to_string(), role.to_string());
     }
 
     /// Serves the branches of the bare git repository at `bare` as the
@@ -1112,6 +1122,26 @@ fn route(
                 ),
                 None => error(StatusCode::NOT_FOUND, "Not Found"),
             }
+        }
+        ("GET", ["collaborators", user, "permission"]) => {
+            // Without access GitHub still answers, with the role `none`.
+            let role = s.repos[&full_name]
+                .roles
+                .get(*user)
+                .cloned()
+                .unwrap_or_else(|| "none".into());
+            let permission = match role.as_str() {
+                "admin" => "admin",
+                "maintain" | "write" => "write",
+                "triage" | "read" => "read",
+                "none" => "none",
+                // A custom role reports its base role; the fake says read.
+                _ => "read",
+            };
+            reply(
+                StatusCode::OK,
+                json!({"permission": permission, "role_name": role, "user": user_json(s, user)}),
+            )
         }
         ("GET", ["pulls"]) => {
             let state = query.get("state").map(String::as_str).unwrap_or("open");

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod chatops;
 pub mod cli;
 pub mod config;
 pub mod evidence;

@@ -283,6 +283,11 @@ apps:
             "      - {{digest: {}, tags: [{}], pushed_at: \"2026-11-26T10:00:{n:02}Z\", scan: {scan}, signatures: [{signature}]}}\n",
             image.digest, image.tag,
         ));
+        self.write_registry();
+    }
+
+    /// Rewrites the registry file from every image that arrived.
+    fn write_registry(&self) {
         let text = format!(
             "repositories:\n  llmplatform/gateway:\n    images:\n{}",
             self.registry.concat()
@@ -1120,11 +1125,7 @@ fn an_open_pull_request_whose_image_fails_a_gate_now_is_closed() {
     let line = h.registry.pop().unwrap();
     h.registry
         .push(line.replace("findings: {HIGH: 1}", "findings: {CRITICAL: 7, HIGH: 1}"));
-    let text = format!(
-        "repositories:\n  llmplatform/gateway:\n    images:\n{}",
-        h.registry.concat()
-    );
-    ferry::atomic::write(&h.path().join("registry.yaml"), text.as_bytes()).unwrap();
+    h.write_registry();
     let staging = h.planned("staging");
     assert_eq!(staging["reason"]["code"], "held", "{staging:#}");
     h.pass("a");

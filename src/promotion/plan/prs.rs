@@ -3,6 +3,8 @@
 //! entries and what the snapshot says of each open PR (read from its
 //! branch in git, never from its text), and execution only carries it out.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use super::{Action, Entry, ImageRef};
@@ -80,6 +82,11 @@ struct Row<'a> {
 
 /// Plans every promotion PR step from the entries.
 pub fn plan_prs(snapshot: &Snapshot, entries: &[Entry]) -> Vec<PrStep> {
+    // One lookup per app × environment, not a scan of every entry.
+    let by_key: HashMap<(&str, &str), &Entry> = entries
+        .iter()
+        .map(|e| ((e.app.as_str(), e.env.as_str()), e))
+        .collect();
     let mut envs: Vec<(&str, Group)> = Vec::new();
     for e in snapshot.apps.iter().flat_map(|a| &a.envs) {
         if e.after.is_some()
@@ -96,7 +103,7 @@ pub fn plan_prs(snapshot: &Snapshot, entries: &[Entry]) -> Vec<PrStep> {
             .iter()
             .filter_map(|app| {
                 let es = app.envs.iter().find(|e| e.env == env)?;
-                let entry = entries.iter().find(|e| e.app == app.app && e.env == env)?;
+                let entry = *by_key.get(&(app.app.as_str(), env))?;
                 Some(Row {
                     app,
                     env: es,

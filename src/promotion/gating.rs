@@ -5,6 +5,7 @@
 //! promotion PR. Evidence comes from the registry only: never from commit
 //! trailers or PR text.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::snapshot::{AppState, Gated, Incoming, Running, Snapshot};
@@ -22,13 +23,13 @@ pub async fn gate_promotions<S: ImageSource>(
     source: &S,
     gates: &Gates,
 ) {
+    let repositories: HashMap<&str, &str> = config
+        .apps
+        .iter()
+        .map(|a| (a.name.as_str(), a.repository.as_str()))
+        .collect();
     for app in &mut snapshot.apps {
-        let Some(repository) = config
-            .apps
-            .iter()
-            .find(|a| a.name == app.app)
-            .map(|a| a.repository.clone())
-        else {
+        let Some(repository) = repositories.get(app.app.as_str()).map(|r| r.to_string()) else {
             continue;
         };
         let listed = app.candidates.as_ref().err().cloned();

@@ -316,8 +316,9 @@ apps:
 
 #[test]
 fn server_section() {
-    let c = parse("server:\n  listen: 127.0.0.1:8080\n  webhook_secret_env: FERRY_WEBHOOK_SECRET\n")
-        .unwrap();
+    let c =
+        parse("server:\n  listen: 127.0.0.1:8080\n  webhook_secret_env: FERRY_WEBHOOK_SECRET\n")
+            .unwrap();
     let s = c.server.unwrap();
     assert_eq!(s.listen_addr().unwrap().port(), 8080);
     assert_eq!(s.webhook_secret_env, "FERRY_WEBHOOK_SECRET");
@@ -341,11 +342,23 @@ fn server_section() {
 fn server_errors_name_the_field() {
     let e = errors("server:\n  listen: localhost\n  webhook_secret_env: ''\n  max_body: 0\n");
     assert_eq!(e.len(), 3, "{e:?}");
-    assert!(e[0].starts_with("2:11 server.listen: \"localhost\" is not an address"), "{e:?}");
-    assert!(e[1].starts_with("3:23 server.webhook_secret_env: \"\" is not"), "{e:?}");
-    assert!(e[2].starts_with("4:13 server.max_body: must be at least 1 byte"), "{e:?}");
+    assert!(
+        e[0].starts_with("2:11 server.listen: \"localhost\" is not an address"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("3:23 server.webhook_secret_env: \"\" is not"),
+        "{e:?}"
+    );
+    assert!(
+        e[2].starts_with("4:13 server.max_body: must be at least 1 byte"),
+        "{e:?}"
+    );
     let e = errors("server: {listen: '127.0.0.1:80', webhook_secret_env: S, max_body: 5MB}\n");
-    assert!(e[0].contains("server.max_body: size \"5MB\": unknown unit \"MB\""), "{e:?}");
+    assert!(
+        e[0].contains("server.max_body: size \"5MB\": unknown unit \"MB\""),
+        "{e:?}"
+    );
     let e = errors("server: {listen: '127.0.0.1:80', webhook_secret_env: S, max_body: -1}\n");
     assert!(e[0].contains("negative"), "{e:?}");
     let e = errors("server: {listen: '127.0.0.1:80', webhook_secret_env: S, port: 80}\n");

@@ -153,7 +153,10 @@ fn server(config: &Config, p: &mut Problems) {
     if let Err(e) = s.listen.parse::<std::net::SocketAddr>() {
         p.push((
             at("listen"),
-            format!("{:?} is not an address and port such as 127.0.0.1:8080: {e}", s.listen),
+            format!(
+                "{:?} is not an address and port such as 127.0.0.1:8080: {e}",
+                s.listen
+            ),
         ));
     }
     let name = &s.webhook_secret_env;

@@ -15,8 +15,9 @@
 //! 4. a delivery id seen recently is answered `duplicate` (200) and not
 //!    handled again;
 //! 5. classified: ping and ignored deliveries are answered 200, the rest
-//!    queued and answered 202, or 503 when the queue is full, so GitHub
-//!    can redeliver later.
+//!    queued and answered 202, or 503 when the queue is full (or its
+//!    consumer has stopped, as at shutdown), so GitHub can redeliver later.
+//!    A body sent slower than [`BODY_TIMEOUT`] gets 408.
 //!
 //! Neither the body nor the secret is ever logged.
 

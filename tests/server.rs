@@ -347,6 +347,10 @@ async fn a_full_queue_gets_503_and_the_redelivery_is_accepted() {
     assert_eq!(server.drain().len(), 1, "only the first is queued");
     assert_eq!(server.deliver(&event, "second", &body).await.0, 202);
     assert_eq!(server.drain().len(), 1);
+    // With the consumer gone (shutting down) it is 503 as well.
+    drop(std::mem::replace(&mut server.intakes, channel(1).1));
+    let (status, text) = server.deliver(&event, "third", &body).await;
+    assert_eq!(status, 503, "{text}");
 }
 
 #[tokio::test]

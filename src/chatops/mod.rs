@@ -11,13 +11,18 @@
 //!   (syntax only: whether an app, environment or tag exists is checked
 //!   later, against the config and the registry);
 //! - [`authz`] decides whether a GitHub role may run a command under the
-//!   configured policy, failing closed when the role is not known.
+//!   configured policy, failing closed when the role is not known;
+//! - [`event`] picks the comments worth reading out of an `issue_comment`
+//!   webhook payload: new ones, on the configured repository, by a person
+//!   other than ferry.
 //!
 //! Receiving webhooks, asking GitHub for the commenter's role, running the
-//! commands and replying live elsewhere and build on these two pieces.
+//! commands and replying live elsewhere and build on these pieces.
 
 pub mod authz;
+pub mod event;
 pub mod grammar;
 
 pub use authz::{Decision, Policy, Role, decide};
+pub use event::{CommentEvent, Ignored, comment_from_payload};
 pub use grammar::{Command, Invocation, ParseError, Verb, parse_comment};

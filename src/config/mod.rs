@@ -17,6 +17,7 @@ pub use model::{
     App, ArgoCd, ChatOps, Config, Environment, Forge, ForgeKind, Gates, GitOps, Group, Mode, Order,
     Registry, RegistryKind, ScanGate, Severity, SignatureGate, Smoke,
 };
+pub use model::{ByteSize, DEFAULT_MAX_BODY, SecretError, Server};
 pub use values::{DurationValue, TagPattern};
 
 use crate::yaml::{self, PathSeg, Text};
@@ -163,6 +164,7 @@ fn more_errors(text: &Text, root: &yaml::tree::Node, first: ConfigError) -> Vec<
             ("gates", _) => check(here, v, de::<Gates>),
             ("argocd", _) => check(here, v, de::<ArgoCd>),
             ("forge", _) => check(here, v, de::<Forge>),
+            ("server", _) => check(here, v, de::<Server>),
             ("environments" | "apps", Value::Sequence(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     let mut path = here.clone();

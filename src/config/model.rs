@@ -30,6 +30,8 @@ pub struct Config {
     pub forge: Option<Forge>,
     /// Who may run comment commands.
     pub chatops: Option<ChatOps>,
+    /// The HTTP server receiving GitHub webhooks.
+    pub server: Option<Server>,
 }
 
 /// `chatops:` the minimum GitHub role for comment commands.
@@ -336,4 +338,127 @@ pub struct App {
     /// Overlay directory per environment, relative to the repo root.
     #[serde(default)]
     pub overlays: BTreeMap<String, PathBuf>,
+}
+
+/// `server:` — the HTTP server receiving GitHub webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// Address and port to listen on, e.g. `127.0.0.1:8080` (checked as a
+    /// socket address at load).
+    pub listen: String,
+    /// Environment variable holding the webhook secret. ferry refuses to
+    /// start a server when it is unset or empty.
+    pub webhook_secret_env: String,
+    /// Largest delivery body accepted (default 5 MiB); bigger gets 413.
+    #[serde(default)]
+    pub max_body: Option<ByteSize>,
+}
+
+/// The body limit when `server.max_body` is absent: GitHub caps payloads
+/// at 25 MB, but the events ferry reads are a few dozen KiB.
+pub const DEFAULT_MAX_BODY: u64 = 5 * 1024 * 1024;
+
+/// Why the webhook secret cannot be read. Names the variable, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// The variable is unset or empty.
+    #[error(
+        "environment variable {0} (server.webhook_secret_env) is unset or empty: \
+         ferry does not start a server without a webhook secret"
+    )]
+    Unset(String),
+    /// The variable is not valid UTF-8.
+    #[error("environment variable {0} (server.webhook_secret_env) is not valid UTF-8")]
+    NotUnicode(String),
+}
+
+impl Server {
+    /// `max_body` in bytes, or the default.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.max_body.map_or(DEFAULT_MAX_BODY, |b| b.0)
+    }
+
+    /// `listen` as a socket address (validated at load, so this fails only
+    /// on a `Server` built by hand).
+    pub fn listen_addr(&self) -> Result<std::net::SocketAddr, std::net::AddrParseError> {
+        self.listen.parse()
+    }
+
+    /// The webhook secret from the environment variable `webhook_secret_env`.
+    pub fn webhook_secret(&self) -> Result<Vec<u8>, SecretError> {
+        self.webhook_secret_from(|name| std::env::var_os(name))
+    }
+
+    /// The webhook secret as `lookup` reports the variable (the process
+    /// environment in [`Server::webhook_secret`]; a map in tests).
+    pub fn webhook_secret_from(
+        &self,
+        lookup: impl FnOnce(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Vec<u8>, SecretError> {
+        let name = &self.webhook_secret_env;
+        let value = lookup(name).ok_or_else(|| SecretError::Unset(name.clone()))?;
+        let value = value
+            .into_string()
+            .map_err(|_| SecretError::NotUnicode(name.clone()))?;
+        if value.is_empty() {
+            return Err(SecretError::Unset(name.clone()));
+        }
+        Ok(value.into_bytes())
+    }
+}
+
+/// A size in bytes, written as an integer (`1048576`) or a string with a
+/// unit: `512B`, `64KiB`, `5MiB` (binary units only, so `5MB` is refused
+/// rather than guessed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// Parses `5MiB`-style text (a space before the unit is allowed).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let mult: u64 = match unit.trim_start() {
+            "" | "B" => 1,
+            "KiB" => 1024,
+            "MiB" => 1024 * 1024,
+            other => {
+                return Err(format!(
+                    "size {s:?}: unknown unit {other:?} (use B, KiB or MiB)"
+                ));
+            }
+        };
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("size {s:?}: a number must come before the unit"))?;
+        n.checked_mul(mult)
+            .map(ByteSize)
+            .ok_or_else(|| format!("size {s:?} is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size in bytes, or a string such as \"5MiB\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom(format!("size {v} is negative")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                ByteSize::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }

@@ -346,4 +346,77 @@ fn chatops_names_roles_and_environments() {
         "{errs:?}"
     );
     assert!(errors(&format!("{envs}chatops: {{who: me}}\n"))[0].contains("who"));
+fn server_section() {
+    let c =
+        parse("server:\n  listen: 127.0.0.1:8080\n  webhook_secret_env: FERRY_WEBHOOK_SECRET\n")
+            .unwrap();
+    let s = c.server.unwrap();
+    assert_eq!(s.listen_addr().unwrap().port(), 8080);
+    assert_eq!(s.webhook_secret_env, "FERRY_WEBHOOK_SECRET");
+    assert_eq!(s.max_body_bytes(), 5 * 1024 * 1024, "the default");
+    for (written, bytes) in [
+        ("5MiB", 5 << 20),
+        ("64KiB", 64 << 10),
+        ("512B", 512),
+        ("'1 MiB'", 1 << 20),
+        ("1048577", 1_048_577),
+    ] {
+        let c = parse(&format!(
+            "server: {{listen: '[::1]:9000', webhook_secret_env: S, max_body: {written}}}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.server.unwrap().max_body_bytes(), bytes, "{written}");
+    }
+}
+
+#[test]
+fn server_errors_name_the_field() {
+    let e = errors("server:\n  listen: localhost\n  webhook_secret_env: ''\n  max_body: 0\n");
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(
+        e[0].starts_with("2:11 server.listen: \"localhost\" is not an address"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("3:23 server.webhook_secret_env: \"\" is not"),
+        "{e:?}"
+    );
+    assert!(
+        e[2].starts_with("4:13 server.max_body: must be at least 1 byte"),
+        "{e:?}"
+    );
+    let e = errors("server: {listen: '127.0.0.1:80', webhook_secret_env: S, max_body: 5MB}\n");
+    assert!(
+        e[0].contains("server.max_body: size \"5MB\": unknown unit \"MB\""),
+        "{e:?}"
+    );
+    let e = errors("server: {listen: '127.0.0.1:80', webhook_secret_env: S, max_body: -1}\n");
+    assert!(e[0].contains("negative"), "{e:?}");
+    let e = errors("server: {listen: '127.0.0.1:80', webhook_secret_env: S, port: 80}\n");
+    assert!(e[0].contains("server: unknown field `port`"), "{e:?}");
+    let e = errors("server: {listen: '127.0.0.1:80'}\n");
+    assert!(e[0].contains("missing field `webhook_secret_env`"), "{e:?}");
+}
+
+#[test]
+fn the_webhook_secret_must_be_set() {
+    use std::ffi::OsString;
+    let s = parse("server: {listen: '127.0.0.1:80', webhook_secret_env: HOOK_SECRET}\n")
+        .unwrap()
+        .server
+        .unwrap();
+    let unset = s.webhook_secret_from(|_| None).unwrap_err();
+    assert_eq!(unset, SecretError::Unset("HOOK_SECRET".into()));
+    assert!(unset.to_string().contains("HOOK_SECRET"), "{unset}");
+    assert_eq!(
+        s.webhook_secret_from(|_| Some(OsString::new())),
+        Err(SecretError::Unset("HOOK_SECRET".into()))
+    );
+    let asked = std::cell::Cell::new(String::new());
+    let secret = s.webhook_secret_from(|name| {
+        asked.set(name.to_string());
+        Some("s3cr3t".into())
+    });
+    assert_eq!(secret.unwrap(), b"s3cr3t");
+    assert_eq!(asked.take(), "HOOK_SECRET");
 }

@@ -142,6 +142,7 @@ pub(super) fn validate(config: &Config) -> Problems {
     environments(config, &mut p);
     apps(config, &mut p);
     chatops(config, &mut p);
+    server(config, &mut p);
     p
 }
 
@@ -167,6 +168,32 @@ fn chatops(config: &Config, p: &mut Problems) {
         if let Some(why) = role(r) {
             p.push((at, why));
         }
+    }
+}
+
+/// `server:` listens on a socket address, names a usable environment
+/// variable and accepts at least one byte.
+fn server(config: &Config, p: &mut Problems) {
+    let Some(s) = &config.server else { return };
+    let at = |field: &str| vec![key("server"), key(field)];
+    if let Err(e) = s.listen.parse::<std::net::SocketAddr>() {
+        p.push((
+            at("listen"),
+            format!(
+                "{:?} is not an address and port such as 127.0.0.1:8080: {e}",
+                s.listen
+            ),
+        ));
+    }
+    let name = &s.webhook_secret_env;
+    if name.is_empty() || name.contains(['=', '\0']) {
+        p.push((
+            at("webhook_secret_env"),
+            format!("{name:?} is not an environment variable name"),
+        ));
+    }
+    if s.max_body_bytes() == 0 {
+        p.push((at("max_body"), "must be at least 1 byte".into()));
     }
 }
 

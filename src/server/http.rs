@@ -1,0 +1,295 @@
+//! The HTTP listener (axum): `POST /webhooks/github` and `GET /healthz`.
+//!
+//! A delivery is answered at once and handled later: the handler checks
+//! it, classifies it and hands the [`Intake`] to a bounded queue whose
+//! consumer does the work, so GitHub's 10-second timeout never depends on
+//! git, the registry or the forge. In order, each step refusing with its
+//! own status:
+//!
+//! 1. size: a declared `Content-Length` over the limit is refused before a
+//!    byte of the body is read, a chunked body as soon as it passes the
+//!    limit (413);
+//! 2. `X-Hub-Signature-256` over the raw bytes, before anything is parsed
+//!    (401, with the same short text whatever was wrong);
+//! 3. `X-GitHub-Event`, `X-GitHub-Delivery` and a JSON body (400);
+//! 4. a delivery id seen recently is answered `duplicate` (200) and not
+//!    handled again;
+//! 5. classified: ping and ignored deliveries are answered 200, the rest
+//!    queued and answered 202, or 503 when the queue is full (or its
+//!    consumer has stopped, as at shutdown), so GitHub can redeliver later.
+//!    A body sent slower than [`BODY_TIMEOUT`] gets 408.
+//!
+//! Neither the body nor the secret is ever logged.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::{Value, json};
+use tokio::sync::mpsc::{Sender, error::TrySendError};
+
+use super::dedup::Deliveries;
+use super::signature::{self, SIGNATURE_HEADER};
+use super::webhook::{Intake, Scope, classify};
+
+/// The path GitHub delivers to.
+pub const WEBHOOK_PATH: &str = "/webhooks/github";
+
+/// Longest time a client may take to send a body; GitHub sends at once.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest `X-GitHub-Delivery` id kept (GitHub's are 36-character GUIDs):
+/// bounds what the duplicate set can hold.
+const MAX_DELIVERY_ID: usize = 128;
+
+/// Why a [`ServerState`] cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The webhook secret is empty: every delivery would verify under it.
+    #[error("the webhook secret is empty: ferry does not serve webhooks unsigned")]
+    EmptySecret,
+    /// The body limit is zero.
+    #[error("the body limit must be at least one byte")]
+    ZeroLimit,
+}
+
+/// What every request reads: the secret, the limits, what ferry listens
+/// to, the queue intakes go to, and the recent delivery ids.
+pub struct ServerState {
+    secret: Vec<u8>,
+    max_body: usize,
+    scope: Scope,
+    sink: Sender<Intake>,
+    deliveries: Mutex<Deliveries>,
+}
+
+impl std::fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerState")
+            .field("secret", &"<redacted>")
+            .field("max_body", &self.max_body)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerState {
+    /// State for a server verifying deliveries under `secret`, refusing
+    /// bodies over `max_body` bytes, and queueing intakes into `sink`.
+    pub fn new(
+        secret: Vec<u8>,
+        max_body: usize,
+        scope: Scope,
+        sink: Sender<Intake>,
+    ) -> Result<Self, StateError> {
+        if secret.is_empty() {
+            return Err(StateError::EmptySecret);
+        }
+        if max_body == 0 {
+            return Err(StateError::ZeroLimit);
+        }
+        Ok(ServerState {
+            secret,
+            max_body,
+            scope,
+            sink,
+            deliveries: Mutex::new(Deliveries::default()),
+        })
+    }
+}
+
+/// The routes: `POST /webhooks/github`, `GET /healthz`; 404 elsewhere and
+/// 405 for another method.
+pub fn router(state: ServerState) -> Router {
+    Router::new()
+        .route(WEBHOOK_PATH, post(webhook))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(Arc::new(state))
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes, then lets
+/// requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ServerState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response {
+    (status, body).into_response()
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// 413; the connection is closed, as the rest of the body is not read.
+fn too_large() -> Response {
+    let mut r = text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large\n");
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+/// A header's value as text, when present, non-empty and visible ASCII.
+fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The body, up to `max` bytes, or the response refusing it.
+async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, Response> {
+    // hyper knows a declared Content-Length: refuse before reading.
+    if body.size_hint().lower() > max as u64 {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, max).collect()).await {
+        Err(_) => Err(text(
+            StatusCode::REQUEST_TIMEOUT,
+            "body not received in time\n",
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(_)) => Err(text(StatusCode::BAD_REQUEST, "body could not be read\n")),
+    }
+}
+
+async fn webhook(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let event = header_text(headers, "x-github-event");
+    let delivery = header_text(headers, "x-github-delivery");
+    let body = match read_body(body, state.max_body).await {
+        Ok(b) => b,
+        Err(refusal) => {
+            tracing::info!(
+                event,
+                delivery,
+                status = refusal.status().as_u16(),
+                "webhook body refused"
+            );
+            return refusal;
+        }
+    };
+    let signature = headers
+        .get(SIGNATURE_HEADER)
+        .map(|v| v.to_str().unwrap_or_default());
+    if let Err(e) = signature::verify(&state.secret, &body, signature) {
+        // The kind goes to the log for the operator, not to the caller.
+        tracing::warn!(event, delivery, reason = %e, "webhook signature refused");
+        return text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+    }
+    let (Some(event), Some(delivery)) = (event, delivery) else {
+        tracing::info!(event, delivery, "webhook without event or delivery header");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "X-GitHub-Event and X-GitHub-Delivery are required\n",
+        );
+    };
+    if delivery.len() > MAX_DELIVERY_ID {
+        tracing::info!(event, "webhook delivery id too long");
+        return text(StatusCode::BAD_REQUEST, "X-GitHub-Delivery is too long\n");
+    }
+    let Ok(payload) = serde_json::from_slice::<Value>(&body) else {
+        tracing::info!(event, delivery, "webhook body is not JSON");
+        return text(StatusCode::BAD_REQUEST, "body is not JSON\n");
+    };
+    let intake = classify(event, &payload, &state.scope);
+    // One lock around check, send and record: two copies of a delivery
+    // arriving together are handled once, and one refused with 503 is not
+    // recorded, so its redelivery is handled.
+    let mut seen = state
+        .deliveries
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if seen.contains(delivery) {
+        tracing::debug!(event, delivery, "webhook redelivered: already handled");
+        return answer(StatusCode::OK, json!({"status": "duplicate"}));
+    }
+    let reply = match intake {
+        Intake::Ping => {
+            tracing::info!(event, delivery, "webhook ping");
+            answer(StatusCode::OK, json!({"status": "pong"}))
+        }
+        Intake::Ignored(reason) => {
+            tracing::debug!(event, delivery, %reason, "webhook ignored");
+            answer(
+                StatusCode::OK,
+                json!({"status": "ignored", "reason": reason}),
+            )
+        }
+        work => {
+            let what = match &work {
+                Intake::Comment(c) => format!("comment {} on #{}", c.comment_id, c.number),
+                Intake::Pass { reason } => reason.clone(),
+                Intake::Ping | Intake::Ignored(_) => String::new(),
+            };
+            match state.sink.try_send(work) {
+                Ok(()) => {
+                    tracing::info!(event, delivery, %what, "webhook accepted");
+                    answer(StatusCode::ACCEPTED, json!({"status": "accepted"}))
+                }
+                Err(e) => {
+                    let why = match e {
+                        TrySendError::Full(_) => "queue full",
+                        TrySendError::Closed(_) => "not handling deliveries",
+                    };
+                    tracing::warn!(event, delivery, %what, why, "webhook refused for now");
+                    return answer(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        json!({"status": "busy", "reason": why}),
+                    );
+                }
+            }
+        }
+    };
+    seen.first_time(delivery);
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope() -> Scope {
+        Scope {
+            repository: "a/b".into(),
+            base_branch: "main".into(),
+            identity: "ferry".into(),
+        }
+    }
+
+    #[test]
+    fn no_state_without_a_secret_or_a_limit() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        assert_eq!(
+            ServerState::new(Vec::new(), 10, scope(), tx.clone()).unwrap_err(),
+            StateError::EmptySecret
+        );
+        assert_eq!(
+            ServerState::new(b"s".to_vec(), 0, scope(), tx.clone()).unwrap_err(),
+            StateError::ZeroLimit
+        );
+        let state = ServerState::new(b"hunter2".to_vec(), 10, scope(), tx).unwrap();
+        assert!(!format!("{state:?}").contains("hunter2"));
+    }
+}

@@ -1123,7 +1123,10 @@ fn file_versions_list_what_each_commit_wrote_newest_first() {
         &author,
     )
     .unwrap();
-    let mut ws = open(dir.path().join("r.git").to_str().unwrap(), &dir.path().join("c"));
+    let mut ws = open(
+        dir.path().join("r.git").to_str().unwrap(),
+        &dir.path().join("c"),
+    );
     let mut write = |p: &'static str, c: Option<&'static str>| match ws
         .apply(&author, 1, |root: &std::path::Path| {
             match c {
@@ -1147,7 +1150,11 @@ fn file_versions_list_what_each_commit_wrote_newest_first() {
         .iter()
         .map(|v| (v.commit.clone(), v.content.as_deref()))
         .collect();
-    assert_eq!(seen.len(), 4, "the commit to `other` is not a version: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        4,
+        "the commit to `other` is not a version: {seen:?}"
+    );
     assert_eq!(seen[0], (gone, None));
     assert_eq!(seen[1], (three, Some(&b"3"[..])));
     assert_eq!(seen[2], (two, Some(&b"2"[..])));

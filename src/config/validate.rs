@@ -163,7 +163,10 @@ fn chatops(config: &Config, p: &mut Problems) {
     for (env, r) in &c.environments {
         let at = vec![key("chatops"), key("environments"), key(env)];
         if !config.environments.iter().any(|e| &e.name == env) {
-            p.push((at.clone(), format!("{env:?} is not a configured environment")));
+            p.push((
+                at.clone(),
+                format!("{env:?} is not a configured environment"),
+            ));
         }
         if let Some(why) = role(r) {
             p.push((at, why));

@@ -115,6 +115,8 @@ struct Repo {
     issues: Vec<Issue>,
     /// Repository roles by login (`role_name`).
     roles: BTreeMap<String, String>,
+    /// Logins whose permission lookup fails, with the status it fails with.
+    permission_errors: BTreeMap<String, u16>,
 }
 
 impl Repo {
@@ -312,6 +314,14 @@ impl FakeGitHub {
         let mut s = self.lock();
         let repo = s.repos.get_mut(full_name).expect("add_repo first");
         repo.roles.insert(login.to_string(), role.to_string());
+    }
+
+    /// Makes `GET /collaborators/{login}/permission` on `full_name` fail
+    /// with `status` from now on (GitHub down, or the user unknown).
+    pub fn fail_permission(&self, full_name: &str, login: &str, status: u16) {
+        let mut s = self.lock();
+        let repo = s.repos.get_mut(full_name).expect("add_repo first");
+        repo.permission_errors.insert(login.to_string(), status);
     }
 
     /// Opens a plain issue on `full_name` as `login`; its number comes after
@@ -1310,6 +1320,10 @@ fn route(
             }
         }
         ("GET", ["collaborators", user, "permission"]) => {
+            if let Some(status) = s.repos[&full_name].permission_errors.get(*user) {
+                let status = StatusCode::from_u16(*status).unwrap();
+                return error(status, status.canonical_reason().unwrap_or("error"));
+            }
             // Without access GitHub still answers, with the role `none`.
             let role = s.repos[&full_name]
                 .roles

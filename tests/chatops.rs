@@ -988,7 +988,11 @@ fn ignored_comments_get_nothing() {
     }
     let sentinel = h.sentinel(issue);
     assert_eq!(h.tip(), before, "nothing written");
-    assert_eq!(h.replies(issue), [sentinel.reply.clone()], "one reply only");
+    assert_eq!(
+        h.replies(issue),
+        [sentinel.reply.as_str()],
+        "one reply only"
+    );
     for (what, payload, _) in &ignored {
         let id = payload["comment"]["id"].as_u64().unwrap();
         let number = payload["issue"]["number"].as_u64().unwrap();
@@ -1254,7 +1258,7 @@ fn a_command_racing_passes_in_two_processes_loses_nothing() {
         assert_eq!(by_command.len(), 1, "round {round}: {commits:?}");
         assert_eq!(
             h.changed_files(*by_command[0]),
-            [production.clone()],
+            [production.as_str()],
             "round {round}"
         );
         assert_eq!(commits.len(), 2, "round {round}: nothing else");

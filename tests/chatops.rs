@@ -1484,3 +1484,36 @@ fn a_redelivered_comment_is_handled_once() {
     assert_eq!(replies[1], sentinel.reply);
     assert_eq!(h.comment(issue, id).reactions.len(), 2, "eyes and +1, once");
 }
+
+/// A promotion pull request `/ferry promote` opened for an image upstream
+/// does not run is still open after the next pass: the command promises a
+/// PR "without waiting for upstream proof".
+#[test]
+#[ignore = "bug: the next pass closes a /ferry promote PR whose image upstream does not run, saying staging already runs it"]
+fn a_promotion_pull_request_asked_for_survives_the_next_pass() {
+    let v0 = Image::new("sha-1111111");
+    let v1 = Image::new("sha-aaaaaaa");
+    let mut h = Harness::new(&v0);
+    h.start();
+    let issue = h.issue();
+    // dev is frozen at sha-1111111; a hotfix goes to staging by hand.
+    h.command(issue, WALT, "/ferry pin gateway dev -- freeze")
+        .assert_reactions("+1");
+    h.push_image(&v1);
+    let a = h.command(issue, WALT, "/ferry promote gateway sha-aaaaaaa to staging");
+    a.assert_reactions("+1");
+    let pulls = h.github.pulls(REPO);
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    let number = pulls[0].number;
+    h.resync();
+    let pr = h.github.pull(REPO, number);
+    let said: Vec<&str> = pr.comments.iter().map(|c| c.body.as_str()).collect();
+    assert!(pr.open, "closed by the pass: {said:#?}");
+    assert_eq!(h.overlay_now("staging"), overlay("staging", &v0));
+    let branch = h.branch("ferry/staging/gateway").unwrap();
+    assert_eq!(
+        h.file_at(branch, &overlay_file("staging")),
+        overlay("staging", &v1),
+        "it still proposes sha-aaaaaaa"
+    );
+}

@@ -867,6 +867,37 @@ fn a_maintainer_reverts_production_and_it_stays_pinned() {
     assert_eq!(h.overlay_now("dev"), overlay("dev", &v2));
 }
 
+/// `revert` must not be blocked by a scan finding (it is the emergency
+/// exit), but never goes back to an image without a trusted signature.
+#[test]
+fn a_revert_lets_a_scan_finding_through_but_never_a_missing_signature() {
+    let v0 = Image::new("sha-1111111");
+    let v1 = Image::new("sha-aaaaaaa");
+    for (how, allowed) in [(Pushed::Critical, true), (Pushed::Unsigned, false)] {
+        let mut h = Harness::new(&v0);
+        // The registry now says this of the image production ran before.
+        h.registry.clear();
+        h.push_as(&v0, how);
+        h.push_image(&v1);
+        h.edit_by_hand("production", &v1);
+        h.start();
+        let issue = h.issue();
+        let body = "/ferry revert gateway production";
+        if allowed {
+            let before = h.tip();
+            let a = h.command(issue, DANA, body);
+            a.assert_reactions("+1");
+            one_commit(&h, before);
+            let (rest, _) = split_pin(&h.overlay_now("production"));
+            assert_eq!(rest, overlay("production", &v0), "{how:?}");
+            assert!(a.reply.contains("CRITICAL=7"), "{how:?}: {}", a.reply);
+        } else {
+            assert_refused(&h, issue, DANA, body, &["signature does not pass"]);
+            assert_eq!(h.overlay_now("production"), overlay("production", &v1));
+        }
+    }
+}
+
 // ── 2. refusals ───────────────────────────────────────────────────────────
 
 /// A command refused: a reply saying why (each of `says`), a confused

@@ -20,6 +20,7 @@ pub mod oci;
 pub mod promotion;
 pub mod redact;
 pub mod registry;
+pub mod runner;
 pub mod schedule;
 pub mod server;
 pub mod yaml;

@@ -42,6 +42,25 @@ fn the_demo_story_runs_through_production() {
         // A hand edit to an unsigned image: dev runs it, nothing promotes it.
         "dana pushed \"dev: api sha-7e7e7e7 by hand (hotfix)\"",
         "plan api/staging: held — dev runs sha-7e7e7e7, which the gates hold (unsigned)",
+        // ChatOps through the real webhook server: a forged delivery is
+        // refused, the maintainer's revert lands pinned, the reader's unpin
+        // is refused, the pass leaves the pin, the maintainer unpins and
+        // automation promotes again.
+        "a delivery signed with another secret  → webhook 401, nothing done",
+        "oncall comments \"/ferry revert api production\"  → webhook 202",
+        "ferry replies: done: Reverted `api` in production from sha-5d5d5d5",
+        "to sha-1111111",
+        "[commit ",
+        "reactions on the comment: eyes +1",
+        "rita comments \"/ferry unpin api production\"  → webhook 202",
+        "ferry replies: not done: Sorry, @rita: this needs the maintain role; yours is read.",
+        "reactions on the comment: eyes confused",
+        "plan api/production: pinned — pinned by oncall",
+        "oncall comments \"/ferry unpin api production\"  → webhook 202",
+        "ferry replies: done: Unpinned `api` in production",
+        "pull request #5 opened for api/production",
+        "reviewer merged #5",
+        "production: revert api sha-5d5d5d5→sha-1111111",
     ];
     let mut at = 0;
     for s in steps {
@@ -67,8 +86,8 @@ fn the_demo_story_runs_through_production() {
     let pulls = prs["pulls"].as_array().unwrap();
     assert_eq!(
         pulls.len(),
-        3,
-        "api and web to staging, both together to production: {pulls:#?}"
+        4,
+        "api and web to staging, both together to production, api again after the unpin: {pulls:#?}"
     );
     assert!(pulls.iter().all(|p| p["state"] == "merged"));
     let mut heads: Vec<&str> = pulls.iter().map(|p| p["head"].as_str().unwrap()).collect();
@@ -77,9 +96,34 @@ fn the_demo_story_runs_through_production() {
         heads,
         [
             "ferry/production/_all",
+            "ferry/production/_all",
             "ferry/staging/api",
             "ferry/staging/web"
         ]
+    );
+    // The issue holds the three comments, ferry's three replies, and the
+    // reactions; the replies quote each command.
+    let issue = prs["issues"]
+        .as_array()
+        .and_then(|i| i.first())
+        .unwrap_or_else(|| panic!("no issue in {prs:#}"));
+    let comments = issue["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 6, "{comments:#?}");
+    let replies: Vec<&str> = comments
+        .iter()
+        .filter(|c| c["author"] == "ferry")
+        .map(|c| c["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(replies.len(), 3, "{comments:#?}");
+    assert!(
+        replies[0].starts_with("@oncall\n\n> /ferry revert api production\n\n**Done.**"),
+        "{}",
+        replies[0]
+    );
+    assert!(
+        replies[1].contains("needs the maintain role; yours is read"),
+        "{}",
+        replies[1]
     );
     let staging_api = pulls
         .iter()

@@ -1059,3 +1059,79 @@ async fn the_role_of_a_login_is_githubs_role_name() {
         fake.requests()
     );
 }
+
+/// ChatOps on GitHub: ferry reacts on a person's command comment and
+/// answers on the same issue, a plain issue as well as a pull request.
+#[tokio::test]
+async fn reactions_and_comments_on_issues_and_pull_requests() {
+    use ferry::forge::Reaction;
+    let fake = fake().await;
+    let f = forge(&fake).await;
+    let issue = fake.add_issue(REPO, "pins", "alice");
+    let event = fake.post_comment(REPO, issue, "alice", "/ferry pin api production -- CVE");
+    // The webhook payload is GitHub's, for this repository and comment.
+    assert_eq!(event["action"], "created");
+    assert_eq!(event["repository"]["full_name"], REPO);
+    assert_eq!(event["repository"]["name"], "platform-gitops");
+    assert_eq!(event["repository"]["owner"]["login"], "acme");
+    assert_eq!(event["issue"]["number"], issue);
+    assert!(event["issue"].get("pull_request").is_none());
+    assert_eq!(event["comment"]["body"], "/ferry pin api production -- CVE");
+    assert_eq!(event["comment"]["user"]["login"], "alice");
+    assert_eq!(event["sender"]["login"], "alice");
+    assert_eq!(event["sender"]["type"], "User");
+    let id = event["comment"]["id"].as_u64().unwrap();
+    assert_eq!(
+        event["comment"]["html_url"],
+        format!("https://github.com/{REPO}/issues/{issue}#issuecomment-{id}")
+    );
+
+    f.react(id, Reaction::Eyes).await.unwrap();
+    f.comment(issue, "pinned api in production").await.unwrap();
+    f.react(id, Reaction::PlusOne).await.unwrap();
+    // Again the same way: GitHub answers 200 and keeps one reaction.
+    f.react(id, Reaction::Eyes).await.unwrap();
+
+    let comments = fake.comments(REPO, issue);
+    assert_eq!(comments.len(), 2);
+    let reactions: Vec<(&str, &str)> = comments[0]
+        .reactions
+        .iter()
+        .map(|r| (r.user.as_str(), r.content.as_str()))
+        .collect();
+    assert_eq!(reactions, [("ferry-bot", "eyes"), ("ferry-bot", "+1")]);
+    assert_eq!(comments[1].author, "ferry-bot");
+    assert_eq!(comments[1].body, "pinned api in production");
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r == &format!("POST /repos/{REPO}/issues/comments/{id}/reactions")),
+        "{:#?}",
+        fake.requests()
+    );
+
+    // On a pull request: the payload says so, and the same calls work.
+    let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+    assert!(pr.number > issue, "one numbering for issues and pulls");
+    let event = fake.post_comment(REPO, pr.number, "carol", "/ferry status");
+    assert_eq!(event["issue"]["number"], pr.number);
+    assert!(event["issue"]["pull_request"]["url"].is_string());
+    let id = event["comment"]["id"].as_u64().unwrap();
+    f.react(id, Reaction::Confused).await.unwrap();
+    assert_eq!(
+        fake.comments(REPO, pr.number)[0].reactions[0].content,
+        "confused"
+    );
+
+    // A comment that is not there: GitHub's 404, as an API error.
+    match f.react(987_654, Reaction::Eyes).await {
+        Err(ForgeError::Api { status: 404, .. }) => {}
+        other => panic!("expected a 404, got {other:?}"),
+    }
+    // Refused for the rate limit: the same error as every other call.
+    fake.set_rate_limit(0, 3600);
+    assert!(matches!(
+        f.react(id, Reaction::PlusOne).await,
+        Err(ForgeError::RateLimited { .. })
+    ));
+}

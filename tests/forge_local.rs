@@ -431,3 +431,117 @@ async fn roles_are_kept_in_the_state_file() {
     assert_eq!(again.permission("rita").await.unwrap(), "read");
     assert_eq!(again.permission("stranger").await.unwrap(), "none");
 }
+
+/// ChatOps on the local forge: an issue takes a person's command, ferry's
+/// answer and reactions; issues and pull requests share the numbering and
+/// comment ids are unique across both.
+#[tokio::test]
+async fn issues_take_comments_and_reactions_like_pull_requests() {
+    use ferry::forge::Reaction;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forge.json");
+    let f = LocalForge::new(&path);
+    let pr = f.open(&spec("ferry/staging/api")).await.unwrap();
+    let issue = f.open_issue("pins", "alice").await.unwrap();
+    assert_eq!((pr.number, issue), (1, 2), "one numbering for both");
+
+    let cmd = f
+        .post_comment(issue, "alice", "/ferry pin api production -- CVE")
+        .await
+        .unwrap();
+    assert_eq!(
+        cmd.url,
+        format!("local://issues/{issue}#issuecomment-{}", cmd.id)
+    );
+    f.react(cmd.id, Reaction::Eyes).await.unwrap();
+    f.comment(issue, "pinned api in production").await.unwrap();
+    f.react(cmd.id, Reaction::PlusOne).await.unwrap();
+    // Reacting twice the same way keeps one reaction.
+    f.react(cmd.id, Reaction::Eyes).await.unwrap();
+
+    // A command on a pull request works the same way, ids keep counting.
+    let on_pr = f
+        .post_comment(pr.number, "bob", "/ferry status")
+        .await
+        .unwrap();
+    assert!(on_pr.id > cmd.id);
+    f.react(on_pr.id, Reaction::Confused).await.unwrap();
+
+    // A fresh instance reads it all back.
+    let g = LocalForge::new(&path);
+    let comments = g.issue_comments(issue).await.unwrap();
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[0].id, cmd.id);
+    assert_eq!(comments[0].author, "alice");
+    assert_eq!(comments[0].body, "/ferry pin api production -- CVE");
+    assert_eq!(comments[0].reactions, ["eyes", "+1"]);
+    assert_eq!(comments[1].author, "ferry", "ferry's identity answers");
+    assert_eq!(comments[1].body, "pinned api in production");
+    assert!(comments[1].reactions.is_empty());
+    assert_ne!(comments[1].id, comments[0].id);
+
+    let pr_comments = g.issue_comments(pr.number).await.unwrap();
+    assert_eq!(pr_comments.len(), 1);
+    assert_eq!(pr_comments[0].author, "bob");
+    assert_eq!(pr_comments[0].reactions, ["confused"]);
+    assert_eq!(g.comments(pr.number).await.unwrap(), pr_comments);
+
+    // The next pull request comes after the issue.
+    let next = g.open(&spec("ferry/production/api")).await.unwrap();
+    assert_eq!(next.number, 3);
+
+    // Nothing to comment on or react to.
+    assert_eq!(g.comment(99, "hi").await, Err(ForgeError::NotFound(99)));
+    assert!(g.issue_comments(99).await.is_err());
+    assert!(matches!(
+        g.react(12345, Reaction::Eyes).await,
+        Err(ForgeError::Api { status: 404, .. })
+    ));
+    assert!(g.open_issue("  ", "alice").await.is_err());
+}
+
+/// A state file written before issues, comment ids and reactions existed
+/// reads, keeps its pull requests and comments, and goes on from there.
+#[tokio::test]
+async fn a_state_file_from_before_issues_still_reads() {
+    use ferry::forge::Reaction;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forge.json");
+    std::fs::write(
+        &path,
+        r#"{
+  "next_number": 2,
+  "pulls": [
+    {"number": 1, "head": "ferry/staging/api", "base": "main",
+     "title": "staging: api sha-1 → sha-3", "body": "b",
+     "labels": [], "reviewers": [], "draft": false, "state": "open",
+     "created_at": "2026-11-20T10:00:00Z", "updated_at": "2026-11-20T10:00:00Z",
+     "merged_at": null, "closed_at": null,
+     "comments": [{"body": "old", "at": "2026-11-20T10:00:00Z"}]}
+  ]
+}
+"#,
+    )
+    .unwrap();
+    let f = LocalForge::new(&path);
+    let old = f.issue_comments(1).await.unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(
+        (old[0].id, old[0].author.as_str(), old[0].body.as_str()),
+        (0, "ferry", "old")
+    );
+    assert!(old[0].reactions.is_empty());
+    // Id 0 names no comment: nothing to react to.
+    assert!(f.react(0, Reaction::Eyes).await.is_err());
+
+    let issue = f.open_issue("pins", "alice").await.unwrap();
+    assert_eq!(issue, 2);
+    let c = f.post_comment(1, "alice", "/ferry status").await.unwrap();
+    assert_eq!(c.id, 1, "ids start at 1");
+    f.react(c.id, Reaction::Eyes).await.unwrap();
+    let now = f.issue_comments(1).await.unwrap();
+    assert_eq!(now.len(), 2);
+    assert_eq!(now[0].body, "old");
+    assert_eq!(now[1].reactions, ["eyes"]);
+    assert_eq!(f.get(1).await.unwrap().title, "staging: api sha-1 → sha-3");
+}

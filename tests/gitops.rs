@@ -1111,3 +1111,56 @@ fn last_commit_touching_a_file() {
     assert_eq!(found[p("dev/k.yaml")], dev);
     assert_eq!(found[p("staging/k.yaml")], staging);
 }
+
+#[test]
+fn file_versions_list_what_each_commit_wrote_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let author = author();
+    ferry::gitops::init_bare_with(
+        &dir.path().join("r.git"),
+        &[("dev/k.yaml", b"1"), ("other", b"x")],
+        "main",
+        &author,
+    )
+    .unwrap();
+    let mut ws = open(
+        dir.path().join("r.git").to_str().unwrap(),
+        &dir.path().join("c"),
+    );
+    let mut write = |p: &'static str, c: Option<&'static str>| match ws
+        .apply(&author, 1, |root: &std::path::Path| {
+            match c {
+                Some(c) => std::fs::write(root.join(p), c),
+                None => std::fs::remove_file(root.join(p)),
+            }
+            .map(|_| Some(format!("{p}={c:?}")))
+        })
+        .unwrap()
+    {
+        ferry::gitops::Outcome::Pushed { commit, .. } => commit.to_string(),
+        other => panic!("{other:?}"),
+    };
+    let two = write("dev/k.yaml", Some("2"));
+    write("other", Some("y"));
+    let three = write("dev/k.yaml", Some("3"));
+    let gone = write("dev/k.yaml", None);
+    let p = std::path::Path::new("dev/k.yaml");
+    let v = ws.file_versions(p, 10, 100).unwrap();
+    let seen: Vec<(String, Option<&[u8]>)> = v
+        .iter()
+        .map(|v| (v.commit.clone(), v.content.as_deref()))
+        .collect();
+    assert_eq!(
+        seen.len(),
+        4,
+        "the commit to `other` is not a version: {seen:?}"
+    );
+    assert_eq!(seen[0], (gone, None));
+    assert_eq!(seen[1], (three, Some(&b"3"[..])));
+    assert_eq!(seen[2], (two, Some(&b"2"[..])));
+    assert_eq!(seen[3].1, Some(&b"1"[..]), "the first commit wrote it");
+    // Bounded both ways.
+    assert_eq!(ws.file_versions(p, 2, 100).unwrap().len(), 2);
+    // Three commits back: two versions, and the commit to `other`.
+    assert_eq!(ws.file_versions(p, 10, 3).unwrap().len(), 2);
+}

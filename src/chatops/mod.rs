@@ -5,7 +5,7 @@
 //! engineer types `/ferry revert api production` and production goes back
 //! to the image it ran before, pinned so automation leaves it alone.
 //!
-//! This module is the pure core of that feature and does no I/O:
+//! The grammar, the authorization decision and the event filter are pure:
 //!
 //! - [`grammar`] turns a comment body into the commands it holds
 //!   (syntax only: whether an app, environment or tag exists is checked
@@ -16,13 +16,24 @@
 //!   webhook payload: new ones, on the configured repository, by a person
 //!   other than ferry.
 //!
-//! Receiving webhooks, asking GitHub for the commenter's role, running the
-//! commands and replying live elsewhere and build on these pieces.
+//! - [`handle`] runs the commands of one comment: reacts, asks the forge
+//!   for the commenter's role, runs what the role allows ([`commands`]
+//!   writes: pin, unpin, revert, promote) and replies ([`report`]: the
+//!   reply, `help`, `status`); [`revert`] picks the image a revert goes
+//!   back to from the overlay's history.
+//!
+//! The webhook server ([`crate::server`]) receives comments and the runner
+//! ([`crate::runner`]) calls [`handle_comment`] between passes.
 
 pub mod authz;
+mod commands;
 pub mod event;
 pub mod grammar;
+pub mod handle;
+pub mod report;
+pub mod revert;
 
 pub use authz::{Decision, Policy, Role, decide};
 pub use event::{CommentEvent, Ignored, comment_from_payload};
 pub use grammar::{Command, Invocation, ParseError, Verb, parse_comment};
+pub use handle::{CommandOutcome, Io, handle_comment};

@@ -67,7 +67,7 @@ pub fn run(args: Args) -> Exit {
 }
 
 /// What `plan` and `run` need besides a valid config, as (field, problem),
-/// checked the way they load it (`cli::context::load`) but without network.
+/// checked the way they load it (`runner::context::load`) but without network.
 fn machine_checks(c: &Config, path: &Path) -> Vec<(String, String)> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut p: Vec<(String, String)> = Vec::new();

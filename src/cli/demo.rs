@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 
 use super::Exit;
-use super::context::load;
 use crate::forge::{AnyForge, Forge, StateFilter};
 use crate::gates::SignatureEvidence;
 use crate::gates::signer::Signer;
 use crate::gitops::{Author, Outcome, init_bare_with};
 use crate::image::Digest;
 use crate::promotion::Action;
+use crate::runner::context::load;
 
 /// The demo's GitOps repository, embedded so the binary needs no files.
 const FILES: &[(&str, &str)] = &[
@@ -53,7 +53,8 @@ gates:
   scan: {max: {CRITICAL: 0, HIGH: 3}}
   signature: {cosign_keys: [keys/demo.pub]}
 argocd: {url: ARGOCD_URL}
-forge: {kind: local, path: prs.json}
+forge: {kind: local, path: prs.json, repository: acme/gitops}
+chatops: {permission: write, environments: {production: maintain}}
 environments:
   - {name: dev, mode: commit, argocd_app: platform-dev, smoke: [{url: "ARGOCD_URL/smoke/dev"}]}
   - {name: staging, mode: pull_request, after: dev, argocd_app: platform-staging,
@@ -267,7 +268,7 @@ async fn story(dir: &Path, out: &mut impl Write) -> Result<()> {
 
     let mut ctx = load(&dir.join("ferry.yaml"), Some(&dir.join("cache")))
         .await
-        .map_err(|(m, _)| anyhow::anyhow!(m))?;
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     writeln!(
         out,
         "ferry demo: a GitOps repo with dev, staging and production overlays; a local registry;"
@@ -345,6 +346,7 @@ async fn story(dir: &Path, out: &mut impl Write) -> Result<()> {
         }
     }
     hand_edit(&mut ctx, &mut registry, out).await?;
+    super::demo_chatops::scene(&mut ctx, dir, out).await?;
     writeln!(out, "\n── git log of the GitOps repository ──")?;
     for c in ctx.workspace.log(30)? {
         writeln!(out, "{} {}", &c.id[..8], c.summary)?;
@@ -385,7 +387,7 @@ async fn story(dir: &Path, out: &mut impl Write) -> Result<()> {
 /// dev by hand: ferry never promotes it, because the gates run on whatever
 /// upstream runs, not only on what ferry put there.
 async fn hand_edit(
-    ctx: &mut super::context::Context,
+    ctx: &mut crate::runner::Context,
     registry: &mut Registry,
     out: &mut impl Write,
 ) -> Result<()> {
@@ -422,8 +424,8 @@ async fn hand_edit(
 
 /// One pass, printed: holds and reasons of the promotion side, commits and
 /// pull requests.
-async fn pass(
-    ctx: &mut super::context::Context,
+pub(super) async fn pass(
+    ctx: &mut crate::runner::Context,
     out: &mut impl Write,
 ) -> Result<crate::promotion::pass::PassReport> {
     let report = ctx.run_pass().await?;
@@ -476,8 +478,8 @@ async fn pass(
 /// What a reviewer's merge does: the PR's image change lands on main (the
 /// demo merges the change, not the whole file, as git's three-way merge
 /// would), and the forge records the PR as merged.
-async fn merge(
-    ctx: &mut super::context::Context,
+pub(super) async fn merge(
+    ctx: &mut crate::runner::Context,
     dir: &Path,
     pr: &crate::forge::PullRequest,
     env: &str,

@@ -3,9 +3,9 @@
 
 mod check_config;
 mod check_image;
-mod context;
 mod demo;
 mod demo_argocd;
+mod demo_chatops;
 mod plan;
 mod run;
 mod set_image;

@@ -35,11 +35,15 @@ pub fn run(args: Args) -> Exit {
         }
     };
     rt.block_on(async {
-        let mut ctx = match super::context::load_read_only(&args.config).await {
+        let mut ctx = match crate::runner::context::load_read_only(&args.config).await {
             Ok(c) => c,
-            Err((msg, input)) => {
-                eprintln!("{msg}");
-                return if input { Exit::BadInput } else { Exit::Failure };
+            Err(e) => {
+                eprintln!("{e}");
+                return if e.input {
+                    Exit::BadInput
+                } else {
+                    Exit::Failure
+                };
             }
         };
         if let Err(e) = ctx.workspace.sync() {
@@ -179,6 +183,7 @@ mod tests {
             message: "sha-3 no longer passes the gates: unsigned\nmore".into(),
             apps: vec!["api".into()],
             carries: Vec::new(),
+            request: None,
         };
         let plan = Plan {
             entries: Vec::new(),

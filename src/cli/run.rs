@@ -1,19 +1,20 @@
-//! `ferry run --config FILE [--once]`: the daemon. Passes are triggered by
-//! SQS events, the cron poll and a periodic resync; a failing pass logs,
-//! backs off and is retried, and never ends the process; SIGTERM lets the
-//! pass in flight finish, then exits.
+//! `ferry run --config FILE [--once]`: the daemon. It loads the context,
+//! hands it to the library's runner (which owns the checkout and runs
+//! passes and comment commands one at a time), starts the trigger sources
+//! and, with `server:` in the config, the webhook server. SIGTERM stops
+//! the server and lets the pass or command in flight finish.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 
 use super::Exit;
-use super::context::{Context, load};
-use crate::gitops::Outcome;
-use crate::promotion::pass::PassReport;
-use crate::registry::intake::{PollSchedule, SqsIntake};
+use crate::forge::Forge;
+use crate::runner::context::load;
+use crate::runner::{Context, QUEUE, Runner, Trigger, log_report, sources};
+use crate::server::http::{ServerState, serve};
+use crate::server::webhook::{Intake, Scope};
 
 /// Arguments of `ferry run`.
 #[derive(clap::Args)]
@@ -29,14 +30,6 @@ pub struct Args {
     resync: u64,
 }
 
-/// Why a pass runs; SQS triggers carry an acknowledgement so the message is
-/// deleted only after a pass that saw it succeeded.
-enum Trigger {
-    Event(oneshot::Sender<bool>),
-    Poll,
-    Resync,
-}
-
 /// Sets up `tracing`: text, or JSON with `FERRY_LOG_FORMAT=json`; the
 /// level from `RUST_LOG` (default `info`).
 pub fn init_logging() {
@@ -50,34 +43,6 @@ pub fn init_logging() {
     } else {
         builder.try_init()
     };
-}
-
-fn log_report(r: &PassReport) {
-    let moving = r
-        .plan
-        .entries
-        .iter()
-        .filter(|e| e.action != crate::promotion::Action::None)
-        .count();
-    for (env, outcome) in &r.commits {
-        match outcome {
-            Outcome::Pushed { commit, attempts } => {
-                tracing::info!(env, %commit, attempts, "pushed")
-            }
-            Outcome::NothingToDo => tracing::info!(env, "already done by another writer"),
-        }
-    }
-    for pr in &r.prs {
-        tracing::info!(
-            env = pr.env,
-            apps = pr.apps.join(","),
-            number = pr.number,
-            url = pr.url,
-            "pull request {}",
-            pr.what
-        );
-    }
-    tracing::info!(entries = r.plan.entries.len(), moving, "pass complete");
 }
 
 /// Runs the command.
@@ -97,9 +62,13 @@ pub fn run(args: Args) -> Exit {
     rt.block_on(async move {
         let mut ctx = match load(&args.config, None).await {
             Ok(c) => c,
-            Err((msg, input)) => {
-                eprintln!("{msg}");
-                return if input { Exit::BadInput } else { Exit::Failure };
+            Err(e) => {
+                eprintln!("{e}");
+                return if e.input {
+                    Exit::BadInput
+                } else {
+                    Exit::Failure
+                };
             }
         };
         if args.once {
@@ -125,19 +94,79 @@ async fn pass(ctx: &mut Context) -> Result<(), ()> {
     }
 }
 
-async fn daemon(mut ctx: Context, resync: Duration) -> Exit {
-    let (tx, mut rx) = mpsc::channel::<Trigger>(64);
-    spawn_sources(&ctx, tx.clone()).await;
-    let ticker = tx.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(resync).await;
-            if ticker.send(Trigger::Resync).await.is_err() {
-                return;
-            }
+/// The webhook server, bound before the runner starts so that a bad
+/// address or a missing secret stops `ferry run` at once.
+struct Listening {
+    listener: tokio::net::TcpListener,
+    state: ServerState,
+    intake: mpsc::Receiver<Intake>,
+}
+
+/// Binds the server `server:` asks for, if any. An error says whether it
+/// was the input's fault (the secret is not set).
+async fn bind(ctx: &Context) -> Result<Option<Listening>, (String, Exit)> {
+    let Some(server) = &ctx.config.server else {
+        return Ok(None);
+    };
+    let secret = server
+        .webhook_secret()
+        .map_err(|e| (e.to_string(), Exit::BadInput))?;
+    let scope = Scope {
+        repository: ctx
+            .config
+            .forge
+            .as_ref()
+            .and_then(|f| f.repository.clone())
+            .unwrap_or_default(),
+        base_branch: ctx.workspace.branch().to_string(),
+        identity: ctx
+            .forge
+            .as_ref()
+            .map(|f| f.identity().to_string())
+            .unwrap_or_default(),
+    };
+    let max_body = usize::try_from(server.max_body_bytes()).unwrap_or(usize::MAX);
+    let (tx, intake) = mpsc::channel(QUEUE);
+    let state = ServerState::new(secret, max_body, scope, tx)
+        .map_err(|e| (format!("server: {e}"), Exit::BadInput))?;
+    let listener = tokio::net::TcpListener::bind(&server.listen)
+        .await
+        .map_err(|e| {
+            (
+                format!("server.listen: cannot listen on {}: {e}", server.listen),
+                Exit::Failure,
+            )
+        })?;
+    Ok(Some(Listening {
+        listener,
+        state,
+        intake,
+    }))
+}
+
+/// Hands what the server queued to the runner: a push or a closed pull
+/// request runs a pass, a comment its commands.
+async fn forward(mut intake: mpsc::Receiver<Intake>, runner: mpsc::Sender<Trigger>) {
+    while let Some(i) = intake.recv().await {
+        let t = match i {
+            Intake::Pass { reason } => Trigger::Webhook(reason),
+            Intake::Comment(c) => Trigger::Comment(Box::new(c), None),
+            Intake::Ping | Intake::Ignored(_) => continue,
+        };
+        if runner.send(t).await.is_err() {
+            return;
         }
-    });
-    let _ = tx.send(Trigger::Resync).await; // a first pass at start
+    }
+}
+
+async fn daemon(ctx: Context, resync: Duration) -> Exit {
+    let listening = match bind(&ctx).await {
+        Ok(l) => l,
+        Err((e, exit)) => {
+            eprintln!("ferry: {e}");
+            return exit;
+        }
+    };
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {
@@ -145,101 +174,31 @@ async fn daemon(mut ctx: Context, resync: Duration) -> Exit {
             return Exit::Failure;
         }
     };
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        let first = tokio::select! {
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
-            t = rx.recv() => match t { Some(t) => t, None => break },
-        };
-        // Coalesce what queued up: one pass answers them all.
-        let mut acks = Vec::new();
-        let mut reasons = Vec::new();
-        for t in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
-            match t {
-                Trigger::Event(ack) => {
-                    acks.push(ack);
-                    reasons.push("event");
-                }
-                Trigger::Poll => reasons.push("poll"),
-                Trigger::Resync => reasons.push("resync"),
-            }
+    let config = ctx.config.clone();
+    let (stop, stopped) = watch::channel(false);
+    let runner = Runner::spawn(ctx, resync, stopped.clone());
+    sources::spawn(&config, runner.sender()).await;
+    let server = listening.map(|l| {
+        if let Ok(addr) = l.listener.local_addr() {
+            tracing::info!(%addr, "serving webhooks on /webhooks/github and /healthz");
         }
-        tracing::info!(triggers = ?reasons, "pass starting");
-        let ok = pass(&mut ctx).await.is_ok();
-        for a in acks {
-            let _ = a.send(ok);
-        }
-        if ok {
-            backoff = Duration::from_secs(1);
-        } else {
-            tracing::warn!(retry_in = ?backoff, "backing off");
-            let _ = tx.try_send(Trigger::Resync);
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(300));
-        }
+        tokio::spawn(forward(l.intake, runner.sender()));
+        let mut stopped = stopped.clone();
+        tokio::spawn(serve(l.listener, l.state, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }))
+    });
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("stopping after the pass in flight");
+    let _ = stop.send(true);
+    if let Some(server) = server
+        && let Ok(Err(e)) = server.await
+    {
+        tracing::warn!(error = %e, "server");
+    }
+    runner.join().await;
     Exit::Ok
-}
-
-/// Starts the SQS consumer and the cron poll when the config has them.
-async fn spawn_sources(ctx: &Context, tx: mpsc::Sender<Trigger>) {
-    let Some(reg) = ctx.config.registry.clone() else {
-        return;
-    };
-    if let (Some(url), Some(region)) = (reg.sqs_queue_url.clone(), reg.region.clone()) {
-        let intake = SqsIntake::connect(&region, reg.endpoint.as_deref(), &url).await;
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            loop {
-                // One batch, one pass: the triggers of every message in it
-                // go into a single event, and the batch is deleted once the
-                // pass that saw it succeeded.
-                let res = intake
-                    .receive_once(|triggers| {
-                        let tx = tx.clone();
-                        async move {
-                            tracing::info!(count = triggers.len(), "events received");
-                            let (ack, done) = oneshot::channel();
-                            tx.send(Trigger::Event(ack))
-                                .await
-                                .map_err(|e| e.to_string())?;
-                            match done.await {
-                                Ok(true) => Ok(()),
-                                _ => Err("the pass failed".to_string()),
-                            }
-                        }
-                    })
-                    .await;
-                if let Err(e) = res {
-                    tracing::warn!(error = %e, "SQS receive failed");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
-            }
-        });
-    }
-    if let Some(expr) = reg.poll.clone() {
-        match expr.parse::<PollSchedule>() {
-            Ok(schedule) => {
-                tokio::spawn(async move {
-                    loop {
-                        let now = OffsetDateTime::now_utc();
-                        let Some(next) = schedule.next_after(now) else {
-                            return;
-                        };
-                        let wait = (next - now).try_into().unwrap_or(Duration::from_secs(60));
-                        tokio::time::sleep(wait).await;
-                        if tx.send(Trigger::Poll).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-            Err(e) => tracing::error!(error = %e, "registry.poll"),
-        }
-    }
 }

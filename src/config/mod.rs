@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use model::{
-    App, ArgoCd, Config, Environment, Forge, ForgeKind, Gates, GitOps, Group, Mode, Order,
+    App, ArgoCd, ChatOps, Config, Environment, Forge, ForgeKind, Gates, GitOps, Group, Mode, Order,
     Registry, RegistryKind, ScanGate, Severity, SignatureGate, Smoke,
 };
 pub use model::{ByteSize, DEFAULT_MAX_BODY, SecretError, Server};

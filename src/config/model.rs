@@ -28,9 +28,40 @@ pub struct Config {
     pub argocd: Option<ArgoCd>,
     /// Where promotion pull requests go.
     pub forge: Option<Forge>,
+    /// Who may run comment commands.
+    pub chatops: Option<ChatOps>,
     /// The HTTP server receiving GitHub webhooks.
     pub server: Option<Server>,
 }
+
+/// `chatops:` the minimum GitHub role for comment commands.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatOps {
+    /// Minimum role for `pin`, `unpin`, `revert` and `promote` (one of
+    /// read, triage, write, maintain, admin; default write).
+    #[serde(default = "default_permission")]
+    pub permission: String,
+    /// Minimum role per environment, replacing `permission` there.
+    #[serde(default)]
+    pub environments: BTreeMap<String, String>,
+}
+
+impl Default for ChatOps {
+    fn default() -> Self {
+        ChatOps {
+            permission: default_permission(),
+            environments: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_permission() -> String {
+    "write".to_string()
+}
+
+/// The GitHub roles `chatops:` may name, lowest first.
+pub const ROLES: [&str; 5] = ["read", "triage", "write", "maintain", "admin"];
 
 /// `argocd:`
 #[derive(Debug, Clone, Deserialize)]

@@ -315,6 +315,44 @@ apps:
 }
 
 #[test]
+fn chatops_names_roles_and_environments() {
+    let envs =
+        "environments:\n  - {name: dev, mode: commit}\n  - {name: production, mode: commit}\n";
+    let ok = parse(&format!(
+        "{envs}chatops:\n  permission: triage\n  environments: {{production: maintain}}\n"
+    ))
+    .unwrap();
+    let c = ok.chatops.unwrap();
+    assert_eq!(c.permission, "triage");
+    assert_eq!(c.environments["production"], "maintain");
+    // The default minimum is write.
+    let c = parse(&format!("{envs}chatops: {{}}\n"))
+        .unwrap()
+        .chatops
+        .unwrap();
+    assert_eq!(c.permission, "write");
+    let errs = errors(&format!(
+        "{envs}chatops:\n  permission: owner\n  environments: {{prod: admin, dev: Write}}\n"
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("5:15 chatops.permission") && e.contains("\"owner\"")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("chatops.environments.prod") && e.contains("not a configured")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("chatops.environments.dev") && e.contains("\"Write\"")),
+        "{errs:?}"
+    );
+    assert!(errors(&format!("{envs}chatops: {{who: me}}\n"))[0].contains("who"));
+}
+
+#[test]
 fn server_section() {
     let c =
         parse("server:\n  listen: 127.0.0.1:8080\n  webhook_secret_env: FERRY_WEBHOOK_SECRET\n")

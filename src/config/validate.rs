@@ -141,8 +141,37 @@ pub(super) fn validate(config: &Config) -> Problems {
     }
     environments(config, &mut p);
     apps(config, &mut p);
+    chatops(config, &mut p);
     server(config, &mut p);
     p
+}
+
+/// `chatops:` names built-in roles and configured environments.
+fn chatops(config: &Config, p: &mut Problems) {
+    let Some(c) = &config.chatops else { return };
+    let role = |r: &str| {
+        (!super::model::ROLES.contains(&r)).then(|| {
+            format!(
+                "{r:?} is not a GitHub role (one of {})",
+                super::model::ROLES.join(", ")
+            )
+        })
+    };
+    if let Some(why) = role(&c.permission) {
+        p.push((vec![key("chatops"), key("permission")], why));
+    }
+    for (env, r) in &c.environments {
+        let at = vec![key("chatops"), key("environments"), key(env)];
+        if !config.environments.iter().any(|e| &e.name == env) {
+            p.push((
+                at.clone(),
+                format!("{env:?} is not a configured environment"),
+            ));
+        }
+        if let Some(why) = role(r) {
+            p.push((at, why));
+        }
+    }
 }
 
 /// `server:` listens on a socket address, names a usable environment

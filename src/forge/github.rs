@@ -38,7 +38,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{Forge, ForgeError, PrSpec, PrState, PullRequest, StateFilter, split_reviewers};
+use super::{
+    Forge, ForgeError, PrSpec, PrState, PullRequest, Reaction, StateFilter, split_reviewers,
+};
 
 /// GitHub.com's API.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -730,6 +732,20 @@ impl Forge for GitHubForge {
         )
         .await
         .map_err(not_found(number))?;
+        Ok(())
+    }
+
+    /// GitHub answers 201 for a new reaction and 200 when this login had
+    /// already reacted the same way, so sending it again is harmless and
+    /// the request is retried like an idempotent one.
+    async fn react(&self, comment_id: u64, reaction: Reaction) -> Result<(), ForgeError> {
+        self.send(
+            Method::Post,
+            &self.repo_path(&format!("/issues/comments/{comment_id}/reactions")),
+            Some(&json!({ "content": reaction.as_str() })),
+            true,
+        )
+        .await?;
         Ok(())
     }
 

@@ -1,7 +1,9 @@
 //! The local forge: pull requests recorded in a JSON file, for `ferry demo`
 //! and tests. It behaves like GitHub where promotion can tell the
 //! difference: numbers count up from 1, one open pull request per head and
-//! base, a merged pull request cannot be closed, comments are kept.
+//! base, a merged pull request cannot be closed, comments are kept. Issues
+//! exist too, for ChatOps commands written on them: they share the
+//! numbering with pull requests, and both take comments and reactions.
 //!
 //! It does not touch git. A branch is pushed by the gitops module before
 //! [`LocalForge::open`]; [`LocalForge::merge`] only *marks* a pull request
@@ -11,7 +13,8 @@
 //!
 //! ```json
 //! {
-//!   "next_number": 2,
+//!   "next_number": 3,
+//!   "next_comment_id": 3,
 //!   "pulls": [
 //!     {"number": 1, "head": "ferry/staging/api", "base": "main",
 //!      "title": "staging: api sha-1 → sha-3", "body": "…",
@@ -19,10 +22,24 @@
 //!      "draft": false, "state": "open", "author": "ferry", "closed_by": null,
 //!      "created_at": "2026-11-20T10:00:00Z", "updated_at": "2026-11-20T10:00:00Z",
 //!      "merged_at": null, "closed_at": null,
-//!      "comments": [{"body": "…", "at": "2026-11-20T10:00:00Z"}]}
+//!      "comments": [{"id": 1, "author": "ferry", "body": "…",
+//!                    "at": "2026-11-20T10:00:00Z", "reactions": []}]}
+//!   ],
+//!   "issues": [
+//!     {"number": 2, "title": "pins", "author": "alice",
+//!      "created_at": "2026-11-20T11:00:00Z",
+//!      "comments": [{"id": 2, "author": "alice", "body": "/ferry pin api production",
+//!                    "at": "2026-11-20T11:00:00Z", "reactions": ["eyes", "+1"]}]}
 //!   ]
 //! }
 //! ```
+//!
+//! Comment ids come from `next_comment_id`, one counter for the whole file
+//! (GitHub's comment ids are global too). A file written before issues,
+//! comment ids and reactions existed still reads: `issues` is empty, a
+//! comment without `id` has id 0 (no reaction can name it), one without
+//! `author` was written by ferry (as for pull requests, below) and has no
+//! reactions.
 //!
 //! `author` is the login that opened a pull request: the forge's own
 //! [`identity`](Forge::identity) (`forge.login`, default `ferry`) for what
@@ -45,7 +62,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Forge, ForgeError, PrSpec, PrState, PullRequest, StateFilter};
+use super::{Forge, ForgeError, PrSpec, PrState, PullRequest, Reaction, StateFilter};
 
 /// A lock older than this was left by a crashed process; every critical
 /// section is a read and a small write, far shorter.
@@ -60,6 +77,13 @@ struct State {
     next_number: u64,
     #[serde(default)]
     pulls: Vec<StoredPr>,
+    /// Ids for the next comment: one counter for every issue and pull
+    /// request.
+    #[serde(default = "one")]
+    next_comment_id: u64,
+    /// Issues, numbered with the pull requests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    issues: Vec<StoredIssue>,
     /// Repository roles by login (`role_name`, as GitHub reports it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     roles: BTreeMap<String, String>,
@@ -101,15 +125,49 @@ struct StoredPr {
     closed_by: Option<String>,
 }
 
-/// A comment on a local pull request.
+/// An issue: only what ChatOps needs, a place for commands and answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredIssue {
+    number: u64,
+    title: String,
+    author: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(default)]
+    comments: Vec<LocalComment>,
+}
+
+/// A comment on a local pull request or issue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalComment {
+    /// Its id, unique in the file; 0 for a comment written before ids
+    /// were recorded.
+    #[serde(default)]
+    pub id: u64,
+    /// Who wrote it; ferry's identity for what [`Forge::comment`] and
+    /// [`Forge::close`] wrote. Empty in the file for a comment written
+    /// before authors were recorded (by ferry); read as ferry's identity.
+    #[serde(default)]
+    pub author: String,
     /// Markdown text.
     pub body: String,
     /// When it was written.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// Reactions on it, by content (`eyes`, `+1`, `confused`), each once.
+    #[serde(default)]
+    pub reactions: Vec<String>,
+}
+
+/// A comment [`LocalForge::post_comment`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedComment {
+    /// The comment's id, for [`Forge::react`].
+    pub id: u64,
+    /// `local://issues/{number}#issuecomment-{id}`.
+    pub url: String,
 }
 
 /// The login the local forge acts as unless `forge.login` says otherwise.
@@ -215,6 +273,7 @@ impl LocalForge {
     ) -> Result<PullRequest, ForgeError> {
         let url = self.url_base();
         self.mutate(|state| {
+            let comment_id = state.next_comment_id;
             let pr = find_mut(state, number)?;
             match pr.state {
                 PrState::Merged => return Err(ForgeError::AlreadyMerged(number)),
@@ -224,15 +283,22 @@ impl LocalForge {
             let now = OffsetDateTime::now_utc();
             if !comment.is_empty() {
                 pr.comments.push(LocalComment {
+                    id: comment_id,
+                    author: login.to_string(),
                     body: comment.to_string(),
                     at: now,
+                    reactions: Vec::new(),
                 });
             }
             pr.state = PrState::Closed;
             pr.closed_at = Some(now);
             pr.closed_by = Some(login.to_string());
             pr.updated_at = now;
-            Ok(view(pr, &url, &self.login))
+            let out = view(pr, &url, &self.login);
+            if !comment.is_empty() {
+                state.next_comment_id += 1;
+            }
+            Ok(out)
         })
         .await
     }
@@ -282,7 +348,87 @@ impl LocalForge {
             .iter()
             .find(|p| p.number == number)
             .ok_or(ForgeError::NotFound(number))?;
-        Ok(pr.comments.clone())
+        Ok(self.shown(&pr.comments))
+    }
+
+    /// Opens an issue as `login` (a person, in tests and the demo); its
+    /// number comes from the same counter as pull requests'.
+    pub async fn open_issue(&self, title: &str, login: &str) -> Result<u64, ForgeError> {
+        if title.trim().is_empty() {
+            return Err(invalid("title is required"));
+        }
+        self.mutate(|state| {
+            let number = state.next_number;
+            state.next_number += 1;
+            state.issues.push(StoredIssue {
+                number,
+                title: title.to_string(),
+                author: login.to_string(),
+                created_at: OffsetDateTime::now_utc(),
+                comments: Vec::new(),
+            });
+            Ok(number)
+        })
+        .await
+    }
+
+    /// Comments on issue or pull request `number` as `login` (a person
+    /// writing a command, in tests and the demo).
+    pub async fn post_comment(
+        &self,
+        number: u64,
+        login: &str,
+        body: &str,
+    ) -> Result<PostedComment, ForgeError> {
+        let id = self.add_comment(number, login, body).await?;
+        Ok(PostedComment {
+            id,
+            url: format!("local://issues/{number}#issuecomment-{id}"),
+        })
+    }
+
+    /// The comments of issue or pull request `number`, oldest first.
+    pub async fn issue_comments(&self, number: u64) -> Result<Vec<LocalComment>, ForgeError> {
+        let mut state = self.read()?;
+        let comments = comments_mut(&mut state, number)?;
+        Ok(self.shown(comments))
+    }
+
+    /// Comments as the API shows them: an old comment's missing author is
+    /// ferry's identity.
+    fn shown(&self, comments: &[LocalComment]) -> Vec<LocalComment> {
+        comments
+            .iter()
+            .map(|c| LocalComment {
+                author: if c.author.is_empty() {
+                    self.login.clone()
+                } else {
+                    c.author.clone()
+                },
+                ..c.clone()
+            })
+            .collect()
+    }
+
+    /// Appends a comment by `login` and returns its id.
+    async fn add_comment(&self, number: u64, login: &str, body: &str) -> Result<u64, ForgeError> {
+        self.mutate(|state| {
+            let id = state.next_comment_id;
+            let now = OffsetDateTime::now_utc();
+            if let Some(pr) = state.pulls.iter_mut().find(|p| p.number == number) {
+                pr.updated_at = now;
+            }
+            comments_mut(state, number)?.push(LocalComment {
+                id,
+                author: login.to_string(),
+                body: body.to_string(),
+                at: now,
+                reactions: Vec::new(),
+            });
+            state.next_comment_id += 1;
+            Ok(id)
+        })
+        .await
     }
 
     fn url_base(&self) -> String {
@@ -303,9 +449,17 @@ impl LocalForge {
             Err(e) => return Err(self.err(e)),
         };
         // Numbers start at 1. A hand-edited file may lack the counter or
-        // lower it; numbers must never be reused.
-        let max = state.pulls.iter().map(|p| p.number).max().unwrap_or(0);
+        // lower it; numbers and comment ids must never be reused.
+        let max = state
+            .pulls
+            .iter()
+            .map(|p| p.number)
+            .chain(state.issues.iter().map(|i| i.number))
+            .max()
+            .unwrap_or(0);
         state.next_number = state.next_number.max(max + 1);
+        let max_id = all_comments(&state).map(|c| c.id).max().unwrap_or(0);
+        state.next_comment_id = state.next_comment_id.max(max_id + 1);
         Ok(state)
     }
 
@@ -387,6 +541,28 @@ fn find_mut(state: &mut State, number: u64) -> Result<&mut StoredPr, ForgeError>
         .iter_mut()
         .find(|p| p.number == number)
         .ok_or(ForgeError::NotFound(number))
+}
+
+/// The comments of issue or pull request `number`.
+fn comments_mut(state: &mut State, number: u64) -> Result<&mut Vec<LocalComment>, ForgeError> {
+    if let Some(pr) = state.pulls.iter_mut().find(|p| p.number == number) {
+        return Ok(&mut pr.comments);
+    }
+    state
+        .issues
+        .iter_mut()
+        .find(|i| i.number == number)
+        .map(|i| &mut i.comments)
+        .ok_or(ForgeError::NotFound(number))
+}
+
+/// Every comment of the file, on pull requests and issues.
+fn all_comments(state: &State) -> impl Iterator<Item = &LocalComment> {
+    state
+        .pulls
+        .iter()
+        .flat_map(|p| &p.comments)
+        .chain(state.issues.iter().flat_map(|i| &i.comments))
 }
 
 /// The pull request as the trait shows it; `own_login` is the author of
@@ -496,14 +672,27 @@ impl Forge for LocalForge {
     }
 
     async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
+        self.add_comment(number, &self.login, body).await.map(drop)
+    }
+
+    async fn react(&self, comment_id: u64, reaction: Reaction) -> Result<(), ForgeError> {
+        let content = reaction.as_str();
         self.mutate(|state| {
-            let pr = find_mut(state, number)?;
-            let now = OffsetDateTime::now_utc();
-            pr.comments.push(LocalComment {
-                body: body.to_string(),
-                at: now,
-            });
-            pr.updated_at = now;
+            // Id 0 is every comment written before ids existed: none of
+            // them can be told apart, so none is reacted to.
+            let comment = state
+                .pulls
+                .iter_mut()
+                .flat_map(|p| p.comments.iter_mut())
+                .chain(state.issues.iter_mut().flat_map(|i| i.comments.iter_mut()))
+                .find(|c| c.id == comment_id && comment_id != 0)
+                .ok_or_else(|| ForgeError::Api {
+                    status: 404,
+                    message: format!("comment {comment_id} not found"),
+                })?;
+            if !comment.reactions.iter().any(|r| r == content) {
+                comment.reactions.push(content.to_string());
+            }
             Ok(())
         })
         .await

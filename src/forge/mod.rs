@@ -138,6 +138,30 @@ pub fn split_reviewers(reviewers: &[String]) -> (Vec<String>, Vec<String>) {
     (users, teams)
 }
 
+/// A reaction ferry puts on a comment: `eyes` when it starts on a command,
+/// `+1` or `confused` when it is done. GitHub's names, which the local
+/// forge stores as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    /// Seen, working on it.
+    Eyes,
+    /// Done.
+    PlusOne,
+    /// Refused or failed.
+    Confused,
+}
+
+impl Reaction {
+    /// The reaction's `content` as GitHub names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reaction::Eyes => "eyes",
+            Reaction::PlusOne => "+1",
+            Reaction::Confused => "confused",
+        }
+    }
+}
+
 /// The forge could not do what was asked. Callers treat every error as
 /// "try again next pass"; none of them carries a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -246,11 +270,19 @@ pub trait Forge: Sync {
         number: u64,
         comment: &str,
     ) -> impl Future<Output = Result<PullRequest, ForgeError>> + Send;
-    /// Adds a comment.
+    /// Adds a comment to pull request or issue `number` (they share the
+    /// numbering, and GitHub comments on both the same way).
     fn comment(
         &self,
         number: u64,
         body: &str,
+    ) -> impl Future<Output = Result<(), ForgeError>> + Send;
+    /// Puts `reaction` on the issue or pull-request comment `comment_id`.
+    /// Reacting twice the same way is no error and leaves one reaction.
+    fn react(
+        &self,
+        comment_id: u64,
+        reaction: Reaction,
     ) -> impl Future<Output = Result<(), ForgeError>> + Send;
     /// One pull request, in whatever state.
     fn get(&self, number: u64) -> impl Future<Output = Result<PullRequest, ForgeError>> + Send;
@@ -364,6 +396,12 @@ impl Forge for AnyForge {
             AnyForge::Local(f) => f.comment(number, body).await,
         }
     }
+    async fn react(&self, comment_id: u64, reaction: Reaction) -> Result<(), ForgeError> {
+        match self {
+            AnyForge::GitHub(f) => f.react(comment_id, reaction).await,
+            AnyForge::Local(f) => f.react(comment_id, reaction).await,
+        }
+    }
     async fn get(&self, number: u64) -> Result<PullRequest, ForgeError> {
         match self {
             AnyForge::GitHub(f) => f.get(number).await,
@@ -424,6 +462,13 @@ mod tests {
         for bad in ["", "[bot]", "a b", "ferry\n", "ferry[bot]x", "é"] {
             assert!(!valid_login(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn reactions_carry_githubs_names() {
+        assert_eq!(Reaction::Eyes.as_str(), "eyes");
+        assert_eq!(Reaction::PlusOne.as_str(), "+1");
+        assert_eq!(Reaction::Confused.as_str(), "confused");
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use branches::BranchFile;
 pub use creds::{Credentials, TokenSource};
 pub use history::{CommitInfo, parse_trailers};
 pub use lock::{CacheLock, DEFAULT_WAIT, LOCK_WAIT_ENV, wait_from_env};
-pub use workspace::Workspace;
+pub use workspace::{FileVersion, Workspace};
 
 pub use crate::failpoint::FAILPOINT_ENV;
 // Kept under its old name: `workspace.rs` marks its points with it.

@@ -29,6 +29,17 @@ const LOCK_ATTEMPTS: u32 = 20;
 const BACKOFF_START: Duration = Duration::from_millis(20);
 const BACKOFF_CAP: Duration = Duration::from_secs(1);
 
+/// One version of a file in the history: see [`Workspace::file_versions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileVersion {
+    /// The commit that wrote this version.
+    pub commit: String,
+    /// Its committer time, seconds since the epoch.
+    pub time: i64,
+    /// The file's bytes; `None` when the commit deleted it.
+    pub content: Option<Vec<u8>>,
+}
+
 /// A working clone of the GitOps repository, on one branch, in a cache dir.
 ///
 /// The clone's directory is `<cache_dir>/<repo>-<hash of url and branch>`.
@@ -484,6 +495,59 @@ impl Workspace {
             }
         }
         Ok(found)
+    }
+
+    /// The versions of `path` (relative to the repository root) in the
+    /// history of the local HEAD, newest first: each commit that changed
+    /// the file (a merge only if it differs from every parent), with the
+    /// file's bytes as that commit left them (`None` when it deleted the
+    /// file). At most `max` versions, walking at most `max_commits` commits:
+    /// a revert reads the recent past, not all of it.
+    pub fn file_versions(
+        &self,
+        path: &Path,
+        max: usize,
+        max_commits: usize,
+    ) -> Result<Vec<FileVersion>, GitError> {
+        let head = self.repo.head().ctx("log")?.peel_to_commit().ctx("log")?;
+        let mut walk = self.repo.revwalk().ctx("log")?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
+            .ctx("log")?;
+        walk.push(head.id()).ctx("log")?;
+        let blob_at = |tree: Option<&git2::Tree>| {
+            tree.and_then(|t| t.get_path(path).ok())
+                .filter(|e| e.kind() == Some(ObjectType::Blob))
+                .map(|e| e.id())
+        };
+        let mut versions = Vec::new();
+        for id in walk.take(max_commits) {
+            if versions.len() >= max {
+                break;
+            }
+            let commit = self.repo.find_commit(id.ctx("log")?).ctx("log")?;
+            let here = blob_at(commit.tree().ok().as_ref());
+            let parents: Vec<Option<Oid>> = commit
+                .parents()
+                .map(|p| blob_at(p.tree().ok().as_ref()))
+                .collect();
+            let changed = match parents.len() {
+                0 => here.is_some(),
+                _ => parents.iter().all(|p| *p != here),
+            };
+            if !changed {
+                continue;
+            }
+            let content = match here {
+                Some(blob) => Some(self.repo.find_blob(blob).ctx("log")?.content().to_vec()),
+                None => None,
+            };
+            versions.push(FileVersion {
+                commit: commit.id().to_string(),
+                time: commit.time().seconds(),
+                content,
+            });
+        }
+        Ok(versions)
     }
 
     /// True when commit `rev` is `ancestor` or a descendant of it, as far as

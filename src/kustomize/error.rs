@@ -128,6 +128,12 @@ pub enum EditErrorKind {
         /// What the grammar says (boxed to keep every error small).
         why: Box<str>,
     },
+    /// No `images:` entry names this image, so there is nothing to pin.
+    #[error("no `images:` entry is named {name:?}")]
+    NoEntry {
+        /// The image asked for.
+        name: String,
+    },
     /// Layout the editor cannot change without touching other bytes.
     #[error("cannot edit safely: {0}")]
     Unsafe(String),

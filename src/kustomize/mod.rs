@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 pub use edit::set_images;
 pub use error::{EditError, EditErrorKind};
 pub use locate::{KUSTOMIZATION_FILE_NAMES, find_kustomization, resolve, resolve_in};
-pub use pins::{PIN_MARKER, Pin, read_pins};
+pub use pins::{MAX_REASON, PIN_MARKER, Pin, PinSpec, pin_file, read_pins, render_pin, set_pin};
 
 use crate::atomic;
 use crate::image::ImageUpdate;
@@ -102,17 +102,7 @@ pub fn edit_file(
     updates: &[ImageUpdate],
     dry_run: bool,
 ) -> Result<FileEdit, EditError> {
-    let file = resolve(path)?;
-    refuse_link(&file)?;
-    let bytes = std::fs::read(&file).map_err(|e| {
-        EditError::new(EditErrorKind::Io(format!("cannot read: {e}"))).in_file(&file)
-    })?;
-    let before = String::from_utf8(bytes).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        let src = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
-        let t = Text::new(&src);
-        EditError::at(EditErrorKind::NotUtf8, t.line_col(valid)).in_file(&file)
-    })?;
+    let (file, before) = read_file(path)?;
     let after = set_images(&before, updates).map_err(|e| e.in_file(&file))?;
     let edit = FileEdit {
         path: file,
@@ -125,6 +115,23 @@ pub fn edit_file(
         })?;
     }
     Ok(edit)
+}
+
+/// The kustomization file at `path` (a file, or a directory holding one)
+/// and its text; a symbolic link or a text that is not UTF-8 is refused.
+fn read_file(path: &Path) -> Result<(PathBuf, String), EditError> {
+    let file = resolve(path)?;
+    refuse_link(&file)?;
+    let bytes = std::fs::read(&file).map_err(|e| {
+        EditError::new(EditErrorKind::Io(format!("cannot read: {e}"))).in_file(&file)
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let src = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+        let t = Text::new(&src);
+        EditError::at(EditErrorKind::NotUtf8, t.line_col(valid)).in_file(&file)
+    })?;
+    Ok((file, text))
 }
 
 /// Refuses `file` when it is a symbolic link, naming what it points to.

@@ -1,7 +1,7 @@
 //! A small stateful fake of GitHub's REST API (axum on loopback), enough
 //! for ferry's forge: repositories and their refs, pull requests (numbers,
 //! state, head, base, title, body, labels, requested reviewers and teams),
-//! issue comments, who opened and who closed each pull request (`user`,
+//! issues and issue comments on both with their reactions, who opened and who closed each pull request (`user`,
 //! and the issue's `closed_by`), the caller's identity (`GET /user` for a
 //! token, `GET /app` for an App's JWT), GitHub App installations and
 //! installation tokens, and rate limiting with GitHub's headers on every
@@ -67,14 +67,43 @@ pub struct Pull {
     pub comments: Vec<Comment>,
 }
 
-/// An issue comment.
+/// An issue comment (on an issue or a pull request).
 #[derive(Debug, Clone)]
 pub struct Comment {
     pub id: u64,
     pub body: String,
     pub author: String,
     pub created_at: String,
+    /// Reactions in the order they came.
+    pub reactions: Vec<Reaction>,
 }
+
+/// A reaction on a comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaction {
+    pub id: u64,
+    /// Who reacted.
+    pub user: String,
+    /// `+1`, `eyes`, `confused`, ...
+    pub content: String,
+    pub created_at: String,
+}
+
+/// A plain issue (not a pull request); numbered with the pull requests.
+#[derive(Debug, Clone)]
+pub struct Issue {
+    pub number: u64,
+    pub id: u64,
+    pub title: String,
+    pub author: String,
+    pub created_at: String,
+    pub comments: Vec<Comment>,
+}
+
+/// The `content` values GitHub accepts for a reaction.
+const REACTIONS: [&str; 8] = [
+    "+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes",
+];
 
 #[derive(Debug, Default)]
 struct Repo {
@@ -83,11 +112,40 @@ struct Repo {
     /// A bare git repository whose branches replace `refs`.
     git: Option<PathBuf>,
     pulls: Vec<Pull>,
+    issues: Vec<Issue>,
     /// Repository roles by login (`role_name`).
     roles: BTreeMap<String, String>,
+    /// Logins whose permission lookup fails, with the status it fails with.
+    permission_errors: BTreeMap<String, u16>,
 }
 
 impl Repo {
+    /// The comments of issue or pull request `n`, and whether it is a pull
+    /// request.
+    fn comments_mut(&mut self, n: u64) -> Option<(&mut Vec<Comment>, bool)> {
+        if let Some(p) = self.pulls.iter_mut().find(|p| p.number == n) {
+            return Some((&mut p.comments, true));
+        }
+        self.issues
+            .iter_mut()
+            .find(|i| i.number == n)
+            .map(|i| (&mut i.comments, false))
+    }
+
+    /// The comment with id `id`, with the number it is on and whether that
+    /// is a pull request.
+    fn comment_mut(&mut self, id: u64) -> Option<(&mut Comment, u64, bool)> {
+        let on_pulls = self.pulls.iter_mut().flat_map(|p| {
+            let n = p.number;
+            p.comments.iter_mut().map(move |c| (c, n, true))
+        });
+        let on_issues = self.issues.iter_mut().flat_map(|i| {
+            let n = i.number;
+            i.comments.iter_mut().map(move |c| (c, n, false))
+        });
+        on_pulls.chain(on_issues).find(|(c, _, _)| c.id == id)
+    }
+
     /// The commit `branch` points at.
     fn branch(&self, branch: &str) -> Option<String> {
         let Some(path) = &self.git else {
@@ -152,6 +210,9 @@ struct Inner {
     pull_rendezvous: Option<Arc<Rendezvous>>,
     pr_template: Value,
     comment_template: Value,
+    /// `issue_comment` webhook payloads: on an issue, on a pull request.
+    issue_comment_event: Value,
+    pr_comment_event: Value,
     issue_template: Value,
     user_template: Value,
 }
@@ -212,6 +273,10 @@ impl FakeGitHub {
             pull_rendezvous: None,
             pr_template: event["pull_request"].clone(),
             comment_template: comment["comment"].clone(),
+            issue_comment_event: comment.clone(),
+            pr_comment_event: corpus(
+                "03_X-GitHub-Event=issue_comment_action=created_on-PR_atlantis.json",
+            ),
             issue_template: comment["issue"].clone(),
             user_template: event["pull_request"]["user"].clone(),
         };
@@ -249,6 +314,107 @@ impl FakeGitHub {
         let mut s = self.lock();
         let repo = s.repos.get_mut(full_name).expect("add_repo first");
         repo.roles.insert(login.to_string(), role.to_string());
+    }
+
+    /// Makes `GET /collaborators/{login}/permission` on `full_name` fail
+    /// with `status` from now on (GitHub down, or the user unknown).
+    pub fn fail_permission(&self, full_name: &str, login: &str, status: u16) {
+        let mut s = self.lock();
+        let repo = s.repos.get_mut(full_name).expect("add_repo first");
+        repo.permission_errors.insert(login.to_string(), status);
+    }
+
+    /// Opens a plain issue on `full_name` as `login`; its number comes after
+    /// every pull request's and issue's, as on GitHub.
+    pub fn add_issue(&self, full_name: &str, title: &str, login: &str) -> u64 {
+        let mut s = self.lock();
+        let id = s.next_id;
+        s.next_id += 1;
+        let repo = s.repos.get_mut(full_name).expect("add_repo first");
+        let number = next_number(repo);
+        repo.issues.push(Issue {
+            number,
+            id,
+            title: title.to_string(),
+            author: login.to_string(),
+            created_at: timestamp(),
+            comments: vec![],
+        });
+        number
+    }
+
+    /// `login` comments `body` on issue or pull request `number`: the
+    /// comment is recorded, and the `issue_comment` webhook payload GitHub
+    /// would deliver for it is returned (the corpus payload of a comment on
+    /// an issue or on a pull request, with this repository, issue, comment
+    /// and sender filled in).
+    pub fn post_comment(&self, full_name: &str, number: u64, login: &str, body: &str) -> Value {
+        let mut s = self.lock();
+        let id = s.next_id;
+        s.next_id += 1;
+        let (owner, name) = full_name.split_once('/').expect("owner/name");
+        let c = Comment {
+            id,
+            body: body.to_string(),
+            author: login.to_string(),
+            created_at: timestamp(),
+            reactions: vec![],
+        };
+        let repo = s.repos.get_mut(full_name).expect("add_repo first");
+        let repo_id = repo.id;
+        let (comments, is_pull) = repo.comments_mut(number).expect("no such issue or pull");
+        comments.push(c.clone());
+        let count = comments.len();
+        let base = "https://api.github.com";
+        let mut event = if is_pull {
+            s.pr_comment_event.clone()
+        } else {
+            s.issue_comment_event.clone()
+        };
+        let api = format!("{base}/repos/{full_name}");
+        let kind = if is_pull { "pull" } else { "issues" };
+        let html = format!("https://github.com/{full_name}/{kind}/{number}");
+        event["action"] = json!("created");
+        let mut repository = repo_json(&s, full_name, repo_id, false);
+        repository["name"] = json!(name);
+        repository["full_name"] = json!(full_name);
+        repository["owner"] = user_json(&s, owner);
+        event["repository"] = repository;
+        let issue = &mut event["issue"];
+        issue["url"] = json!(format!("{api}/issues/{number}"));
+        issue["repository_url"] = json!(api);
+        issue["comments_url"] = json!(format!("{api}/issues/{number}/comments"));
+        issue["html_url"] = json!(html);
+        issue["number"] = json!(number);
+        issue["comments"] = json!(count);
+        if is_pull {
+            issue["pull_request"] = json!({
+                "url": format!("{api}/pulls/{number}"),
+                "html_url": html,
+                "diff_url": format!("{html}.diff"),
+                "patch_url": format!("{html}.patch"),
+            });
+        } else if let Some(obj) = issue.as_object_mut() {
+            obj.remove("pull_request");
+        }
+        event["comment"] = comment_json(&s, base, full_name, number, is_pull, &c);
+        let mut sender = user_json(&s, login);
+        sender["type"] = json!(if login.ends_with("[bot]") {
+            "Bot"
+        } else {
+            "User"
+        });
+        event["sender"] = sender;
+        event
+    }
+
+    /// The comments of issue or pull request `number`, oldest first.
+    pub fn comments(&self, full_name: &str, number: u64) -> Vec<Comment> {
+        let mut s = self.lock();
+        let repo = s.repos.get_mut(full_name).expect("repo");
+        repo.comments_mut(number)
+            .map(|(c, _)| c.clone())
+            .expect("no such issue or pull")
     }
 
     /// Serves the branches of the bare git repository at `bare` as the
@@ -463,7 +629,13 @@ impl FakeGitHub {
 }
 
 fn next_number(repo: &Repo) -> u64 {
-    repo.pulls.iter().map(|p| p.number).max().unwrap_or(0) + 1
+    repo.pulls
+        .iter()
+        .map(|p| p.number)
+        .chain(repo.issues.iter().map(|i| i.number))
+        .max()
+        .unwrap_or(0)
+        + 1
 }
 
 fn pull_base(repo: &Repo, number: u64) -> String {
@@ -746,12 +918,20 @@ fn pull_json(s: &Inner, base: &str, full_name: &str, p: &Pull, full: bool) -> Va
     v
 }
 
-fn comment_json(s: &Inner, base: &str, full_name: &str, number: u64, c: &Comment) -> Value {
+fn comment_json(
+    s: &Inner,
+    base: &str,
+    full_name: &str,
+    number: u64,
+    is_pull: bool,
+    c: &Comment,
+) -> Value {
     let mut v = s.comment_template.clone();
     let api = format!("{base}/repos/{full_name}");
+    let kind = if is_pull { "pull" } else { "issues" };
     v["url"] = json!(format!("{api}/issues/comments/{}", c.id));
     v["html_url"] = json!(format!(
-        "https://github.com/{full_name}/pull/{number}#issuecomment-{}",
+        "https://github.com/{full_name}/{kind}/{number}#issuecomment-{}",
         c.id
     ));
     v["issue_url"] = json!(format!("{api}/issues/{number}"));
@@ -762,7 +942,23 @@ fn comment_json(s: &Inner, base: &str, full_name: &str, number: u64, c: &Comment
     v["updated_at"] = json!(c.created_at);
     v["body"] = json!(c.body);
     v["reactions"]["url"] = json!(format!("{api}/issues/comments/{}/reactions", c.id));
+    v["reactions"]["total_count"] = json!(c.reactions.len());
+    for content in REACTIONS {
+        let n = c.reactions.iter().filter(|r| r.content == content).count();
+        v["reactions"][content] = json!(n);
+    }
     v
+}
+
+/// A reaction as GitHub's reactions API returns it.
+fn reaction_json(s: &Inner, r: &Reaction) -> Value {
+    json!({
+        "id": r.id,
+        "node_id": format!("REA_{}", r.id),
+        "user": user_json(s, &r.user),
+        "content": r.content,
+        "created_at": r.created_at,
+    })
 }
 
 // ---- HTTP ------------------------------------------------------------------
@@ -1124,6 +1320,10 @@ fn route(
             }
         }
         ("GET", ["collaborators", user, "permission"]) => {
+            if let Some(status) = s.repos[&full_name].permission_errors.get(*user) {
+                let status = StatusCode::from_u16(*status).unwrap();
+                return error(status, status.canonical_reason().unwrap_or("error"));
+            }
             // Without access GitHub still answers, with the role `none`.
             let role = s.repos[&full_name]
                 .roles
@@ -1292,7 +1492,7 @@ fn route(
                 return error(StatusCode::NOT_FOUND, "Not Found");
             };
             let repo = s.repos.get_mut(&full_name).unwrap();
-            let Some(p) = repo.pulls.iter_mut().find(|p| p.number == n) else {
+            let Some((comments, is_pull)) = repo.comments_mut(n) else {
                 return error(StatusCode::NOT_FOUND, "Not Found");
             };
             if m == "POST" {
@@ -1307,20 +1507,62 @@ fn route(
                     body: text.to_string(),
                     author: login,
                     created_at: now_ts,
+                    reactions: vec![],
                 };
-                p.comments.push(c.clone());
+                comments.push(c.clone());
                 reply(
                     StatusCode::CREATED,
-                    comment_json(s, base, &full_name, n, &c),
+                    comment_json(s, base, &full_name, n, is_pull, &c),
                 )
             } else {
-                let comments = p.comments.clone();
+                let comments = comments.clone();
                 let items = comments
                     .iter()
-                    .map(|c| comment_json(s, base, &full_name, n, c))
+                    .map(|c| comment_json(s, base, &full_name, n, is_pull, c))
                     .collect();
                 reply(StatusCode::OK, Value::Array(items))
             }
+        }
+        (m @ ("GET" | "POST"), ["issues", "comments", c, "reactions"]) => {
+            let Ok(c) = c.parse::<u64>() else {
+                return error(StatusCode::NOT_FOUND, "Not Found");
+            };
+            let repo = s.repos.get_mut(&full_name).unwrap();
+            let Some((comment, _, _)) = repo.comment_mut(c) else {
+                return error(StatusCode::NOT_FOUND, "Not Found");
+            };
+            if m == "GET" {
+                let reactions = comment.reactions.clone();
+                return reply(
+                    StatusCode::OK,
+                    Value::Array(reactions.iter().map(|r| reaction_json(s, r)).collect()),
+                );
+            }
+            let content = body["content"].as_str().unwrap_or("");
+            if !REACTIONS.contains(&content) {
+                return reply(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"message": "Validation Failed", "errors": [{"resource": "Reaction", "field": "content", "code": "invalid", "value": content}], "documentation_url": DOCS, "status": "422"}),
+                );
+            }
+            // The same user reacting the same way again gets the existing
+            // reaction, with 200 instead of 201.
+            if let Some(r) = comment
+                .reactions
+                .iter()
+                .find(|r| r.user == login && r.content == content)
+                .cloned()
+            {
+                return reply(StatusCode::OK, reaction_json(s, &r));
+            }
+            let r = Reaction {
+                id,
+                user: login,
+                content: content.to_string(),
+                created_at: now_ts,
+            };
+            comment.reactions.push(r.clone());
+            reply(StatusCode::CREATED, reaction_json(s, &r))
         }
         ("POST", ["issues", n, "labels"]) => {
             let Ok(n) = n.parse::<u64>() else {

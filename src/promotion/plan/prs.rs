@@ -67,6 +67,11 @@ pub struct PrStep {
     /// What the branch carries after an open or update, in config order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub carries: Vec<Entry>,
+    /// A person asked for this proposal (`/ferry promote`): who, where, and
+    /// what was not proven yet, in markdown; it opens the PR's body. The
+    /// planner never sets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
 }
 
 fn code(e: &Entry) -> Option<&'static str> {
@@ -144,6 +149,7 @@ pub fn plan_prs(snapshot: &Snapshot, entries: &[Entry]) -> Vec<PrStep> {
             why: PrWhy::Stray,
             apps: Vec::new(),
             carries: Vec::new(),
+            request: None,
         });
     }
     steps
@@ -180,6 +186,7 @@ fn step(env: &str, head: &str, number: Option<u64>, op: PrOp, why: PrWhy) -> PrS
         message: String::new(),
         apps: Vec::new(),
         carries: Vec::new(),
+        request: None,
     }
 }
 

@@ -67,6 +67,7 @@ pub fn body(
     env: &str,
     entries: &[&Entry],
     message: &str,
+    request: Option<&str>,
 ) -> String {
     let upstream = config
         .environments
@@ -75,7 +76,9 @@ pub fn body(
         .and_then(|e| e.after.clone())
         .unwrap_or_default();
     let names: Vec<String> = entries.iter().map(|e| format!("**{}**", e.app)).collect();
-    let mut s = if entries.len() == 1 {
+    let mut s = if let Some(request) = request {
+        format!("{}\n\n", request.trim_end())
+    } else if entries.len() == 1 {
         format!(
             "ferry promotes {} to **{env}**: {upstream} has proven it.\n\n",
             names.join(", ")

@@ -75,7 +75,14 @@ impl Writer<'_> {
             return Ok(());
         };
         let title = body::title(name, &entries);
-        let text = body::body(config, self.snapshot, name, &entries, &message);
+        let text = body::body(
+            config,
+            self.snapshot,
+            name,
+            &entries,
+            &message,
+            step.request.as_deref(),
+        );
         let open = step
             .number
             .and_then(|n| self.snapshot.proposals.iter().find(|p| p.number == n));

@@ -1,5 +1,6 @@
-//! What the reconciling commands share: the loaded config, gates, the
-//! registry adapter and the GitOps checkout.
+//! What a pass and a command share: the loaded config, gates, the registry
+//! and forge adapters and the GitOps checkout, loaded once from the config
+//! file.
 
 use std::path::{Path, PathBuf};
 
@@ -75,6 +76,32 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Handles the `/ferry` commands of one comment (see
+    /// [`chatops::handle_comment`](crate::chatops::handle_comment)).
+    pub async fn handle_comment(
+        &mut self,
+        event: &crate::chatops::CommentEvent,
+    ) -> Vec<crate::chatops::CommandOutcome> {
+        let mut io = crate::chatops::Io {
+            config: &self.config,
+            workspace: &mut self.workspace,
+            registry: &self.registry,
+            gates: &self.gates,
+            promotion: PromotionIo {
+                argo: self.argo.as_ref(),
+                forge: self.forge.as_ref(),
+                soak: &self.soak,
+                read_only: self.read_only,
+            },
+            author: &self.author,
+            last_plan: self.last_plan.as_ref(),
+            now: time::OffsetDateTime::now_utc(),
+        };
+        crate::chatops::handle_comment(&mut io, event).await
+    }
+}
+
 /// WARN for each hold that starts with this pass, INFO for each that ended.
 fn log_holds(previous: Option<&crate::promotion::Plan>, current: &crate::promotion::Plan) {
     use crate::promotion::holds;
@@ -98,20 +125,37 @@ pub fn cache_dir() -> PathBuf {
     base.join("ferry")
 }
 
-/// Loads everything from the config file. Errors are messages for stderr;
-/// the bool says whether it was the input's fault (exit 2) or not (1).
+/// A context that could not be loaded: a message for a person, and
+/// whether it was the input's fault (the config, a key file, an
+/// environment variable) or not (the network, the disk).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct LoadError {
+    /// What went wrong, naming the file or field.
+    pub message: String,
+    /// The input's fault (exit 2) rather than the environment's (exit 1).
+    pub input: bool,
+}
+
+impl From<(String, bool)> for LoadError {
+    fn from((message, input): (String, bool)) -> Self {
+        LoadError { message, input }
+    }
+}
+
+/// Loads everything from the config file.
 /// The checkout in `cache` (default [`cache_dir`]) is locked for the life of
 /// the context.
-pub async fn load(path: &Path, cache: Option<&Path>) -> Result<Context, (String, bool)> {
-    load_with(path, cache, false).await
+pub async fn load(path: &Path, cache: Option<&Path>) -> Result<Context, LoadError> {
+    load_with(path, cache, false).await.map_err(LoadError::from)
 }
 
 /// [`load`] for `ferry plan`, which changes nothing in the cache: it holds
 /// the cache checkout's lock (so it never reads one halfway through a
 /// pass), but works in a scratch checkout that borrows the cache's objects
 /// and is deleted with the context; soak clocks are read, never saved.
-pub async fn load_read_only(path: &Path) -> Result<Context, (String, bool)> {
-    load_with(path, None, true).await
+pub async fn load_read_only(path: &Path) -> Result<Context, LoadError> {
+    load_with(path, None, true).await.map_err(LoadError::from)
 }
 
 async fn load_with(

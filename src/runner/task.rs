@@ -1,0 +1,180 @@
+//! The runner's loop: take what queued up, run its comment commands in
+//! order, then one pass for every pass trigger among it; back off after a
+//! failed pass without holding up commands.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{Context, PassStatus, Status, Trigger};
+use crate::chatops::{CommandOutcome, CommentEvent};
+use crate::gitops::Outcome;
+use crate::promotion::pass::PassReport;
+
+/// The longest wait between retries of a failing pass.
+const BACKOFF_CAP: Duration = Duration::from_secs(300);
+
+/// A comment to handle, and who waits for what came of it.
+type CommentJob = (
+    Box<CommentEvent>,
+    Option<oneshot::Sender<Vec<CommandOutcome>>>,
+);
+
+/// What one turn of the loop collected.
+#[derive(Default)]
+struct Batch {
+    acks: Vec<oneshot::Sender<bool>>,
+    reasons: Vec<String>,
+    comments: Vec<CommentJob>,
+}
+
+impl Batch {
+    fn add(&mut self, t: Trigger) {
+        let reason = match t {
+            Trigger::Event(ack) => {
+                self.acks.push(ack);
+                "event".to_string()
+            }
+            Trigger::Poll => "poll".into(),
+            Trigger::Resync => "resync".into(),
+            Trigger::Webhook(what) => format!("webhook: {what}"),
+            Trigger::Comment(event, reply) => {
+                self.comments.push((event, reply));
+                return;
+            }
+        };
+        if !self.reasons.contains(&reason) {
+            self.reasons.push(reason);
+        }
+    }
+}
+
+pub(super) async fn run(
+    mut ctx: Context,
+    mut rx: mpsc::Receiver<Trigger>,
+    status: watch::Sender<Status>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_secs(1);
+    // After a failed pass: when to try again. Pass triggers that arrive
+    // before then wait for it; commands do not.
+    let mut retry_at: Option<Instant> = None;
+    let mut waiting = Batch::default();
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => break,
+            t = rx.recv() => match t { Some(t) => Some(t), None => break },
+            _ = sleep_until(retry_at), if retry_at.is_some() => None,
+        };
+        let mut batch = std::mem::take(&mut waiting);
+        match first {
+            Some(t) => batch.add(t),
+            None => {
+                retry_at = None;
+                batch.reasons.push("retry".into());
+            }
+        }
+        while let Ok(t) = rx.try_recv() {
+            batch.add(t);
+        }
+        for (event, reply) in std::mem::take(&mut batch.comments) {
+            let outcomes = ctx.handle_comment(&event).await;
+            status.send_modify(|s| s.commands += outcomes.len() as u64);
+            if let Some(reply) = reply {
+                let _ = reply.send(outcomes);
+            }
+        }
+        if batch.reasons.is_empty() {
+            continue;
+        }
+        if retry_at.is_some() {
+            waiting = batch;
+            continue;
+        }
+        tracing::info!(triggers = ?batch.reasons, "pass starting");
+        let started = Instant::now();
+        let result = ctx.run_pass().await;
+        let ok = result.is_ok();
+        let error = match &result {
+            Ok(r) => {
+                log_report(r);
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "pass failed");
+                Some(e.to_string())
+            }
+        };
+        let finished_at = OffsetDateTime::now_utc();
+        status.send_modify(|s| {
+            s.passes += 1;
+            if ok {
+                s.consecutive_failures = 0;
+                s.last_success = Some(finished_at);
+                s.plan = ctx.last_plan.clone().map(Arc::new);
+            } else {
+                s.failures += 1;
+                s.consecutive_failures += 1;
+            }
+            s.last_pass = Some(PassStatus {
+                finished_at,
+                duration: started.elapsed(),
+                triggers: batch.reasons.clone(),
+                error,
+            });
+        });
+        for a in batch.acks {
+            let _ = a.send(ok);
+        }
+        if ok {
+            backoff = Duration::from_secs(1);
+        } else {
+            tracing::warn!(retry_in = ?backoff, "backing off");
+            retry_at = Some(Instant::now() + backoff);
+            backoff = (backoff * 2).min(BACKOFF_CAP);
+        }
+    }
+    // Whoever waits for an answer learns that none comes.
+    for a in waiting.acks {
+        let _ = a.send(false);
+    }
+    tracing::info!("runner stopped");
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Logs what a pass did: each push, each pull request, and a summary.
+pub fn log_report(r: &PassReport) {
+    let moving = r
+        .plan
+        .entries
+        .iter()
+        .filter(|e| e.action != crate::promotion::Action::None)
+        .count();
+    for (env, outcome) in &r.commits {
+        match outcome {
+            Outcome::Pushed { commit, attempts } => {
+                tracing::info!(env, %commit, attempts, "pushed")
+            }
+            Outcome::NothingToDo => tracing::info!(env, "already done by another writer"),
+        }
+    }
+    for pr in &r.prs {
+        tracing::info!(
+            env = pr.env,
+            apps = pr.apps.join(","),
+            number = pr.number,
+            url = pr.url,
+            "pull request {}",
+            pr.what
+        );
+    }
+    tracing::info!(entries = r.plan.entries.len(), moving, "pass complete");
+}

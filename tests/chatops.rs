@@ -1264,7 +1264,6 @@ fn promote_commits_to_a_commit_env_and_proposes_to_a_pull_request_env() {
 /// `promote` to a pull-request environment says "not yet proven" about
 /// the image asked for, even when upstream has proven another one.
 #[test]
-#[ignore = "bug: chatops::commands::propose takes the plan's PullRequest action (for the image upstream proved) as proof of the image asked for"]
 fn promote_of_an_unproven_image_says_so_while_upstream_proved_another() {
     let v0 = Image::new("sha-1111111");
     let v1 = Image::new("sha-aaaaaaa");
@@ -1520,7 +1519,6 @@ fn a_redelivered_comment_is_handled_once() {
 /// does not run is still open after the next pass: the command promises a
 /// PR "without waiting for upstream proof".
 #[test]
-#[ignore = "bug: the next pass closes a /ferry promote PR whose image upstream does not run, saying staging already runs it"]
 fn a_promotion_pull_request_asked_for_survives_the_next_pass() {
     let v0 = Image::new("sha-1111111");
     let v1 = Image::new("sha-aaaaaaa");

@@ -20,7 +20,7 @@ use crate::kustomize::{self, Pin, PinSpec};
 use crate::promotion::observe::read_overlay;
 use crate::promotion::pass::PUSH_ATTEMPTS;
 use crate::promotion::plan::{Action, ImageRef, plan, plan_prs};
-use crate::promotion::{Plan, Running, pass, promote};
+use crate::promotion::{Plan, Proof, Running, pass, promote};
 use crate::registry::ImageSource;
 
 /// How far back `revert` reads an overlay's history.
@@ -689,6 +689,28 @@ async fn propose(
         &io.promotion,
     )
     .await;
+    let head = promote::head_for(env, &app.name);
+    if let Some(open) = snap.proposal(&head)
+        && open.tampered.is_none()
+        && open
+            .carried
+            .iter()
+            .any(|c| c.app == app.name && c.digest == checked.digest.as_str())
+    {
+        return Done {
+            ok: true,
+            message: format!(
+                "Pull request #{} already proposes {} for `{}` in {}: {}.",
+                open.number,
+                checked.describe(),
+                app.name,
+                env.name,
+                open.url
+            ),
+            commit: None,
+            pull_request: Some(open.url.clone()),
+        };
+    }
     let mut planned = plan(&snap);
     let Some(entry) = planned
         .entries
@@ -697,10 +719,24 @@ async fn propose(
     else {
         return Done::failed(format!("{} is not planned for {}.", app.name, env.name));
     };
-    let unproven = match (&entry.action, &entry.reason) {
-        (Action::PullRequest, _) => None,
-        (_, Some(why)) => Some(format!("{}: {}", why.code, why.message)),
-        (_, None) => None,
+    // Proven only if upstream runs this very image and has proven it.
+    let upstream = env.after.as_deref().unwrap_or_default();
+    let up = snap
+        .apps
+        .iter()
+        .find(|a| a.app == app.name)
+        .and_then(|a| a.envs.iter().find(|e| e.env == upstream));
+    let runs = up.and_then(|u| u.running.as_ref().ok().cloned().flatten());
+    let unproven = match (runs, up.and_then(|u| u.proof.as_ref())) {
+        (Some(r), proof) if r.digest.as_deref() == Some(checked.digest.as_str()) => match proof {
+            Some(Proof::Proven { .. }) => None,
+            Some(Proof::NotYet { code, message }) => Some(format!("{code}: {message}")),
+            None => Some(format!("{upstream} has not been checked")),
+        },
+        (r, _) => Some(format!(
+            "{upstream} does not run it (it runs {})",
+            describe_running(r.as_ref())
+        )),
     };
     entry.action = Action::PullRequest;
     entry.to = Some(ImageRef {

@@ -136,6 +136,9 @@ pub struct OpenPr {
     /// Whether its branch head is a commit ferry would have produced; a
     /// PR whose branch holds anything else is replaced.
     pub intact: bool,
+    /// Upstream did not run `digest` when the PR was proposed: a person
+    /// asked for it (see [`Proposal::asked`]).
+    pub asked: bool,
     /// The gates' verdict on `digest`, when it was asked.
     pub gate: Option<Gated>,
 }
@@ -183,6 +186,11 @@ pub struct Proposal {
     pub title: String,
     /// Its body.
     pub body: String,
+    /// Apps whose carried image the upstream environment did not run at the
+    /// commit the branch was proposed on. ferry proposes by itself only
+    /// what upstream runs, so such an image was asked for (`/ferry
+    /// promote`). Read from git, like `carried`.
+    pub asked: Vec<String>,
 }
 
 /// One image a promotion branch sets.

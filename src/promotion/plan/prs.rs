@@ -78,6 +78,23 @@ fn code(e: &Entry) -> Option<&'static str> {
     e.reason.as_ref().map(|r| r.code)
 }
 
+/// Whether the environment runs what the row's open PR proposes.
+fn runs_pr(r: &Row) -> bool {
+    let Some(pr) = r.env.open_pr.as_ref() else {
+        return false;
+    };
+    matches!(&r.env.running, Ok(Some(run)) if run.digest.is_some() && run.digest == pr.digest)
+}
+
+/// Whether the row's PR is done: the environment runs what upstream runs,
+/// and either that is what the PR proposes, or ferry proposed it because
+/// upstream ran it then. A PR a person asked for (`/ferry promote`, an
+/// image upstream did not run) stays until the environment runs it.
+fn done(r: &Row) -> bool {
+    code(r.entry) == Some("up_to_date")
+        && (runs_pr(r) || !r.env.open_pr.as_ref().is_some_and(|p| p.asked))
+}
+
 /// One app × environment of a pull-request environment.
 struct Row<'a> {
     app: &'a AppState,
@@ -203,7 +220,7 @@ fn app_step(env: &str, head: &str, r: &Row, open: Option<&Proposal>) -> Option<P
         s.apps = app.clone();
         Some(s)
     };
-    if code(e) == Some("up_to_date") {
+    if done(r) {
         let msg = e.reason.as_ref().map(|r| r.message.as_str()).unwrap_or("");
         return close(
             PrWhy::Promoted,
@@ -294,8 +311,7 @@ fn grouped_step(env: &str, head: &str, rows: &[Row], open: Option<&Proposal>) ->
     let intact = open.is_some_and(|p| p.tampered.is_none());
     let carried = |r: &&Row| r.env.open_pr.as_ref().is_some_and(|p| p.digest.is_some());
     let waiting = |r: &&Row| {
-        r.entry.action != Action::PullRequest
-            && !matches!(code(r.entry), Some("up_to_date" | "pinned"))
+        r.entry.action != Action::PullRequest && code(r.entry) != Some("pinned") && !done(r)
     };
     let mut dropped = Vec::new();
     let mut carries = Vec::new();
@@ -329,7 +345,7 @@ fn grouped_step(env: &str, head: &str, rows: &[Row], open: Option<&Proposal>) ->
         return close(PrWhy::NotFerrys, not_ferrys(env, t), Vec::new());
     }
     let in_pr: Vec<&Row> = rows.iter().filter(carried).collect();
-    if !in_pr.is_empty() && in_pr.iter().all(|r| code(r.entry) == Some("up_to_date")) {
+    if !in_pr.is_empty() && in_pr.iter().all(|r| done(r)) {
         return close(
             PrWhy::Promoted,
             format!("{env} already runs every image this pull request proposes; closing."),

@@ -452,6 +452,7 @@ fn promotion_waits_with_a_reason() {
     assert_eq!(e.reason.as_ref().unwrap().code, "window");
     assert!(e.reason.unwrap().message.contains("2026-11-27T09:00:00Z"));
     let pr = OpenPr {
+        asked: false,
         number: 7,
         url: "https://example/pr/7".into(),
         digest: Some(d(3).to_string()),
@@ -488,6 +489,7 @@ fn no_pull_request_is_opened_blind() {
 #[test]
 fn a_rejected_pull_request_is_not_reopened_for_the_same_image() {
     let rejected = |n: u32| OpenPr {
+        asked: false,
         number: 4,
         url: "https://example/pr/4".into(),
         digest: Some(d(n).to_string()),
@@ -580,6 +582,7 @@ fn commit_environments_after_another_promote_by_commit() {
 
 fn open_pr(n: u32, intact: bool, gate: Option<Gated>) -> OpenPr {
     OpenPr {
+        asked: false,
         number: 9,
         url: "https://example/pr/9".into(),
         digest: Some(d(n).to_string()),
@@ -603,6 +606,7 @@ fn proposal(carried: u32, tampered: Option<&str>) -> Proposal {
         stray: false,
         title: "t".into(),
         body: "b".into(),
+        asked: Vec::new(),
     }
 }
 
@@ -717,4 +721,33 @@ fn a_collaborators_pr_on_the_branch_holds() {
     assert_eq!(why.code, "pr_foreign");
     assert!(why.message.contains("#9"), "{}", why.message);
     assert!(p.pull_requests.is_empty());
+}
+
+#[test]
+fn a_pr_someone_asked_for_stays_until_the_environment_runs_it() {
+    // staging runs what dev runs (sha-3); the open PR proposes sha-4.
+    let at = |asked: bool| {
+        let mut prop = proposal(4, None);
+        if asked {
+            prop.asked = vec!["api".into()];
+        }
+        with_pr(prop, |s| {
+            s.running = Ok(Some(crate::promotion::Running {
+                tag: Some("sha-3".into()),
+                digest: Some(d(3).to_string()),
+            }));
+            let mut pr = open_pr(4, true, Some(Gated::Checked(pass(4))));
+            pr.asked = asked;
+            s.open_pr = Some(pr);
+        })
+    };
+    // ferry proposed sha-4 because dev ran it then; dev went back: done.
+    let p = at(false);
+    assert_eq!(p.entries[1].reason.as_ref().unwrap().code, "up_to_date");
+    assert_eq!(
+        (p.pull_requests[0].op, p.pull_requests[0].why),
+        (PrOp::Close, PrWhy::Promoted)
+    );
+    // Someone asked for sha-4 (dev never ran it): it stays open.
+    assert!(at(true).pull_requests.is_empty());
 }

@@ -116,7 +116,14 @@ pub fn body(
             cell(&e.from),
             cell(&e.to),
         ));
-        if let Some(Proof::Proven { evidence: ev }) = up.and_then(|u| u.proof.as_ref()) {
+        // Evidence counts only for the image upstream runs.
+        let upstream_runs_it = up.is_some_and(|u| {
+            matches!(&u.running, Ok(Some(r)) if r.digest.as_deref() == Some(to_digest.as_str()))
+        });
+        if let Some(Proof::Proven { evidence: ev }) = up
+            .filter(|_| upstream_runs_it)
+            .and_then(|u| u.proof.as_ref())
+        {
             let argocd = config
                 .environments
                 .iter()

@@ -94,6 +94,7 @@ impl From<crate::forge::PullRequest> for Proposal {
             url: pr.url,
             title: pr.title,
             body: pr.body,
+            asked: Vec::new(),
         }
     }
 }
@@ -159,6 +160,7 @@ pub fn open_pr_for(p: &Proposal, app: &str) -> Option<OpenPr> {
         digest: c.map(|c| c.digest.clone()),
         tag: c.and_then(|c| c.tag.clone()),
         intact: p.tampered.is_none(),
+        asked: p.asked.iter().any(|a| a == app),
         gate: None,
     })
 }

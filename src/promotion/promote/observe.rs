@@ -82,6 +82,7 @@ pub async fn observe(
                 .and_then(|p| open_pr_for(p, &app.app));
             if env.open_pr.is_none() {
                 env.foreign_pr = foreign.iter().find(|p| p.head == head).map(|p| OpenPr {
+                    asked: false,
                     number: p.number,
                     url: p.url.clone(),
                     digest: None,
@@ -135,19 +136,79 @@ pub fn read_proposals(
                 Scope::Unknown => return p,
             };
             let Some(heads) = &heads else { return p };
-            let read = heads
-                .get(&p.head)
+            let head = heads.get(&p.head).copied();
+            let read = head
                 .ok_or_else(|| format!("its branch {} is gone", p.head))
-                .and_then(|head| view_of(ws, *head).map_err(|e| e.to_string()))
+                .and_then(|head| view_of(ws, head).map_err(|e| e.to_string()))
                 .and_then(|view| branch::carried(&view, &scope));
             match read {
                 Ok(carried) => p.carried = carried,
                 Err(why) => p.tampered = Some(why),
             }
+            if let Some(head) = head {
+                p.asked = asked_for(config, snapshot, ws, &p, head);
+            }
             p
         })
         .collect();
     (proposals, unreadable)
+}
+
+/// The carried apps whose image the upstream environment did not run at
+/// the branch head's parent (the base the proposal was made on).
+fn asked_for(
+    config: &Config,
+    snapshot: &Snapshot,
+    ws: &Workspace,
+    p: &Proposal,
+    head: git2::Oid,
+) -> Vec<String> {
+    let Some(env) = p
+        .head
+        .strip_prefix(BRANCH_PREFIX)
+        .and_then(|r| r.split_once('/'))
+        .map(|(e, _)| e)
+    else {
+        return Vec::new();
+    };
+    let Some(upstream) = env_of(config, env).and_then(|e| e.after.as_deref()) else {
+        return Vec::new();
+    };
+    let Some(parent) = ws.parents(head).ok().and_then(|ps| ps.first().copied()) else {
+        return Vec::new();
+    };
+    p.carried
+        .iter()
+        .filter(|c| {
+            let Some(app) = snapshot.apps.iter().find(|a| a.app == c.app) else {
+                return false;
+            };
+            let Some(file) = app
+                .envs
+                .iter()
+                .find(|e| e.env == upstream)
+                .and_then(|e| e.file.as_ref())
+            else {
+                return false;
+            };
+            // What cannot be read is not evidence of a request.
+            let Ok(crate::gitops::BranchFile::Blob(bytes)) = ws.file_at(parent, file) else {
+                return false;
+            };
+            let ran = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|t| crate::kustomize::read_images(t).ok())
+                .and_then(|es| es.into_iter().find(|e| e.name == app.image));
+            // A tag-only overlay runs what its tag resolves to: the tag
+            // stands for the digest there.
+            let same = ran.is_some_and(|e| match &e.digest {
+                Some(d) => *d == c.digest,
+                None => e.new_tag.is_some() && e.new_tag == c.tag,
+            });
+            !same
+        })
+        .map(|c| c.app.clone())
+        .collect()
 }
 
 /// What a `ferry/` branch is to this config.

@@ -8,6 +8,7 @@
 //! cargo bench --bench loop_calls -- fixture DIR APPS ENVS IMAGES
 //! cargo bench --bench loop_calls -- arrive DIR APP N [unsigned]
 //! cargo bench --bench loop_calls -- promote APPS  # the pull-request side: Argo CD and smoke calls
+//! cargo bench --bench loop_calls -- comment APPS N # ChatOps: comment → pushed commit
 //! ```
 //!
 //! `fixture` writes into DIR (which must not hold one yet) what
@@ -36,6 +37,14 @@
 //! repository's tip), and times `ferry::promotion::pass::snapshot`, which
 //! adds the pull-request side (proofs of dev and staging, open PRs,
 //! windows) to the registry snapshot.
+//!
+//! `comment` builds the fixture (3 environments) with the local forge and
+//! `chatops:`, loads a `Context`, starts the runner and the real webhook
+//! server on a loopback port, and sends N signed `issue_comment`
+//! deliveries, alternately `/ferry pin appK production -- bench` and
+//! `/ferry unpin appK production`, one at a time. For each it times the
+//! acknowledgement (the server's answer) and comment → pushed commit (until
+//! `main` of the bare repository moves), and prints p50/p90/p99/max.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -520,6 +529,122 @@ fn promote(apps: usize) -> Res<()> {
     Ok(())
 }
 
+fn quantiles(times: &mut [f64]) -> String {
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let i = ((times.len() as f64 - 1.0) * q).round() as usize;
+        times.get(i).copied().unwrap_or(f64::NAN)
+    };
+    format!(
+        "p50={:.2}ms p90={:.2}ms p99={:.2}ms max={:.2}ms",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0)
+    )
+}
+
+fn comment(apps: usize, n: usize) -> Res<()> {
+    use ferry::server::signature::sign;
+    use ferry::server::{Intake, Scope, ServerState, serve};
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    fixture(dir, apps, 3, 2)?;
+    let mut cfg = std::fs::read_to_string(dir.join("ferry.yaml"))?;
+    cfg.push_str(
+        "forge: {kind: local, path: prs.json, repository: acme/gitops}\nchatops: {environments: {production: maintain}}\n",
+    );
+    std::fs::write(dir.join("ferry.yaml"), cfg)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let ctx = ferry::runner::context::load(&dir.join("ferry.yaml"), Some(&dir.join("cache")))
+            .await
+            .map_err(|e| e.message)?;
+        // The runner owns the context's forge; the same state file, opened
+        // again, is the people commenting.
+        let forge = ferry::forge::local::LocalForge::new(dir.join("prs.json"));
+        forge.set_role("oncall", "maintain").await?;
+        let issue = forge.open_issue("bench", "oncall").await?;
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let runner = ferry::runner::Runner::spawn(ctx, std::time::Duration::from_secs(3600), stopped);
+        let mut status = runner.status();
+        status.wait_for(|s| s.passes >= 1).await?;
+        let (tx, mut intake) = tokio::sync::mpsc::channel(64);
+        let secret = b"bench secret".to_vec();
+        let scope = Scope {
+            repository: "acme/gitops".into(),
+            base_branch: "main".into(),
+            identity: "ferry".into(),
+        };
+        let state = ServerState::new(secret.clone(), 5 << 20, scope, tx)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/webhooks/github", listener.local_addr()?);
+        tokio::spawn(serve(listener, state, std::future::pending()));
+        let sender = runner.sender();
+        tokio::spawn(async move {
+            while let Some(i) = intake.recv().await {
+                if let Intake::Comment(c) = i {
+                    let _ = sender
+                        .send(ferry::runner::Trigger::Comment(Box::new(c), None))
+                        .await;
+                }
+            }
+        });
+        let bare = git2::Repository::open_bare(dir.join("gitops.git"))?;
+        let client = reqwest::Client::new();
+        let (mut ack, mut commit) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let app = (i / 2) % apps;
+            let body = if i % 2 == 0 {
+                format!("/ferry pin app{app} production -- bench")
+            } else {
+                format!("/ferry unpin app{app} production")
+            };
+            let posted = forge.post_comment(issue, "oncall", &body).await?;
+            let payload = serde_json::json!({
+                "action": "created",
+                "issue": {"number": issue},
+                "comment": {"id": posted.id, "html_url": posted.url, "body": body,
+                            "user": {"login": "oncall", "type": "User"}, "performed_via_github_app": null},
+                "repository": {"full_name": "acme/gitops"},
+                "sender": {"login": "oncall", "type": "User"}
+            });
+            let bytes = serde_json::to_vec(&payload)?;
+            let before = bare.refname_to_id("refs/heads/main")?;
+            let started = Instant::now();
+            let resp = client
+                .post(&url)
+                .header("x-github-event", "issue_comment")
+                .header("x-github-delivery", format!("bench-{i}"))
+                .header("x-hub-signature-256", sign(&secret, &bytes))
+                .body(bytes)
+                .send()
+                .await?;
+            ack.push(started.elapsed().as_secs_f64() * 1e3);
+            if resp.status().as_u16() != 202 {
+                return Err(format!("delivery {i}: {}", resp.status()).into());
+            }
+            loop {
+                if bare.refname_to_id("refs/heads/main")? != before {
+                    break;
+                }
+                if started.elapsed().as_secs() > 30 {
+                    return Err(format!("comment {i} ({body}) made no commit in 30 s").into());
+                }
+                tokio::time::sleep(std::time::Duration::from_micros(500)).await;
+            }
+            commit.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        println!("comment: {apps} apps x 3 environments, {n} commands, one at a time");
+        println!("  acknowledgement        {}", quantiles(&mut ack));
+        println!("  comment -> pushed commit {}", quantiles(&mut commit));
+        Ok(())
+    })
+}
+
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; libtest-style flags are ignored.
     let args: Vec<String> = std::env::args()
@@ -536,6 +661,10 @@ fn main() -> Res<()> {
         Some("probe") => probe(),
         Some("promote") => promote(args.get(1).map_or(Ok(1000), |a| a.parse())?),
         Some("calls") => calls(arg(1)?.parse()?),
+        Some("comment") => comment(
+            args.get(1).map_or(Ok(200), |a| a.parse())?,
+            args.get(2).map_or(Ok(200), |a| a.parse())?,
+        ),
         Some("fixture") => fixture(
             Path::new(arg(1)?),
             arg(2)?.parse()?,

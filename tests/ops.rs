@@ -481,3 +481,110 @@ apps:
         );
     }
 }
+
+/// `ferry run` with `server:`: refuses to start without the secret, and
+/// otherwise serves `/healthz` and verified webhooks, runs its first pass,
+/// and ends with 0 on SIGTERM without a secret in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_webhooks_only_with_its_secret() {
+    let server = Server::start().await;
+    let s = plan_setup(&server);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = std::fs::read_to_string(s.path().join("ferry.yaml"))
+        .unwrap()
+        .replace(
+            "forge: {kind: local, path: prs.json}",
+            "forge: {kind: local, path: prs.json, repository: acme/gitops}",
+        )
+        + &format!(
+            "server: {{listen: \"127.0.0.1:{port}\", webhook_secret_env: FERRY_TEST_WEBHOOK_SECRET}}\n"
+        );
+    std::fs::write(s.path().join("ferry.yaml"), config).unwrap();
+
+    // No secret: exit 2 at once, naming the variable, nothing served.
+    let o = s
+        .ferry(
+            &["run", "--resync", "3600"],
+            &[("FERRY_TEST_WEBHOOK_SECRET", "")],
+        )
+        .await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("FERRY_TEST_WEBHOOK_SECRET"), "{err}");
+
+    let child = s
+        .command(&["run", "--resync", "3600"])
+        .env("FERRY_TEST_WEBHOOK_SECRET", "s3cret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never served /healthz"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let push = serde_json::to_vec(&json!({
+        "ref": "refs/heads/main",
+        "repository": {"full_name": ""}
+    }))
+    .unwrap();
+    let deliver = |secret: &'static [u8], id: &'static str| {
+        let client = client.clone();
+        let url = format!("{base}/webhooks/github");
+        let push = push.clone();
+        async move {
+            client
+                .post(url)
+                .header("x-github-event", "push")
+                .header("x-github-delivery", id)
+                .header(
+                    "x-hub-signature-256",
+                    ferry::server::signature::sign(secret, &push),
+                )
+                .body(push)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(deliver(b"not it", "d-1").await, 401, "another secret");
+    // A push to another repository: answered, and ignored.
+    assert_eq!(deliver(b"s3cret", "d-2").await, 200);
+    assert_eq!(deliver(b"s3cret", "d-2").await, 200, "a redelivery");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let log = String::from_utf8_lossy(&status.stderr);
+    assert!(status.status.success(), "{log}");
+    assert!(log.contains("serving webhooks"), "{log}");
+    assert!(log.contains("pass complete"), "the first pass ran: {log}");
+    assert!(
+        !log.contains("s3cret"),
+        "the secret never reaches a log: {log}"
+    );
+}

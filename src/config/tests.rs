@@ -355,7 +355,7 @@ fn chatops_names_roles_and_environments() {
 #[test]
 fn server_section() {
     let c =
-        parse("server:\n  listen: 127.0.0.1:8080\n  webhook_secret_env: FERRY_WEBHOOK_SECRET\n")
+        parse("server:\n  listen: 127.0.0.1:8080\n  webhook_secret_env: FERRY_WEBHOOK_SECRET\nforge: {kind: local, path: f.json, repository: acme/gitops}\n")
             .unwrap();
     let s = c.server.unwrap();
     assert_eq!(s.listen_addr().unwrap().port(), 8080);
@@ -369,7 +369,7 @@ fn server_section() {
         ("1048577", 1_048_577),
     ] {
         let c = parse(&format!(
-            "server: {{listen: '[::1]:9000', webhook_secret_env: S, max_body: {written}}}\n"
+            "server: {{listen: '[::1]:9000', webhook_secret_env: S, max_body: {written}}}\nforge: {{kind: local, path: f.json, repository: acme/gitops}}\n"
         ))
         .unwrap();
         assert_eq!(c.server.unwrap().max_body_bytes(), bytes, "{written}");
@@ -378,7 +378,9 @@ fn server_section() {
 
 #[test]
 fn server_errors_name_the_field() {
-    let e = errors("server:\n  listen: localhost\n  webhook_secret_env: ''\n  max_body: 0\n");
+    let e = errors(
+        "server:\n  listen: localhost\n  webhook_secret_env: ''\n  max_body: 0\nforge: {kind: local, path: f.json, repository: acme/gitops}\n",
+    );
     assert_eq!(e.len(), 3, "{e:?}");
     assert!(
         e[0].starts_with("2:11 server.listen: \"localhost\" is not an address"),
@@ -398,6 +400,9 @@ fn server_errors_name_the_field() {
         "{e:?}"
     );
     let e = errors("server: {listen: '127.0.0.1:80', webhook_secret_env: S, max_body: -1}\n");
+    // Deliveries are matched to the forge's repository: it must be named.
+    let e2 = errors("server: {listen: '127.0.0.1:80', webhook_secret_env: S}\n");
+    assert!(e2[0].contains("server: needs `forge.repository`"), "{e2:?}");
     assert!(e[0].contains("negative"), "{e:?}");
     let e = errors("server: {listen: '127.0.0.1:80', webhook_secret_env: S, port: 80}\n");
     assert!(e[0].contains("server: unknown field `port`"), "{e:?}");
@@ -408,10 +413,13 @@ fn server_errors_name_the_field() {
 #[test]
 fn the_webhook_secret_must_be_set() {
     use std::ffi::OsString;
-    let s = parse("server: {listen: '127.0.0.1:80', webhook_secret_env: HOOK_SECRET}\n")
-        .unwrap()
-        .server
-        .unwrap();
+    let s = parse(
+        "server: {listen: '127.0.0.1:80', webhook_secret_env: HOOK_SECRET}\n\
+         forge: {kind: local, path: f.json, repository: acme/gitops}\n",
+    )
+    .unwrap()
+    .server
+    .unwrap();
     let unset = s.webhook_secret_from(|_| None).unwrap_err();
     assert_eq!(unset, SecretError::Unset("HOOK_SECRET".into()));
     assert!(unset.to_string().contains("HOOK_SECRET"), "{unset}");

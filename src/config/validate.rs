@@ -179,6 +179,18 @@ fn chatops(config: &Config, p: &mut Problems) {
 fn server(config: &Config, p: &mut Problems) {
     let Some(s) = &config.server else { return };
     let at = |field: &str| vec![key("server"), key(field)];
+    if config
+        .forge
+        .as_ref()
+        .and_then(|f| f.repository.as_ref())
+        .is_none()
+    {
+        p.push((
+            vec![key("server")],
+            "needs `forge.repository` (owner/name): deliveries from any other repository are ignored"
+                .into(),
+        ));
+    }
     if let Err(e) = s.listen.parse::<std::net::SocketAddr>() {
         p.push((
             at("listen"),

@@ -844,6 +844,18 @@ fn a_maintainer_reverts_production_and_it_stays_pinned() {
     assert!(a.reply.starts_with(&format!("@{DANA}\n")), "{}", a.reply);
     a.assert_reactions("+1");
 
+    // The same revert again (a second operator, a retyped command): it
+    // would go back past the pin, to the image just reverted. Refused.
+    let again = h.command(issue, DANA, "/ferry revert gateway production");
+    assert_eq!(h.tip(), commit, "nothing written");
+    assert!(
+        again.reply.contains("is pinned by") && again.reply.contains("to TAG"),
+        "{}",
+        again.reply
+    );
+    again.assert_reactions("confused");
+    assert_eq!(h.overlay_now("production"), new);
+
     // Upstream proves a newer image: staging runs sha-bbbbbbb, healthy.
     // Production stays where the revert put it, through two passes.
     h.push_image(&v2);

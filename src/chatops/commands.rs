@@ -24,7 +24,7 @@ use crate::promotion::{Plan, Proof, Running, pass, promote};
 use crate::registry::ImageSource;
 
 /// How far back `revert` reads an overlay's history.
-const REVERT_VERSIONS: usize = 50;
+const REVERT_VERSIONS: usize = 500;
 const REVERT_COMMITS: usize = 5_000;
 
 /// An image the registry has, with the gates' verdict on it.
@@ -224,8 +224,30 @@ struct Edit<'a> {
     env: &'a Environment,
     dir: &'a Path,
     expect: Option<&'a Running>,
+    /// The pin the command saw (`None`: not pinned).
+    expect_pin: Option<&'a Pin>,
     update: Option<&'a ImageUpdate>,
-    pin: Option<&'a PinSpec>,
+    pin: PinOp<'a>,
+}
+
+/// What an edit does to the app's pin.
+#[derive(Clone, Copy)]
+enum PinOp<'a> {
+    /// Leave it as it is.
+    Keep,
+    /// Write this one (replacing any).
+    Set(&'a PinSpec),
+    /// Remove it.
+    Remove,
+}
+
+/// The same pin, wherever it sits in the file.
+fn same_pin(a: Option<&Pin>, b: Option<&Pin>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (&a.by, &a.at, &a.reason) == (&b.by, &b.at, &b.reason),
+        _ => false,
+    }
 }
 
 /// Commits `edit` with `msg`.
@@ -240,6 +262,7 @@ fn commit_edit(
         env,
         dir,
         expect,
+        expect_pin,
         update,
         pin,
     } = edit;
@@ -247,7 +270,16 @@ fn commit_edit(
     let outcome = io
         .workspace
         .apply(io.author, PUSH_ATTEMPTS, |root: &Path| {
-            let (now, _) = read_overlay(root, dir, &image)?;
+            let (now, now_pin) = read_overlay(root, dir, &image)?;
+            if !same_pin(now_pin.as_ref(), expect_pin) {
+                return Err(match &now_pin {
+                    Some(p) => format!(
+                        "the app was {} meanwhile; nothing was written",
+                        describe_pin(p)
+                    ),
+                    None => "the app was unpinned meanwhile; nothing was written".into(),
+                });
+            }
             if now.as_ref() != expect {
                 return Err(format!(
                     "the overlay changed meanwhile (it runs {} now); nothing was written, \
@@ -260,7 +292,15 @@ fn commit_edit(
                 kustomize::edit_file(&file, std::slice::from_ref(u), false)
                     .map_err(|e| e.to_string())?;
             }
-            kustomize::pin_file(&file, &image, pin).map_err(|e| e.to_string())?;
+            match pin {
+                PinOp::Keep => {}
+                PinOp::Set(spec) => {
+                    kustomize::pin_file(&file, &image, Some(spec)).map_err(|e| e.to_string())?;
+                }
+                PinOp::Remove => {
+                    kustomize::pin_file(&file, &image, None).map_err(|e| e.to_string())?;
+                }
+            }
             let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
             let name = kustomize::read_images(&text)
                 .ok()
@@ -378,8 +418,9 @@ pub(super) async fn pin(
             env,
             dir,
             expect: running.as_ref(),
+            expect_pin: pinned.as_ref(),
             update: update.as_ref(),
-            pin: Some(&spec),
+            pin: PinOp::Set(&spec),
         },
         &msg,
         request,
@@ -426,8 +467,9 @@ pub(super) fn unpin(io: &mut Io<'_>, request: &Request<'_>, app: &App, env: &Env
             env,
             dir,
             expect: running.as_ref(),
+            expect_pin: Some(&p),
             update: None,
-            pin: None,
+            pin: PinOp::Remove,
         },
         &msg,
         request,
@@ -487,14 +529,37 @@ pub(super) async fn revert(
         Ok(d) => d,
         Err(e) => return Done::failed(e),
     };
-    let running = match current(io, app, dir) {
-        Ok((r, _)) => r,
+    let (running, pinned) = match current(io, app, dir) {
+        Ok(c) => c,
         Err(e) => return Done::failed(format!("Cannot read the overlay: {e}.")),
     };
+    // A bare revert of a pinned app would go back past the pin: after a
+    // revert, that is to the very image it reverted. Say where to go.
+    if let (None, Some(p)) = (to, &pinned) {
+        return Done::failed(format!(
+            "`{}` in {} is {} at {}; name the image (`revert {} {} to TAG`) or unpin it first.",
+            app.name,
+            env.name,
+            describe_pin(p),
+            describe_running(running.as_ref()),
+            app.name,
+            env.name
+        ));
+    }
     let history = match history(io, app, dir) {
         Ok(h) => h,
         Err(e) => return Done::failed(format!("Cannot read the overlay's history: {e}.")),
     };
+    let now = running_deployed(running.as_ref());
+    if history
+        .first()
+        .is_none_or(|h| (&h.tag, &h.digest) != (&now.tag, &now.digest))
+    {
+        return Done::failed(format!(
+            "The overlay's history does not end in what it runs ({}); nothing was changed.",
+            now.describe()
+        ));
+    }
     let target = match revert::pick(&history, to.map(Tag::as_str)) {
         Ok(t) => t,
         Err(e) => return Done::failed(format!("Nothing to revert to: {e}.")),
@@ -550,8 +615,9 @@ pub(super) async fn revert(
             env,
             dir,
             expect: running.as_ref(),
+            expect_pin: pinned.as_ref(),
             update: Some(&update),
-            pin: Some(&spec),
+            pin: PinOp::Set(&spec),
         },
         &msg,
         request,
@@ -646,8 +712,9 @@ pub(super) async fn promote(
                     env,
                     dir,
                     expect: running.as_ref(),
+                    expect_pin: None,
                     update: Some(&update),
-                    pin: None,
+                    pin: PinOp::Keep,
                 },
                 &msg,
                 request,
@@ -719,6 +786,20 @@ async fn propose(
     else {
         return Done::failed(format!("{} is not planned for {}.", app.name, env.name));
     };
+    // The holds a request does not lift: another person's PR on the branch
+    // (never pushed over), a forge that cannot list PRs (a grouped branch
+    // would lose its other apps), an overlay ferry cannot edit.
+    if let Some(why) = &entry.reason
+        && matches!(
+            why.code,
+            "pr_foreign" | "forge_unavailable" | "overlay_unreadable" | "overlay_invalid"
+        )
+    {
+        return Done::failed(format!(
+            "Cannot propose now: {}: {}.",
+            why.code, why.message
+        ));
+    }
     // Proven only if upstream runs this very image and has proven it.
     let upstream = env.after.as_deref().unwrap_or_default();
     let up = snap

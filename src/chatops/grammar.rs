@@ -316,8 +316,19 @@ pub fn parse_comment(body: &str) -> Vec<Invocation> {
     // The previous line belongs to a quoted paragraph, which a following
     // non-blank line continues lazily.
     let mut in_quote = false;
+    // Inside an HTML comment, which GitHub does not show: a command there
+    // would run unseen.
+    let mut in_html_comment = false;
     for (i, raw) in body.split('\n').enumerate() {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if in_html_comment {
+            in_html_comment = !line.contains("-->");
+            continue;
+        }
+        if fence.is_none() && line.trim_start().starts_with("<!--") {
+            in_html_comment = !line.contains("-->");
+            continue;
+        }
         if line.trim().is_empty() {
             in_quote = false;
             continue;

@@ -149,6 +149,9 @@ fn grammar_table() {
         // Several commands.
         ("several, in order", "/ferry pin api prod\n/ferry unpin web prod\n/ferry status".into(), vec!["1: pin api prod".into(), "2: unpin web prod".into(), "3: status".into()]),
         ("bad one does not hide the others", "/ferry pin\ntext\n/ferry help".into(), vec!["1: error MissingArgument pin APP".into(), "3: help".into()]),
+        ("html comment hides a command", "<!-- template\n/ferry pin api prod\n-->\n/ferry help".into(), vec!["4: help".into()]),
+        ("one-line html comment", "<!-- /ferry pin api prod -->\n/ferry status".into(), vec!["2: status".into()]),
+        ("html comment in a fence is text", "```\n<!--\n```\n/ferry help".into(), vec!["4: help".into()]),
         ("mixed with code and quotes", "> /ferry pin a b\n\n```\n/ferry pin c d\n```\n/ferry unpin e f\n    /ferry pin g h".into(), vec!["6: unpin e f".into()]),
     ];
     assert!(cases.len() >= 40, "{} cases", cases.len());

@@ -122,6 +122,10 @@ pub async fn handle_comment(io: &mut Io<'_>, event: &CommentEvent) -> Vec<Comman
         );
         return Vec::new();
     };
+    // ferry's own comments, whatever the server thought its login was.
+    if crate::forge::same_login(&event.login, forge.identity()) {
+        return Vec::new();
+    }
     // The login goes into commits and replies: only a real one.
     if !valid_login(&event.login) {
         tracing::warn!(number = event.number, "comment by an invalid login ignored");
@@ -168,10 +172,15 @@ pub async fn handle_comment(io: &mut Io<'_>, event: &CommentEvent) -> Vec<Comman
         });
     }
     let reply = report::reply(&event.login, &outcomes);
-    if let Err(e) = forge.comment(event.number, &reply).await {
-        tracing::warn!(number = event.number, error = %e, "cannot post the reply");
-    }
-    let all_ok = outcomes.iter().all(|o| o.ok);
+    let posted = match forge.comment(event.number, &reply).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(number = event.number, error = %e, "cannot post the reply");
+            false
+        }
+    };
+    // Without its reply the commenter cannot tell what happened.
+    let all_ok = posted && outcomes.iter().all(|o| o.ok);
     react(
         forge,
         event.comment_id,

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::authz::{Policy, Role};
-use super::grammar::{Command, Verb};
+use super::grammar::{Command, Verb, parse_comment};
 use super::handle::{CommandOutcome, Done, Io};
 use crate::config::Config;
 use crate::forge::{Forge, StateFilter};
@@ -15,7 +15,13 @@ use crate::promotion::promote::{BRANCH_PREFIX, head_for};
 /// At most this many rows in a `status` table.
 pub const MAX_STATUS_ROWS: usize = 60;
 
-/// The reply comment for every command of one comment.
+/// Longest reply ferry posts (GitHub refuses comments over 65,536
+/// characters).
+pub const MAX_REPLY_CHARS: usize = 60_000;
+
+/// The reply comment for every command of one comment: at most
+/// [`MAX_REPLY_CHARS`], and no line of it reads as a command, whatever
+/// the messages hold (an error text from a remote, a tag).
 pub fn reply(login: &str, outcomes: &[CommandOutcome]) -> String {
     let mut parts = Vec::new();
     for o in outcomes {
@@ -26,7 +32,40 @@ pub fn reply(login: &str, outcomes: &[CommandOutcome]) -> String {
             o.message.trim_end()
         ));
     }
-    format!("@{login}\n\n{}\n", parts.join("\n\n---\n\n"))
+    let mut text = format!("@{login}\n\n{}\n", parts.join("\n\n---\n\n"));
+    if let Some((cut, _)) = text.char_indices().nth(MAX_REPLY_CHARS) {
+        text.truncate(cut);
+        text.push_str("\n\n(The reply is cut here: it was too long.)\n");
+    }
+    defuse(&text)
+}
+
+/// `text` with every line that would parse as a `/ferry` command indented
+/// into a code block (four spaces), which the grammar never reads.
+fn defuse(text: &str) -> String {
+    let mut text = text.to_string();
+    // Indenting a line can only end a command, never start one; a few
+    // rounds settle any interplay with fences.
+    for _ in 0..4 {
+        let lines: std::collections::BTreeSet<usize> =
+            parse_comment(&text).iter().map(|i| i.line).collect();
+        if lines.is_empty() {
+            break;
+        }
+        text = text
+            .split('\n')
+            .enumerate()
+            .map(|(i, l)| {
+                if lines.contains(&(i + 1)) {
+                    format!("    {}", l.trim_start())
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    text
 }
 
 /// One line, safe inside a `>` quote.
@@ -226,6 +265,30 @@ mod tests {
         );
         assert!(super::super::grammar::parse_comment(&h).is_empty(), "{h}");
         assert!(help(&policy, None, &config).contains("**unknown**"));
+    }
+
+    #[test]
+    fn text_from_elsewhere_never_becomes_a_command() {
+        // An error text from a remote holding a command line, and a
+        // fence that a message left open.
+        let r = reply(
+            "alice",
+            &[
+                outcome(
+                    "/ferry status",
+                    false,
+                    "Argo CD says:\n/ferry unpin api production\nbye",
+                ),
+                outcome("/ferry help", true, "```\n/ferry pin"),
+                outcome("/ferry status", false, "\n/ferry revert api production"),
+            ],
+        );
+        assert!(super::super::grammar::parse_comment(&r).is_empty(), "{r}");
+        assert!(r.contains("    /ferry unpin api production"), "{r}");
+        let long = "x".repeat(MAX_REPLY_CHARS * 2);
+        let r = reply("alice", &[outcome("/ferry status", true, &long)]);
+        assert!(r.chars().count() < MAX_REPLY_CHARS + 100, "{}", r.len());
+        assert!(r.ends_with("(The reply is cut here: it was too long.)\n"));
     }
 
     #[test]

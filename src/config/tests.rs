@@ -435,3 +435,17 @@ fn the_webhook_secret_must_be_set() {
     assert_eq!(secret.unwrap(), b"s3cr3t");
     assert_eq!(asked.take(), "HOOK_SECRET");
 }
+
+#[test]
+fn two_environments_never_share_an_overlay() {
+    let e = errors(
+        "environments:\n  - {name: dev, mode: commit}\n  - {name: prod, mode: commit}\n\
+         apps:\n  - {name: api, repository: r, image: api, overlays: {dev: k/shared, prod: ./k/shared/}}\n",
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("apps[0].overlays.prod")
+                && m.contains("also the overlay of \"dev\"")),
+        "{e:?}"
+    );
+}

@@ -483,7 +483,25 @@ fn apps(config: &Config, p: &mut Problems) {
                 p.push((here.clone(), format!("unknown environment {env:?}")));
             }
             if let Err(why) = check_overlay_path(dir) {
-                p.push((here, why));
+                p.push((here.clone(), why));
+            }
+            // Each environment its own overlay: a write for one would
+            // change the other, past its gates and its ChatOps role.
+            let norm = |d: &Path| -> Vec<String> {
+                d.components()
+                    .filter(|c| !matches!(c, Component::CurDir))
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect()
+            };
+            if let Some((other, _)) = app
+                .overlays
+                .iter()
+                .find(|(e, d)| e.as_str() < env.as_str() && norm(d) == norm(dir))
+            {
+                p.push((
+                    here,
+                    format!("is also the overlay of {other:?}; each environment needs its own"),
+                ));
             }
         }
     }

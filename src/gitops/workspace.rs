@@ -497,12 +497,14 @@ impl Workspace {
         Ok(found)
     }
 
-    /// The versions of `path` (relative to the repository root) in the
-    /// history of the local HEAD, newest first: each commit that changed
-    /// the file (a merge only if it differs from every parent), with the
-    /// file's bytes as that commit left them (`None` when it deleted the
-    /// file). At most `max` versions, walking at most `max_commits` commits:
-    /// a revert reads the recent past, not all of it.
+    /// The versions of `path` (relative to the repository root) on the
+    /// branch's first-parent line from the local HEAD, newest first: each
+    /// commit that changed the file against its first parent (a merged pull
+    /// request is its merge commit; the commits of the merged branch never
+    /// ran), with the file's bytes as that commit left them (`None` when it
+    /// deleted the file). At most `max` versions, walking at most
+    /// `max_commits` commits, streamed: a revert reads the recent past, not
+    /// all of it.
     pub fn file_versions(
         &self,
         path: &Path,
@@ -511,8 +513,10 @@ impl Workspace {
     ) -> Result<Vec<FileVersion>, GitError> {
         let head = self.repo.head().ctx("log")?.peel_to_commit().ctx("log")?;
         let mut walk = self.repo.revwalk().ctx("log")?;
-        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
-            .ctx("log")?;
+        // Unsorted and first-parent only, libgit2 streams the walk instead
+        // of loading the whole history first.
+        walk.set_sorting(Sort::NONE).ctx("log")?;
+        walk.simplify_first_parent().ctx("log")?;
         walk.push(head.id()).ctx("log")?;
         let blob_at = |tree: Option<&git2::Tree>| {
             tree.and_then(|t| t.get_path(path).ok())
@@ -526,13 +530,9 @@ impl Workspace {
             }
             let commit = self.repo.find_commit(id.ctx("log")?).ctx("log")?;
             let here = blob_at(commit.tree().ok().as_ref());
-            let parents: Vec<Option<Oid>> = commit
-                .parents()
-                .map(|p| blob_at(p.tree().ok().as_ref()))
-                .collect();
-            let changed = match parents.len() {
-                0 => here.is_some(),
-                _ => parents.iter().all(|p| *p != here),
+            let changed = match commit.parents().next() {
+                None => here.is_some(),
+                Some(first) => blob_at(first.tree().ok().as_ref()) != here,
             };
             if !changed {
                 continue;

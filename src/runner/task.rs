@@ -136,9 +136,31 @@ pub(super) async fn run(
             backoff = (backoff * 2).min(BACKOFF_CAP);
         }
     }
-    // Whoever waits for an answer learns that none comes.
+    // Comments already acknowledged to GitHub are handled before stopping
+    // (GitHub does not send them again); whoever waits for a pass learns
+    // that none comes.
     for a in waiting.acks {
         let _ = a.send(false);
+    }
+    for (event, reply) in waiting.comments {
+        let outcomes = ctx.handle_comment(&event).await;
+        if let Some(reply) = reply {
+            let _ = reply.send(outcomes);
+        }
+    }
+    while let Ok(t) = rx.try_recv() {
+        match t {
+            Trigger::Comment(event, reply) => {
+                let outcomes = ctx.handle_comment(&event).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(outcomes);
+                }
+            }
+            Trigger::Event(ack) => {
+                let _ = ack.send(false);
+            }
+            Trigger::Poll | Trigger::Resync | Trigger::Webhook(_) => {}
+        }
     }
     tracing::info!("runner stopped");
 }

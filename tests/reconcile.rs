@@ -262,7 +262,7 @@ fn racing_processes_lose_and_duplicate_nothing() {
                     );
                     pushed += String::from_utf8_lossy(&o.stderr)
                         .lines()
-                        .filter(|l| l.contains("ferry::cli::run: pushed"))
+                        .filter(|l| l.contains("ferry::runner::task: pushed"))
                         .count();
                     if stopping {
                         break;

@@ -546,7 +546,7 @@ fn quantiles(times: &mut [f64]) -> String {
 
 fn comment(apps: usize, n: usize) -> Res<()> {
     use ferry::server::signature::sign;
-    use ferry::server::{Intake, Scope, ServerState, serve};
+    use ferry::server::{Scope, ServerState, serve};
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
     fixture(dir, apps, 3, 2)?;
@@ -572,7 +572,7 @@ fn comment(apps: usize, n: usize) -> Res<()> {
         let runner = ferry::runner::Runner::spawn(ctx, std::time::Duration::from_secs(3600), stopped);
         let mut status = runner.status();
         status.wait_for(|s| s.passes >= 1).await?;
-        let (tx, mut intake) = tokio::sync::mpsc::channel(64);
+        let (tx, intake) = tokio::sync::mpsc::channel(64);
         let secret = b"bench secret".to_vec();
         let scope = Scope {
             repository: "acme/gitops".into(),
@@ -583,16 +583,7 @@ fn comment(apps: usize, n: usize) -> Res<()> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/webhooks/github", listener.local_addr()?);
         tokio::spawn(serve(listener, state, std::future::pending()));
-        let sender = runner.sender();
-        tokio::spawn(async move {
-            while let Some(i) = intake.recv().await {
-                if let Intake::Comment(c) = i {
-                    let _ = sender
-                        .send(ferry::runner::Trigger::Comment(Box::new(c), None))
-                        .await;
-                }
-            }
-        });
+        tokio::spawn(ferry::server::forward(intake, runner.sender()));
         let bare = git2::Repository::open_bare(dir.join("gitops.git"))?;
         let client = reqwest::Client::new();
         let (mut ack, mut commit) = (Vec::new(), Vec::new());

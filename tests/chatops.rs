@@ -29,7 +29,7 @@ use ferry::gates::signer::Signer;
 use ferry::gitops::{Author, init_bare_with};
 use ferry::runner::{Context, QUEUE, Runner, Trigger};
 use ferry::server::http::{ServerState, WEBHOOK_PATH, serve};
-use ferry::server::webhook::{Intake, Scope};
+use ferry::server::webhook::Scope;
 use git2::{Oid, Repository};
 use serde_json::{Value, json};
 use support_argocd::{FakeArgo, at, corpus_app};
@@ -206,21 +206,6 @@ fn set_token_env() {
     });
 }
 
-/// Hands what the server queued to the runner, as `ferry run` does
-/// (`cli/run.rs`, `forward`).
-async fn forward(mut intake: mpsc::Receiver<Intake>, runner: mpsc::Sender<Trigger>) {
-    while let Some(i) = intake.recv().await {
-        let t = match i {
-            Intake::Pass { reason } => Trigger::Webhook(reason),
-            Intake::Comment(c) => Trigger::Comment(Box::new(c), None),
-            Intake::Ping | Intake::Ignored(_) => continue,
-        };
-        if runner.send(t).await.is_err() {
-            return;
-        }
-    }
-}
-
 /// Polls `f` until it gives a value, failing after [`PATIENCE`].
 fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -376,7 +361,7 @@ apps:
             let state = ServerState::new(SECRET.to_vec(), 1 << 20, scope, tx).unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            tokio::spawn(forward(intake, runner.sender()));
+            tokio::spawn(ferry::server::forward(intake, runner.sender()));
             let mut stopped = stopped.clone();
             tokio::spawn(serve(listener, state, async move {
                 let _ = stopped.wait_for(|s| *s).await;

@@ -329,12 +329,18 @@ fn committed(done: Result<Option<String>, String>, what: String, nothing: &str) 
     }
 }
 
-/// Syncs the checkout; a failure is the command's failure.
-fn sync(io: &mut Io<'_>) -> Result<(), Done> {
+/// What every command starts from: the checkout synced to the remote's
+/// tip, the app's overlay in the environment, what it runs and its pin.
+type Prepared<'c> = (&'c PathBuf, Option<Running>, Option<Pin>);
+
+fn prepare<'c>(io: &mut Io<'_>, app: &'c App, env: &Environment) -> Result<Prepared<'c>, Done> {
     io.workspace
         .sync()
-        .map(|_| ())
-        .map_err(|e| Done::failed(format!("Cannot read the GitOps repository: {e}.")))
+        .map_err(|e| Done::failed(format!("Cannot read the GitOps repository: {e}.")))?;
+    let dir = overlay_dir(app, env).map_err(Done::failed)?;
+    let (running, pinned) = current(io, app, dir)
+        .map_err(|e| Done::failed(format!("Cannot read the overlay: {e}.")))?;
+    Ok((dir, running, pinned))
 }
 
 /// `/ferry pin APP ENV [TAG] [-- REASON]`.
@@ -346,16 +352,9 @@ pub(super) async fn pin(
     tag: Option<&Tag>,
     reason: Option<&str>,
 ) -> Done {
-    if let Err(d) = sync(io) {
-        return d;
-    }
-    let dir = match overlay_dir(app, env) {
-        Ok(d) => d,
-        Err(e) => return Done::failed(e),
-    };
-    let (running, pinned) = match current(io, app, dir) {
-        Ok(c) => c,
-        Err(e) => return Done::failed(format!("Cannot read the overlay: {e}.")),
+    let (dir, running, pinned) = match prepare(io, app, env) {
+        Ok(p) => p,
+        Err(d) => return d,
     };
     let reason = reason
         .map(str::to_string)
@@ -437,16 +436,9 @@ pub(super) async fn pin(
 
 /// `/ferry unpin APP ENV`.
 pub(super) fn unpin(io: &mut Io<'_>, request: &Request<'_>, app: &App, env: &Environment) -> Done {
-    if let Err(d) = sync(io) {
-        return d;
-    }
-    let dir = match overlay_dir(app, env) {
-        Ok(d) => d,
-        Err(e) => return Done::failed(e),
-    };
-    let (running, pinned) = match current(io, app, dir) {
-        Ok(c) => c,
-        Err(e) => return Done::failed(format!("Cannot read the overlay: {e}.")),
+    let (dir, running, pinned) = match prepare(io, app, env) {
+        Ok(p) => p,
+        Err(d) => return d,
     };
     let Some(p) = pinned else {
         return Done::ok(format!(
@@ -522,16 +514,9 @@ pub(super) async fn revert(
     env: &Environment,
     to: Option<&Tag>,
 ) -> Done {
-    if let Err(d) = sync(io) {
-        return d;
-    }
-    let dir = match overlay_dir(app, env) {
-        Ok(d) => d,
-        Err(e) => return Done::failed(e),
-    };
-    let (running, pinned) = match current(io, app, dir) {
-        Ok(c) => c,
-        Err(e) => return Done::failed(format!("Cannot read the overlay: {e}.")),
+    let (dir, running, pinned) = match prepare(io, app, env) {
+        Ok(p) => p,
+        Err(d) => return d,
     };
     // A bare revert of a pinned app would go back past the pin: after a
     // revert, that is to the very image it reverted. Say where to go.
@@ -648,16 +633,9 @@ pub(super) async fn promote(
     env: &Environment,
     tag: &Tag,
 ) -> Done {
-    if let Err(d) = sync(io) {
-        return d;
-    }
-    let dir = match overlay_dir(app, env) {
-        Ok(d) => d,
-        Err(e) => return Done::failed(e),
-    };
-    let (running, pinned) = match current(io, app, dir) {
-        Ok(c) => c,
-        Err(e) => return Done::failed(format!("Cannot read the overlay: {e}.")),
+    let (dir, running, pinned) = match prepare(io, app, env) {
+        Ok(p) => p,
+        Err(d) => return d,
     };
     if let Some(p) = pinned {
         return Done::failed(format!(

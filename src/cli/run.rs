@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use super::Exit;
 use crate::forge::Forge;
 use crate::runner::context::load;
-use crate::runner::{Context, QUEUE, Runner, Trigger, log_report, sources};
+use crate::runner::{Context, QUEUE, Runner, log_report, sources};
 use crate::server::http::{ServerState, serve};
 use crate::server::webhook::{Intake, Scope};
 
@@ -144,21 +144,6 @@ async fn bind(ctx: &Context) -> Result<Option<Listening>, (String, Exit)> {
     }))
 }
 
-/// Hands what the server queued to the runner: a push or a closed pull
-/// request runs a pass, a comment its commands.
-async fn forward(mut intake: mpsc::Receiver<Intake>, runner: mpsc::Sender<Trigger>) {
-    while let Some(i) = intake.recv().await {
-        let t = match i {
-            Intake::Pass { reason } => Trigger::Webhook(reason),
-            Intake::Comment(c) => Trigger::Comment(Box::new(c), None),
-            Intake::Ping | Intake::Ignored(_) => continue,
-        };
-        if runner.send(t).await.is_err() {
-            return;
-        }
-    }
-}
-
 async fn daemon(ctx: Context, resync: Duration) -> Exit {
     let listening = match bind(&ctx).await {
         Ok(l) => l,
@@ -182,7 +167,7 @@ async fn daemon(ctx: Context, resync: Duration) -> Exit {
         if let Ok(addr) = l.listener.local_addr() {
             tracing::info!(%addr, "serving webhooks on /webhooks/github and /healthz");
         }
-        tokio::spawn(forward(l.intake, runner.sender()));
+        tokio::spawn(crate::server::forward(l.intake, runner.sender()));
         let mut stopped = stopped.clone();
         tokio::spawn(serve(l.listener, l.state, async move {
             let _ = stopped.wait_for(|s| *s).await;

@@ -8,7 +8,8 @@
 //! - [`dedup`] remembers recent delivery ids, so a redelivery is handled
 //!   once;
 //! - [`http`] is the axum listener tying them together: it answers at
-//!   once and queues the work for the loop that owns the checkout.
+//!   once and queues the work for the loop that owns the checkout;
+//!   [`forward`] hands that queue to the [runner](crate::runner).
 
 pub mod dedup;
 pub mod http;
@@ -17,3 +18,23 @@ pub mod webhook;
 
 pub use http::{ServerState, StateError, router, serve};
 pub use webhook::{Intake, Scope, classify};
+
+use tokio::sync::mpsc;
+
+use crate::runner::Trigger;
+
+/// Hands what the server queued to the runner: a push or a closed pull
+/// request runs a pass, a comment its commands. Ends when either side
+/// closes.
+pub async fn forward(mut intake: mpsc::Receiver<Intake>, runner: mpsc::Sender<Trigger>) {
+    while let Some(i) = intake.recv().await {
+        let t = match i {
+            Intake::Pass { reason } => Trigger::Webhook(reason),
+            Intake::Comment(c) => Trigger::Comment(Box::new(c), None),
+            Intake::Ping | Intake::Ignored(_) => continue,
+        };
+        if runner.send(t).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1494,6 +1494,10 @@ fn a_redelivered_comment_is_handled_once() {
     let (status, text) = h.post_raw("issue_comment", &delivery, &body);
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("duplicate"), "{text}");
+    // A replica or a restarted process that never saw the delivery id:
+    // ferry's +1 on the comment says it was handled.
+    let (status, text) = h.post_raw("issue_comment", &h.delivery_id(), &body);
+    assert_eq!(status, 202, "{text}");
     let sentinel = h.sentinel(issue);
     let commit = one_commit(&h, before);
     assert_eq!(trailer(&h.message(commit), "Ferry-Command"), "pin");

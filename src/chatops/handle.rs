@@ -131,6 +131,27 @@ pub async fn handle_comment(io: &mut Io<'_>, event: &CommentEvent) -> Vec<Comman
         tracing::warn!(number = event.number, "comment by an invalid login ignored");
         return Vec::new();
     }
+    // ferry's final reaction says it handled this comment already: a
+    // redelivery to another replica or after a restart does nothing. When
+    // the reactions cannot be read, the comment is handled (its commands
+    // are compare-and-swap edits; most are idempotent).
+    match forge.reactions(event.comment_id).await {
+        Ok(rs) => {
+            let me = forge.identity();
+            if rs.iter().any(|(login, content)| {
+                crate::forge::same_login(login, me)
+                    && (content == Reaction::PlusOne.as_str()
+                        || content == Reaction::Confused.as_str())
+            }) {
+                tracing::info!(
+                    comment = event.comment_id,
+                    "comment handled before (ferry's reaction is on it); not again"
+                );
+                return Vec::new();
+            }
+        }
+        Err(e) => tracing::warn!(comment = event.comment_id, error = %e, "cannot read reactions"),
+    }
     react(forge, event.comment_id, Reaction::Eyes).await;
     // Asked once per comment, when its commands run; an error is no role.
     let role = match forge.permission(&event.login).await {

@@ -749,6 +749,34 @@ impl Forge for GitHubForge {
         Ok(())
     }
 
+    async fn reactions(&self, comment_id: u64) -> Result<Vec<(String, String)>, ForgeError> {
+        #[derive(Deserialize)]
+        struct User {
+            login: String,
+        }
+        #[derive(Deserialize)]
+        struct Reacted {
+            user: Option<User>,
+            content: String,
+        }
+        // One page: a comment ferry handles has few reactions, and ferry's
+        // come early.
+        let text = self
+            .send(
+                Method::Get,
+                &self.repo_path(&format!(
+                    "/issues/comments/{comment_id}/reactions?per_page=100"
+                )),
+                None,
+                true,
+            )
+            .await?;
+        Ok(decode::<Vec<Reacted>>(&text)?
+            .into_iter()
+            .map(|r| (r.user.map(|u| u.login).unwrap_or_default(), r.content))
+            .collect())
+    }
+
     async fn permission(&self, login: &str) -> Result<String, ForgeError> {
         // It goes into the path: no `.`/`..` segment either.
         if !super::valid_login(login) || login.starts_with('.') {

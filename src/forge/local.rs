@@ -698,6 +698,26 @@ impl Forge for LocalForge {
         .await
     }
 
+    async fn reactions(&self, comment_id: u64) -> Result<Vec<(String, String)>, ForgeError> {
+        let state = self.read()?;
+        let comment = state
+            .pulls
+            .iter()
+            .flat_map(|p| p.comments.iter())
+            .chain(state.issues.iter().flat_map(|i| i.comments.iter()))
+            .find(|c| c.id == comment_id && comment_id != 0)
+            .ok_or_else(|| ForgeError::Api {
+                status: 404,
+                message: format!("comment {comment_id} not found"),
+            })?;
+        // Only ferry reacts on the local forge.
+        Ok(comment
+            .reactions
+            .iter()
+            .map(|r| (self.identity().to_string(), r.clone()))
+            .collect())
+    }
+
     async fn get(&self, number: u64) -> Result<PullRequest, ForgeError> {
         let state = self.read()?;
         let url = self.url_base();

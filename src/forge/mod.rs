@@ -279,6 +279,15 @@ pub trait Forge: Sync {
     ) -> impl Future<Output = Result<(), ForgeError>> + Send;
     /// Puts `reaction` on the issue or pull-request comment `comment_id`.
     /// Reacting twice the same way is no error and leaves one reaction.
+    /// The reactions on one issue or PR comment: (login, content), content
+    /// as GitHub names it (`eyes`, `+1`, `confused`, …). ferry's own final
+    /// reaction marks a comment as handled, in a way every replica and a
+    /// restarted process can read.
+    fn reactions(
+        &self,
+        comment_id: u64,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, ForgeError>> + Send;
+    /// Adds a reaction to an issue or PR comment.
     fn react(
         &self,
         comment_id: u64,
@@ -406,6 +415,12 @@ impl Forge for AnyForge {
         match self {
             AnyForge::GitHub(f) => f.get(number).await,
             AnyForge::Local(f) => f.get(number).await,
+        }
+    }
+    async fn reactions(&self, comment_id: u64) -> Result<Vec<(String, String)>, ForgeError> {
+        match self {
+            AnyForge::GitHub(f) => f.reactions(comment_id).await,
+            AnyForge::Local(f) => f.reactions(comment_id).await,
         }
     }
     async fn permission(&self, login: &str) -> Result<String, ForgeError> {

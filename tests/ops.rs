@@ -483,8 +483,9 @@ apps:
 }
 
 /// `ferry run` with `server:`: refuses to start without the secret, and
-/// otherwise serves `/healthz` and verified webhooks, runs its first pass,
-/// and ends with 0 on SIGTERM without a secret in its log.
+/// otherwise serves `/healthz` and verified webhooks, runs its first pass
+/// (then `/readyz` says ready), and ends with 0 on SIGTERM without a
+/// secret in its log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_webhooks_only_with_its_secret() {
     let server = Server::start().await;
@@ -564,6 +565,27 @@ async fn run_serves_webhooks_only_with_its_secret() {
                 .as_u16()
         }
     };
+    // Ready once the first pass has succeeded.
+    let started = Instant::now();
+    let ready = loop {
+        let r = client.get(format!("{base}/readyz")).send().await.unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        if status == 200 {
+            break body;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(body.starts_with("not ready: "), "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never ready: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        ready.starts_with("ready: the last successful pass was "),
+        "{ready}"
+    );
     assert_eq!(deliver(b"not it", "d-1").await, 401, "another secret");
     // A push to another repository: answered, and ignored.
     assert_eq!(deliver(b"s3cret", "d-2").await, 200);

@@ -368,3 +368,49 @@ async fn health_unknown_paths_and_methods() {
     let post = server.client.post(server.url("/healthz")).send().await;
     assert_eq!(post.unwrap().status().as_u16(), 405);
 }
+
+/// `/readyz` follows the runner's status: not ready before a successful
+/// pass, ready after one, and not ready once the runner is gone while
+/// `/healthz` still answers.
+#[tokio::test]
+async fn readiness_follows_the_runner() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, _intakes) = channel(8);
+    let scope = Scope {
+        repository: "a/b".into(),
+        base_branch: "main".into(),
+        identity: "ferry".into(),
+    };
+    let (status_tx, status) = tokio::sync::watch::channel(ferry::runner::Status::default());
+    let state = ServerState::new(SECRET.to_vec(), 1 << 20, scope, tx)
+        .unwrap()
+        .with_readiness(status, std::time::Duration::from_secs(900));
+    tokio::spawn(serve(listener, state, std::future::pending()));
+    let client = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (code, body) = get("/readyz").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (503, "not ready: no pass has succeeded yet\n")
+    );
+    status_tx.send_modify(|s| s.last_success = Some(time::OffsetDateTime::now_utc()));
+    let (code, body) = get("/readyz").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.starts_with("ready: "), "{body}");
+    drop(status_tx);
+    let (code, body) = get("/readyz").await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("the runner stopped"), "{body}");
+    assert_eq!(get("/healthz").await.0, 200, "liveness is not readiness");
+}

@@ -163,7 +163,10 @@ async fn daemon(ctx: Context, resync: Duration) -> Exit {
     let (stop, stopped) = watch::channel(false);
     let runner = Runner::spawn(ctx, resync, stopped.clone());
     sources::spawn(&config, runner.sender()).await;
-    let server = listening.map(|l| {
+    let server = listening.map(|mut l| {
+        l.state = l
+            .state
+            .with_readiness(runner.status(), resync.saturating_mul(3));
         if let Ok(addr) = l.listener.local_addr() {
             tracing::info!(%addr, "serving webhooks on /webhooks/github and /healthz");
         }

@@ -68,6 +68,14 @@ pub struct ServerState {
     scope: Scope,
     sink: Sender<Intake>,
     deliveries: Mutex<Deliveries>,
+    readiness: Option<Readiness>,
+}
+
+/// What `/readyz` reads: the runner's status, and how old its last
+/// successful pass may be.
+struct Readiness {
+    status: tokio::sync::watch::Receiver<crate::runner::Status>,
+    max_age: Duration,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -101,16 +109,45 @@ impl ServerState {
             scope,
             sink,
             deliveries: Mutex::new(Deliveries::default()),
+            readiness: None,
         })
     }
 }
 
-/// The routes: `POST /webhooks/github`, `GET /healthz`; 404 elsewhere and
+impl ServerState {
+    /// `/readyz` answers from the runner's `status`: ready while the runner
+    /// runs and its last successful pass is at most `max_age` old. Without
+    /// it, `/readyz` is ready once the server serves.
+    pub fn with_readiness(
+        mut self,
+        status: tokio::sync::watch::Receiver<crate::runner::Status>,
+        max_age: Duration,
+    ) -> Self {
+        self.readiness = Some(Readiness { status, max_age });
+        self
+    }
+}
+
+async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
+    let Some(r) = &state.readiness else {
+        return text(StatusCode::OK, "ready\n");
+    };
+    // The runner owns the sender: closed means the runner is gone.
+    let alive = r.status.has_changed().is_ok();
+    let status = r.status.borrow().clone();
+    match super::ready::readiness(&status, alive, time::OffsetDateTime::now_utc(), r.max_age) {
+        Ok(msg) => (StatusCode::OK, format!("{msg}\n")).into_response(),
+        Err(msg) => (StatusCode::SERVICE_UNAVAILABLE, format!("{msg}\n")).into_response(),
+    }
+}
+
+/// The routes: `POST /webhooks/github`, `GET /healthz`, `GET /readyz`; 404 elsewhere and
 /// 405 for another method.
 pub fn router(state: ServerState) -> Router {
     Router::new()
         .route(WEBHOOK_PATH, post(webhook))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .with_state(Arc::new(state))
 }
 

@@ -7,12 +7,14 @@
 //! - [`webhook`] turns a verified delivery into an [`Intake`] (pure);
 //! - [`dedup`] remembers recent delivery ids, so a redelivery is handled
 //!   once;
+//! - [`ready`] decides `/readyz` from the runner's status (pure);
 //! - [`http`] is the axum listener tying them together: it answers at
 //!   once and queues the work for the loop that owns the checkout;
 //!   [`forward`] hands that queue to the [runner](crate::runner).
 
 pub mod dedup;
 pub mod http;
+pub mod ready;
 pub mod signature;
 pub mod webhook;
 

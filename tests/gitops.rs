@@ -1164,3 +1164,47 @@ fn file_versions_list_what_each_commit_wrote_newest_first() {
     // Three commits back: two versions, and the commit to `other`.
     assert_eq!(ws.file_versions(p, 10, 3).unwrap().len(), 2);
 }
+
+#[test]
+fn file_versions_follow_the_first_parent_line_through_merges() {
+    // main: c0 (v1) ── M (merge of a branch that wrote v2, then v3)
+    // The branch's commits never ran on main: the merge is the version.
+    let dir = tempfile::tempdir().unwrap();
+    let author = author();
+    let bare = dir.path().join("r.git");
+    ferry::gitops::init_bare_with(&bare, &[("k.yaml", b"v1")], "main", &author).unwrap();
+    let repo = git2::Repository::open_bare(&bare).unwrap();
+    let sig = git2::Signature::now("t", "t@t").unwrap();
+    let base = repo
+        .find_commit(repo.refname_to_id("refs/heads/main").unwrap())
+        .unwrap();
+    let commit_with = |content: &[u8], parents: &[&git2::Commit]| {
+        let blob = repo.blob(content).unwrap();
+        let mut tb = repo.treebuilder(None).unwrap();
+        tb.insert("k.yaml", blob, 0o100644).unwrap();
+        let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+        repo.commit(None, &sig, &sig, "c", &tree, parents).unwrap()
+    };
+    let b1 = repo.find_commit(commit_with(b"v2", &[&base])).unwrap();
+    let b2 = repo.find_commit(commit_with(b"v3", &[&b1])).unwrap();
+    let merge = commit_with(b"v3", &[&base, &b2]);
+    repo.reference("refs/heads/main", merge, true, "merge")
+        .unwrap();
+    let mut ws = open(bare.to_str().unwrap(), &dir.path().join("c"));
+    ws.sync().unwrap();
+    let v = ws
+        .file_versions(std::path::Path::new("k.yaml"), 10, 100)
+        .unwrap();
+    let seen: Vec<(String, Option<&[u8]>)> = v
+        .iter()
+        .map(|v| (v.commit.clone(), v.content.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (merge.to_string(), Some(&b"v3"[..])),
+            (base.id().to_string(), Some(&b"v1"[..])),
+        ],
+        "v2 never ran on main"
+    );
+}

@@ -678,18 +678,7 @@ impl Forge for LocalForge {
     async fn react(&self, comment_id: u64, reaction: Reaction) -> Result<(), ForgeError> {
         let content = reaction.as_str();
         self.mutate(|state| {
-            // Id 0 is every comment written before ids existed: none of
-            // them can be told apart, so none is reacted to.
-            let comment = state
-                .pulls
-                .iter_mut()
-                .flat_map(|p| p.comments.iter_mut())
-                .chain(state.issues.iter_mut().flat_map(|i| i.comments.iter_mut()))
-                .find(|c| c.id == comment_id && comment_id != 0)
-                .ok_or_else(|| ForgeError::Api {
-                    status: 404,
-                    message: format!("comment {comment_id} not found"),
-                })?;
+            let comment = comment_mut(state, comment_id)?;
             if !comment.reactions.iter().any(|r| r == content) {
                 comment.reactions.push(content.to_string());
             }
@@ -699,17 +688,8 @@ impl Forge for LocalForge {
     }
 
     async fn reactions(&self, comment_id: u64) -> Result<Vec<(String, String)>, ForgeError> {
-        let state = self.read()?;
-        let comment = state
-            .pulls
-            .iter()
-            .flat_map(|p| p.comments.iter())
-            .chain(state.issues.iter().flat_map(|i| i.comments.iter()))
-            .find(|c| c.id == comment_id && comment_id != 0)
-            .ok_or_else(|| ForgeError::Api {
-                status: 404,
-                message: format!("comment {comment_id} not found"),
-            })?;
+        let mut state = self.read()?;
+        let comment = comment_mut(&mut state, comment_id)?;
         // Only ferry reacts on the local forge.
         Ok(comment
             .reactions
@@ -745,4 +725,20 @@ impl Forge for LocalForge {
         out.sort_by_key(|p| p.number);
         Ok(out)
     }
+}
+
+/// The comment with id `comment_id` on any pull request or issue. Id 0 is
+/// every comment written before ids existed: none of them can be told
+/// apart, so none is found.
+fn comment_mut(state: &mut State, comment_id: u64) -> Result<&mut LocalComment, ForgeError> {
+    state
+        .pulls
+        .iter_mut()
+        .flat_map(|p| p.comments.iter_mut())
+        .chain(state.issues.iter_mut().flat_map(|i| i.comments.iter_mut()))
+        .find(|c| c.id == comment_id && comment_id != 0)
+        .ok_or_else(|| ForgeError::Api {
+            status: 404,
+            message: format!("comment {comment_id} not found"),
+        })
 }

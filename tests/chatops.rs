@@ -1245,6 +1245,32 @@ fn promote_commits_to_a_commit_env_and_proposes_to_a_pull_request_env() {
     );
     assert_eq!(h.github.pulls(REPO).len(), 1);
 
+    // The same promote again points at the open PR and rewrites nothing.
+    let writes = h.mark();
+    let again = h.command(issue, WALT, "/ferry promote gateway sha-aaaaaaa to staging");
+    again.assert_reactions("+1");
+    assert!(again.reply.contains("already proposes"), "{}", again.reply);
+    assert!(
+        h.writes_since(writes).iter().all(|w| !w.contains("/pulls")),
+        "no PR write: {:#?}",
+        h.writes_since(writes)
+    );
+    assert_eq!(h.branch("ferry/staging/gateway"), Some(branch));
+
+    // A pinned environment refuses promote: the pin says "leave it".
+    h.command(issue, WALT, "/ferry pin gateway dev -- freeze")
+        .assert_reactions("+1");
+    h.push_image(&Image::new("sha-bbbbbbb"));
+    let pinned_tip = h.tip();
+    assert_refused(
+        &h,
+        issue,
+        WALT,
+        "/ferry promote gateway sha-bbbbbbb to dev",
+        &["is pinned by", "unpin it first"],
+    );
+    assert_eq!(h.tip(), pinned_tip);
+
     // A command on the pull request is answered there.
     let before = h.replies(pr.number).len();
     let a = h.command(pr.number, RITA, "/ferry status");
@@ -1546,4 +1572,59 @@ fn a_promotion_pull_request_asked_for_survives_the_next_pass() {
         overlay("staging", &v1),
         "it still proposes sha-aaaaaaa"
     );
+}
+
+/// `promote` never pushes over a collaborator's pull request on ferry's
+/// branch (the planner's `pr_foreign`): refused, their branch untouched.
+#[test]
+fn promote_never_pushes_over_a_collaborators_pull_request() {
+    use ferry::forge::github::{GitHubAuth, GitHubForge, GitHubSettings};
+    use ferry::forge::{Forge, PrSpec};
+
+    let v0 = Image::new("sha-1111111");
+    let v1 = Image::new("sha-aaaaaaa");
+    let mut h = Harness::new(&v0);
+    h.push_image(&v1);
+    h.start();
+    let issue = h.issue();
+    // carol, who may push, opens her own PR from ferry/staging/gateway.
+    h.github.add_token("ghp_carol", "carol");
+    let (owner, name) = REPO.split_once('/').unwrap();
+    let base = h.tip();
+    h.git()
+        .reference("refs/heads/ferry/staging/gateway", base, true, "carol")
+        .unwrap();
+    h.rt.block_on(async {
+        let carol = GitHubForge::connect(GitHubSettings {
+            api_url: h.github.url.clone(),
+            owner: owner.into(),
+            repo: name.into(),
+            auth: GitHubAuth::Token("ghp_carol".to_string().into()),
+            max_rate_limit_wait: Duration::from_secs(5),
+        })
+        .await
+        .unwrap();
+        carol
+            .open(&PrSpec {
+                head: "ferry/staging/gateway".into(),
+                base: "main".into(),
+                title: "carol's experiment".into(),
+                ..PrSpec::default()
+            })
+            .await
+            .unwrap()
+    });
+    assert_refused(
+        &h,
+        issue,
+        WALT,
+        "/ferry promote gateway sha-aaaaaaa to staging",
+        &["pr_foreign"],
+    );
+    assert_eq!(
+        h.branch("ferry/staging/gateway"),
+        Some(base),
+        "carol's branch is not pushed over"
+    );
+    assert_eq!(h.github.pulls(REPO).len(), 1, "no PR of ferry's");
 }

@@ -764,6 +764,21 @@ async fn propose(
     else {
         return Done::failed(format!("{} is not planned for {}.", app.name, env.name));
     };
+    // A collaborator's PR on the branch is never pushed over, whatever the
+    // plan's first reason for this app is.
+    if let Some(foreign) = snap
+        .apps
+        .iter()
+        .find(|a| a.app == app.name)
+        .and_then(|a| a.envs.iter().find(|e| e.env == env.name))
+        .and_then(|e| e.foreign_pr.as_ref())
+    {
+        return Done::failed(format!(
+            "Cannot propose now: pr_foreign: pull request #{} on `{head}` was not opened by \
+             ferry; ferry does not push over it ({}).",
+            foreign.number, foreign.url
+        ));
+    }
     // The holds a request does not lift: another person's PR on the branch
     // (never pushed over), a forge that cannot list PRs (a grouped branch
     // would lose its other apps), an overlay ferry cannot edit.

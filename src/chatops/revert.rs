@@ -81,8 +81,9 @@ pub fn pick<'a>(
     // The current image came with the oldest of the newest run of versions
     // that set it.
     let run = history.iter().take_while(|d| d.same_image(current)).count();
-    let reverts = &history[run - 1];
-    let earlier = &history[run..];
+    // `run` is at least 1: the current version matches itself.
+    let reverts = history.get(run.saturating_sub(1)).unwrap_or(current);
+    let earlier = history.get(run..).unwrap_or_default();
     if let Some(tag) = to_tag {
         if current.tag.as_deref() == Some(tag) {
             return Err(RevertError::AlreadyRuns(tag.to_string()));

@@ -1,5 +1,6 @@
 //! Promotion: snapshot → plan (pure) → actions.
 
+pub mod board;
 pub mod execute;
 pub mod gating;
 pub mod holds;

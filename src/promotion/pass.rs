@@ -8,6 +8,7 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
+use super::board::Board;
 use super::execute::apply_moves;
 use super::gating;
 use super::observe;
@@ -31,6 +32,8 @@ pub struct PassReport {
     pub commits: Vec<(String, Outcome)>,
     /// Promotion pull requests opened, updated or closed.
     pub prs: Vec<PrAction>,
+    /// What the pass saw and planned, per app × environment.
+    pub board: Board,
 }
 
 /// A pass that failed; the next one starts over.
@@ -80,6 +83,8 @@ pub async fn run_pass<S: ImageSource>(
     ws.sync()?;
     let snap = snapshot(config, ws, source, gates, io).await;
     let plan = plan(&snap);
+    let envs: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
+    let board = Board::new(&snap, &plan, &envs);
     let mut commits = Vec::new();
     for env in config
         .environments
@@ -101,5 +106,10 @@ pub async fn run_pass<S: ImageSource>(
     let prs = promote::execute(config, &snap, &plan, ws, author, io.forge)
         .await
         .map_err(PassError::Promotion)?;
-    Ok(PassReport { plan, commits, prs })
+    Ok(PassReport {
+        plan,
+        commits,
+        prs,
+        board,
+    })
 }

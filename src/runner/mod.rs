@@ -29,6 +29,7 @@ pub use task::log_report;
 
 use crate::chatops::{CommandOutcome, CommentEvent};
 use crate::promotion::Plan;
+use crate::promotion::board::Board;
 
 /// How many triggers may wait for the runner; more are refused (the
 /// server answers 503, the sources retry).
@@ -77,6 +78,9 @@ pub struct Status {
     pub last_success: Option<OffsetDateTime>,
     /// The plan of the last pass that succeeded.
     pub plan: Option<Arc<Plan>>,
+    /// What the last pass that succeeded saw and planned, per app ×
+    /// environment (the status page).
+    pub board: Option<Arc<Board>>,
     /// Passes run, and how many failed.
     pub passes: u64,
     /// Failed passes.

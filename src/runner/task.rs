@@ -97,6 +97,7 @@ pub(super) async fn run(
         let started = Instant::now();
         let result = ctx.run_pass().await;
         let ok = result.is_ok();
+        let board = result.as_ref().ok().map(|r| Arc::new(r.board.clone()));
         let error = match &result {
             Ok(r) => {
                 log_report(r);
@@ -114,6 +115,7 @@ pub(super) async fn run(
                 s.consecutive_failures = 0;
                 s.last_success = Some(finished_at);
                 s.plan = ctx.last_plan.clone().map(Arc::new);
+                s.board = board;
             } else {
                 s.failures += 1;
                 s.consecutive_failures += 1;

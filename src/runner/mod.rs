@@ -81,6 +81,9 @@ pub struct Status {
     /// What the last pass that succeeded saw and planned, per app ×
     /// environment (the status page).
     pub board: Option<Arc<Board>>,
+    /// DORA figures per environment, recomputed from the repository's
+    /// history now and then (the status page and `/metrics`).
+    pub dora: Option<Arc<crate::dora::Report>>,
     /// Passes run, and how many failed.
     pub passes: u64,
     /// Failed passes.

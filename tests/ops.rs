@@ -490,21 +490,7 @@ apps:
 async fn run_serves_webhooks_only_with_its_secret() {
     let server = Server::start().await;
     let s = plan_setup(&server);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = std::fs::read_to_string(s.path().join("ferry.yaml"))
-        .unwrap()
-        .replace(
-            "forge: {kind: local, path: prs.json}",
-            "forge: {kind: local, path: prs.json, repository: acme/gitops}",
-        )
-        + &format!(
-            "server: {{listen: \"127.0.0.1:{port}\", webhook_secret_env: FERRY_TEST_WEBHOOK_SECRET}}\n"
-        );
-    std::fs::write(s.path().join("ferry.yaml"), config).unwrap();
+    let port = add_server(&s);
 
     // No secret: exit 2 at once, naming the variable, nothing served.
     let o = s
@@ -517,13 +503,7 @@ async fn run_serves_webhooks_only_with_its_secret() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("FERRY_TEST_WEBHOOK_SECRET"), "{err}");
 
-    let child = s
-        .command(&["run", "--resync", "3600"])
-        .env("FERRY_TEST_WEBHOOK_SECRET", "s3cret")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&s, "3600");
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
@@ -603,10 +583,232 @@ async fn run_serves_webhooks_only_with_its_secret() {
         .unwrap();
     let log = String::from_utf8_lossy(&status.stderr);
     assert!(status.status.success(), "{log}");
-    assert!(log.contains("serving webhooks"), "{log}");
+    assert!(log.contains("serving /webhooks/github"), "{log}");
     assert!(log.contains("pass complete"), "the first pass ran: {log}");
     assert!(
         !log.contains("s3cret"),
         "the secret never reaches a log: {log}"
     );
+}
+
+/// Gives the setup's config a `server:` on a free loopback port (secret
+/// in `FERRY_TEST_WEBHOOK_SECRET`) and the forge a repository; returns
+/// the port.
+fn add_server(s: &Setup) -> u16 {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = std::fs::read_to_string(s.path().join("ferry.yaml"))
+        .unwrap()
+        .replace(
+            "forge: {kind: local, path: prs.json}",
+            "forge: {kind: local, path: prs.json, repository: acme/gitops}",
+        )
+        + &format!(
+            "server: {{listen: \"127.0.0.1:{port}\", webhook_secret_env: FERRY_TEST_WEBHOOK_SECRET}}\n"
+        );
+    std::fs::write(s.path().join("ferry.yaml"), config).unwrap();
+    port
+}
+
+/// `ferry run` on `s` with the test secret, its log piped.
+fn spawn_run(s: &Setup, resync: &str) -> std::process::Child {
+    s.command(&["run", "--resync", resync])
+        .env("FERRY_TEST_WEBHOOK_SECRET", "s3cret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// GETs `url` until `done` accepts (status, body), for at most 60 s.
+async fn poll_until(url: &str, what: &str, done: impl Fn(u16, &str) -> bool) -> String {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut last = String::new();
+    loop {
+        if let Ok(r) = client.get(url).send().await {
+            let status = r.status().as_u16();
+            last = r.text().await.unwrap_or_default();
+            if done(status, &last) {
+                return last;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what}: never; last answer: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Stops a `ferry run` child with SIGTERM; returns its log.
+async fn terminate(child: std::process::Child) -> String {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{log}");
+    log
+}
+
+/// Runs `promtool check metrics` (Debian's `prometheus` package) on an
+/// exposition: it must parse and pass Prometheus's naming lints.
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    let promtool = std::env::var("FERRY_PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{promtool} (Debian package prometheus) is required: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The value of the sample `series` (name and labels exactly as rendered).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `/metrics` of a running `ferry run`, before and after a pass that a
+/// webhook asks for: `promtool check metrics` passes both, and the
+/// counters move as the passes, the commit and the deliveries did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_pass_promtool_and_move_with_each_pass() {
+    let server = Server::start().await;
+    let s = plan_setup(&server);
+    // A newer image than dev runs: the first pass commits it.
+    let v2 = Image::new("v2");
+    let registry = std::fs::read_to_string(s.path().join("registry.yaml")).unwrap()
+        + &registry_line(&v2, 2, "");
+    std::fs::write(s.path().join("registry.yaml"), registry).unwrap();
+    let port = add_server(&s);
+    let base = format!("http://127.0.0.1:{port}");
+    let child = spawn_run(&s, "3600");
+    poll_until(&format!("{base}/readyz"), "ready", |st, _| st == 200).await;
+    let metrics = format!("{base}/metrics");
+    let before = poll_until(&metrics, "metrics", |st, _| st == 200).await;
+    promtool_check(&before);
+    assert_eq!(
+        sample(&before, r#"ferry_passes_total{result="ok"}"#),
+        Some(1.0),
+        "{before}"
+    );
+    assert_eq!(
+        sample(&before, r#"ferry_commits_total{env="dev"}"#),
+        Some(1.0),
+        "{before}"
+    );
+    assert_eq!(
+        sample(
+            &before,
+            r#"ferry_environment_image_info{app="api",env="dev",pinned="false",tag="v2"}"#
+        ),
+        Some(1.0),
+        "{before}"
+    );
+    assert_eq!(
+        sample(&before, r#"ferry_held_images{app="api",env="dev"}"#),
+        Some(0.0),
+        "{before}"
+    );
+    assert!(before.contains("ferry_build_info{version=\""), "{before}");
+
+    let push = serde_json::to_vec(&json!({
+        "ref": "refs/heads/main",
+        "repository": {"full_name": "acme/gitops"}
+    }))
+    .unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/webhooks/github"))
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "m-1")
+        .header(
+            "x-hub-signature-256",
+            ferry::server::signature::sign(b"s3cret", &push),
+        )
+        .body(push)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let after = poll_until(&metrics, "a second pass", |_, t| {
+        sample(t, r#"ferry_passes_total{result="ok"}"#) == Some(2.0)
+    })
+    .await;
+    promtool_check(&after);
+    assert_eq!(
+        sample(
+            &after,
+            r#"ferry_webhook_deliveries_total{event="push",result="accepted"}"#
+        ),
+        Some(1.0),
+        "{after}"
+    );
+    // Nothing new to commit: the counter stays.
+    assert_eq!(
+        sample(&after, r#"ferry_commits_total{env="dev"}"#),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, "ferry_pass_duration_seconds_count"),
+        Some(2.0),
+        "{after}"
+    );
+    let last = |t: &str| sample(t, "ferry_last_successful_pass_timestamp_seconds").unwrap();
+    assert!(last(&after) > last(&before), "{after}");
+    terminate(child).await;
+}
+
+/// `/readyz` turns 503 with the reason when the GitOps remote goes away
+/// (every pass fails), and 200 again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_flips_when_the_remote_disappears_and_returns() {
+    let server = Server::start().await;
+    let s = plan_setup(&server);
+    let port = add_server(&s);
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let child = spawn_run(&s, "1");
+    poll_until(&readyz, "ready", |st, _| st == 200).await;
+    let remote = s.path().join("gitops.git");
+    let away = s.path().join("gitops.git.away");
+    std::fs::rename(&remote, &away).unwrap();
+    let reason = poll_until(&readyz, "not ready without the remote", |st, _| st == 503).await;
+    assert!(
+        reason.starts_with("not ready: the last successful pass was "),
+        "{reason}"
+    );
+    assert!(reason.contains("the last pass failed: git"), "{reason}");
+    std::fs::rename(&away, &remote).unwrap();
+    let back = poll_until(&readyz, "ready again", |st, _| st == 200).await;
+    assert!(back.starts_with("ready: "), "{back}");
+    let log = terminate(child).await;
+    assert!(log.contains("pass failed"), "{log}");
 }

@@ -20,6 +20,7 @@ const SECRET: &[u8] = b"It's a Secret to Everybody";
 
 struct Running {
     addr: SocketAddr,
+    metrics: std::sync::Arc<ferry::metrics::Metrics>,
     intakes: Receiver<Intake>,
     _stop: oneshot::Sender<()>,
     client: reqwest::Client,
@@ -36,13 +37,17 @@ async fn start(repository: &str, max_body: usize, queue: usize) -> Running {
         base_branch: "main".into(),
         identity: "ferry".into(),
     };
-    let state = ServerState::new(SECRET.to_vec(), max_body, scope, tx).unwrap();
+    let metrics = std::sync::Arc::new(ferry::metrics::Metrics::new());
+    let state = ServerState::new(SECRET.to_vec(), max_body, scope, tx)
+        .unwrap()
+        .with_metrics(metrics.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(serve(listener, state, async {
         let _ = stopped.await;
     }));
     Running {
         addr,
+        metrics,
         intakes,
         _stop: stop,
         client: reqwest::Client::new(),
@@ -351,6 +356,77 @@ async fn a_full_queue_gets_503_and_the_redelivery_is_accepted() {
     drop(std::mem::replace(&mut server.intakes, channel(1).1));
     let (status, text) = server.deliver(&event, "third", &body).await;
     assert_eq!(status, 503, "{text}");
+}
+
+/// Every answer is counted by event and result, and `/metrics` serves the
+/// same exposition as the registry the runner shares; an event name a
+/// caller makes up is counted as `other`, never as a new series.
+#[tokio::test]
+async fn every_delivery_is_counted_by_event_and_result() {
+    let (_, event, body) = corpus().into_iter().next().unwrap();
+    let server = start(&full_name(&body), 256 << 10, 8).await;
+    assert_eq!(server.deliver(&event, "c-1", &body).await.0, 202);
+    assert_eq!(server.deliver(&event, "c-1", &body).await.0, 200);
+    let forged = server
+        .post(
+            Some("made-up"),
+            Some("c-2"),
+            Some("sha256=00"),
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(forged.0, 401);
+    let big = vec![b' '; 512 << 10];
+    assert_eq!(
+        server.post(Some("push"), Some("c-3"), None, big).await.0,
+        413
+    );
+    let ping = br#"{"zen":"Keep it logically awesome."}"#.to_vec();
+    assert_eq!(server.deliver("ping", "c-4", &ping).await.0, 200);
+    let r = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+    );
+    let text = r.text().await.unwrap();
+    assert_eq!(text, server.metrics.render());
+    let delivered = |ev: &str, result: &str| {
+        let series =
+            format!("ferry_webhook_deliveries_total{{event=\"{ev}\",result=\"{result}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .map(|v| v.to_string())
+    };
+    assert_eq!(
+        delivered(&event, "accepted").as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(
+        delivered(&event, "duplicate").as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(
+        delivered("other", "unauthorized").as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(
+        delivered("push", "too_large").as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(delivered("ping", "ping").as_deref(), Some("1"), "{text}");
+    assert!(!text.contains("made-up"), "{text}");
 }
 
 #[tokio::test]

@@ -160,15 +160,17 @@ async fn daemon(ctx: Context, resync: Duration) -> Exit {
         }
     };
     let config = ctx.config.clone();
+    let metrics = ctx.metrics.clone();
     let (stop, stopped) = watch::channel(false);
     let runner = Runner::spawn(ctx, resync, stopped.clone());
     sources::spawn(&config, runner.sender()).await;
     let server = listening.map(|mut l| {
         l.state = l
             .state
-            .with_readiness(runner.status(), resync.saturating_mul(3));
+            .with_readiness(runner.status(), resync.saturating_mul(3))
+            .with_metrics(metrics);
         if let Ok(addr) = l.listener.local_addr() {
-            tracing::info!(%addr, "serving webhooks on /webhooks/github and /healthz");
+            tracing::info!(%addr, "serving /webhooks/github, /healthz, /readyz and /metrics");
         }
         tokio::spawn(crate::server::forward(l.intake, runner.sender()));
         let mut stopped = stopped.clone();

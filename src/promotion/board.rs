@@ -148,6 +148,54 @@ impl Board {
         }
     }
 
+    /// Records that `env` now runs what `moves` moved it to: a pass's
+    /// commit pushed them, so the board shows the environment after the
+    /// pass, not before.
+    pub fn committed(&mut self, env: &str, moves: &[&super::plan::Entry]) {
+        let Some(col) = self.envs.iter().position(|e| e == env) else {
+            return;
+        };
+        for m in moves {
+            let Some(cell) = self
+                .rows
+                .iter_mut()
+                .find(|r| r.app == m.app)
+                .and_then(|r| r.cells.get_mut(col))
+                .and_then(Option::as_mut)
+            else {
+                continue;
+            };
+            let Some(to) = &m.to else { continue };
+            cell.running = Some(to.clone());
+            cell.error = None;
+            cell.next = Next {
+                action: m.action,
+                to: None,
+                code: None,
+                message: format!(
+                    "committed {}",
+                    to.tag.as_deref().or(to.digest.as_deref()).unwrap_or("?")
+                ),
+            };
+        }
+    }
+
+    /// Records what a pass did to a promotion pull request: opened or
+    /// updated, its apps' cells link it; closed, they no longer do.
+    pub fn pull_request(&mut self, pr: &super::promote::PrAction) {
+        let Some(col) = self.envs.iter().position(|e| *e == pr.env) else {
+            return;
+        };
+        for row in self.rows.iter_mut().filter(|r| pr.apps.contains(&r.app)) {
+            if let Some(Some(cell)) = row.cells.get_mut(col) {
+                cell.pull_request = (pr.what != "closed").then(|| PrLink {
+                    number: pr.number,
+                    url: pr.url.clone(),
+                });
+            }
+        }
+    }
+
     /// The cell of `app` in `env`.
     pub fn cell(&self, app: &str, env: &str) -> Option<&Cell> {
         let col = self.envs.iter().position(|e| e == env)?;
@@ -284,5 +332,64 @@ mod tests {
             board.cell("web", "dev").unwrap().next.code,
             Some("registry_unavailable")
         );
+    }
+
+    #[test]
+    fn a_pushed_commit_shows_what_the_environment_runs_after_it() {
+        let running = |tag: &str| Running {
+            tag: Some(tag.into()),
+            digest: None,
+        };
+        let snap = Snapshot {
+            taken_at: datetime!(2026-12-01 12:00 UTC),
+            apps: vec![AppState {
+                app: "api".into(),
+                image: "api".into(),
+                candidates: Ok(Vec::new()),
+                records: Default::default(),
+                envs: vec![env("dev", Ok(Some(running("v1"))))],
+            }],
+            proposals: Vec::new(),
+            forge_error: None,
+        };
+        let order = ["dev".to_string()];
+        let moved = crate::promotion::Entry {
+            app: "api".into(),
+            env: "dev".into(),
+            action: Action::Commit,
+            from: None,
+            to: Some(ImageRef {
+                tag: Some("v2".into()),
+                digest: None,
+            }),
+            reason: None,
+            held: Vec::new(),
+            scan: None,
+            signature_key: None,
+        };
+        let p = Plan {
+            entries: vec![moved.clone()],
+            pull_requests: Vec::new(),
+        };
+        let mut board = Board::new(&snap, &p, &order);
+        assert_eq!(board.cell("api", "dev").unwrap().next.message, "commit v2");
+        board.committed("dev", &[&moved]);
+        board.committed("nowhere", &[&moved]);
+        let cell = board.cell("api", "dev").unwrap();
+        assert_eq!(cell.running.as_ref().unwrap().tag.as_deref(), Some("v2"));
+        assert_eq!(cell.next.message, "committed v2");
+        let mut pr = crate::promotion::promote::PrAction {
+            env: "dev".into(),
+            apps: vec!["api".into()],
+            number: 9,
+            url: "https://example.invalid/pull/9".into(),
+            what: "opened",
+        };
+        board.pull_request(&pr);
+        let link = board.cell("api", "dev").unwrap().pull_request.clone();
+        assert_eq!(link.map(|l| l.number), Some(9));
+        pr.what = "closed";
+        board.pull_request(&pr);
+        assert!(board.cell("api", "dev").unwrap().pull_request.is_none());
     }
 }

@@ -84,7 +84,7 @@ pub async fn run_pass<S: ImageSource>(
     let snap = snapshot(config, ws, source, gates, io).await;
     let plan = plan(&snap);
     let envs: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
-    let board = Board::new(&snap, &plan, &envs);
+    let mut board = Board::new(&snap, &plan, &envs);
     let mut commits = Vec::new();
     for env in config
         .environments
@@ -101,11 +101,17 @@ pub async fn run_pass<S: ImageSource>(
         let outcome = ws.apply(author, PUSH_ATTEMPTS, |root| {
             apply_moves(root, config, &env.name, &moves)
         })?;
+        if matches!(outcome, Outcome::Pushed { .. }) {
+            board.committed(&env.name, &moves);
+        }
         commits.push((env.name.clone(), outcome));
     }
     let prs = promote::execute(config, &snap, &plan, ws, author, io.forge)
         .await
         .map_err(PassError::Promotion)?;
+    for pr in &prs {
+        board.pull_request(pr);
+    }
     Ok(PassReport {
         plan,
         commits,

@@ -3,12 +3,15 @@
 //! file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
 use crate::config::{self, Config};
 use crate::forge::AnyForge;
 use crate::gates::{GatePolicy, Gates};
 use crate::gitops::{Author, CacheLock, Credentials, Workspace};
 use crate::health::{ArgoClient, SoakTracker};
+use crate::metrics::Metrics;
 use crate::promotion::pass::{self, PassError, PassReport};
 use crate::promotion::promote::PromotionIo;
 use crate::registry::AnyRegistry;
@@ -36,6 +39,8 @@ pub struct Context {
     /// The plan of the last pass that succeeded, so that a hold is logged
     /// when it starts, not on every pass while it lasts.
     pub last_plan: Option<crate::promotion::Plan>,
+    /// What passes and commands did, for `GET /metrics`.
+    pub metrics: Arc<Metrics>,
     // The lock on the cache's checkout and the scratch directory of a
     // read-only context; declared after the workspace so they outlive it.
     _cache_lock: Option<CacheLock>,
@@ -53,8 +58,25 @@ impl Context {
         }
     }
 
-    /// One reconciliation pass with everything loaded here.
+    /// One reconciliation pass with everything loaded here, recorded in
+    /// [`Context::metrics`].
     pub async fn run_pass(&mut self) -> Result<PassReport, PassError> {
+        let started = Instant::now();
+        let result = self.pass().await;
+        self.metrics.observe_pass(
+            result.as_ref().ok(),
+            started.elapsed(),
+            time::OffsetDateTime::now_utc(),
+        );
+        if let Some(AnyForge::GitHub(g)) = &self.forge
+            && let Some(rate) = g.rate_limit()
+        {
+            self.metrics.set_rate_limit_remaining(rate.remaining);
+        }
+        result
+    }
+
+    async fn pass(&mut self) -> Result<PassReport, PassError> {
         let io = PromotionIo {
             argo: self.argo.as_ref(),
             forge: self.forge.as_ref(),
@@ -98,7 +120,9 @@ impl Context {
             last_plan: self.last_plan.as_ref(),
             now: time::OffsetDateTime::now_utc(),
         };
-        crate::chatops::handle_comment(&mut io, event).await
+        let outcomes = crate::chatops::handle_comment(&mut io, event).await;
+        self.metrics.observe_commands(&outcomes);
+        outcomes
     }
 }
 
@@ -265,6 +289,7 @@ async fn load_with(
         config,
         read_only,
         last_plan: None,
+        metrics: Arc::new(Metrics::new()),
         _cache_lock: cache_lock,
         _scratch: scratch,
     })

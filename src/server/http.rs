@@ -1,4 +1,5 @@
-//! The HTTP listener (axum): `POST /webhooks/github` and `GET /healthz`.
+//! The HTTP listener (axum): `POST /webhooks/github`, `GET /healthz`,
+//! `GET /readyz` and `GET /metrics`.
 //!
 //! A delivery is answered at once and handled later: the handler checks
 //! it, classifies it and hands the [`Intake`] to a bounded queue whose
@@ -38,6 +39,7 @@ use tokio::sync::mpsc::{Sender, error::TrySendError};
 use super::dedup::Deliveries;
 use super::signature::{self, SIGNATURE_HEADER};
 use super::webhook::{Intake, Scope, classify};
+use crate::metrics::Metrics;
 
 /// The path GitHub delivers to.
 pub const WEBHOOK_PATH: &str = "/webhooks/github";
@@ -69,6 +71,7 @@ pub struct ServerState {
     sink: Sender<Intake>,
     deliveries: Mutex<Deliveries>,
     readiness: Option<Readiness>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// What `/readyz` reads: the runner's status, and how old its last
@@ -110,6 +113,7 @@ impl ServerState {
             sink,
             deliveries: Mutex::new(Deliveries::default()),
             readiness: None,
+            metrics: None,
         })
     }
 }
@@ -126,6 +130,25 @@ impl ServerState {
         self.readiness = Some(Readiness { status, max_age });
         self
     }
+
+    /// `GET /metrics` serves `metrics`, and every delivery is counted in
+    /// it. Without it, `/metrics` is 404.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+}
+
+async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
+    let Some(m) = &state.metrics else {
+        return text(StatusCode::NOT_FOUND, "metrics are not enabled\n");
+    };
+    let mut r = (StatusCode::OK, m.render()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+    );
+    r
 }
 
 async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
@@ -141,13 +164,14 @@ async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
     }
 }
 
-/// The routes: `POST /webhooks/github`, `GET /healthz`, `GET /readyz`; 404 elsewhere and
-/// 405 for another method.
+/// The routes: `POST /webhooks/github`, `GET /healthz`, `GET /readyz`,
+/// `GET /metrics`; 404 elsewhere and 405 for another method.
 pub fn router(state: ServerState) -> Router {
     Router::new()
         .route(WEBHOOK_PATH, post(webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(Arc::new(state))
 }
 
@@ -210,7 +234,38 @@ async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, Response
     }
 }
 
+/// The result a delivery is counted under, when its status alone does not
+/// say (the 200s: pong, ignored, duplicate).
+#[derive(Clone, Copy)]
+struct Counted(&'static str);
+
+fn counted(mut r: Response, result: &'static str) -> Response {
+    r.extensions_mut().insert(Counted(result));
+    r
+}
+
 async fn webhook(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+    let event = header_text(request.headers(), "x-github-event").map(str::to_string);
+    let r = handle_delivery(&state, request).await;
+    if let Some(m) = &state.metrics {
+        let result = r.extensions().get::<Counted>().map_or_else(
+            || match r.status() {
+                StatusCode::ACCEPTED => "accepted",
+                StatusCode::UNAUTHORIZED => "unauthorized",
+                StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                StatusCode::REQUEST_TIMEOUT => "timeout",
+                StatusCode::BAD_REQUEST => "bad_request",
+                StatusCode::SERVICE_UNAVAILABLE => "busy",
+                _ => "other",
+            },
+            |c| c.0,
+        );
+        m.observe_delivery(event.as_deref(), result);
+    }
+    r
+}
+
+async fn handle_delivery(state: &ServerState, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let event = header_text(headers, "x-github-event");
@@ -260,18 +315,24 @@ async fn webhook(State(state): State<Arc<ServerState>>, request: Request) -> Res
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if seen.contains(delivery) {
         tracing::debug!(event, delivery, "webhook redelivered: already handled");
-        return answer(StatusCode::OK, json!({"status": "duplicate"}));
+        return counted(
+            answer(StatusCode::OK, json!({"status": "duplicate"})),
+            "duplicate",
+        );
     }
     let reply = match intake {
         Intake::Ping => {
             tracing::info!(event, delivery, "webhook ping");
-            answer(StatusCode::OK, json!({"status": "pong"}))
+            counted(answer(StatusCode::OK, json!({"status": "pong"})), "ping")
         }
         Intake::Ignored(reason) => {
             tracing::debug!(event, delivery, %reason, "webhook ignored");
-            answer(
-                StatusCode::OK,
-                json!({"status": "ignored", "reason": reason}),
+            counted(
+                answer(
+                    StatusCode::OK,
+                    json!({"status": "ignored", "reason": reason}),
+                ),
+                "ignored",
             )
         }
         work => {

@@ -1,6 +1,7 @@
 //! The HTTP server: GitHub webhook intake (ChatOps comments, merges and
-//! pushes that call for a pass), and `/healthz`; metrics and the status
-//! page come later.
+//! pushes that call for a pass), `/healthz`, `/readyz` and `/metrics`
+//! (the [metrics](crate::metrics) the runner and the webhook handler
+//! record).
 //!
 //! - [`signature`] checks `X-Hub-Signature-256` in constant time, before
 //!   anything is parsed;

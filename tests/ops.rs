@@ -1,7 +1,9 @@
 //! Operating ferry as a user would, with the real binary: `ferry plan`
 //! changes nothing in the cache and sends no POST; a second process on one
 //! cache waits and then fails naming the holder; a daemon logs each hold
-//! once at WARN when it starts, not on every pass.
+//! once at WARN when it starts, not on every pass; `/metrics` passes
+//! `promtool check metrics` and moves with each pass; `/readyz` follows the
+//! GitOps remote; the example alert rules pass `promtool test rules`.
 //!
 //! One loopback server plays Argo CD (`/api/v1/applications/{name}`, from
 //! a map the test fills) and the smoke endpoints (`/health`, `/deploy`),
@@ -811,4 +813,50 @@ async fn readyz_flips_when_the_remote_disappears_and_returns() {
     assert!(back.starts_with("ready: "), "{back}");
     let log = terminate(child).await;
     assert!(log.contains("pass failed"), "{log}");
+}
+
+/// The example alert rules (`deploy/prometheus/alerts.yaml`) load in
+/// Prometheus, their unit tests pass (`promtool test rules`), and every
+/// metric they name is one ferry defines.
+#[test]
+fn the_example_alerts_load_pass_their_tests_and_name_real_metrics() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus");
+    let promtool = std::env::var("FERRY_PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    for args in [
+        &["check", "rules", "alerts.yaml"][..],
+        &["test", "rules", "alerts_test.yaml"][..],
+    ] {
+        let out = Command::new(&promtool)
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{promtool} (Debian package prometheus) is required: {e}"));
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let defined =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/metrics/mod.rs"))
+            .unwrap();
+    let rules = std::fs::read_to_string(dir.join("alerts.yaml")).unwrap();
+    let re = regex::Regex::new(r"\bferry_[a-z_]+").unwrap();
+    let used: std::collections::BTreeSet<&str> = rules
+        .lines()
+        .filter(|l| l.trim_start().starts_with("expr:") || l.starts_with("          "))
+        .flat_map(|l| re.find_iter(l).map(|m| m.as_str()))
+        .collect();
+    assert!(used.len() >= 6, "{used:?}");
+    for name in used {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        assert!(
+            defined.contains(&format!("\"{base}\"")),
+            "alerts.yaml names {name}, which src/metrics defines nowhere"
+        );
+    }
 }

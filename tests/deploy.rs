@@ -5,8 +5,9 @@
 //! the Dockerfile's stages, user and command agree with the Deployment and
 //! ferry's CLI; `cfn-lint` passes the CloudFormation template, moto creates
 //! the stack, EventBridge delivers ECR and Inspector events to its queue and
-//! ferry's SQS intake reads them; and the IAM role grants exactly the AWS
-//! calls ferry makes, as a recording of those calls shows.
+//! ferry's SQS intake reads them; the IAM role grants exactly the AWS calls
+//! ferry makes, as a recording of those calls shows; and the GitHub App
+//! manifest asks for what ferry uses and delivers to ferry's route.
 //!
 //! cfn-lint and python (with boto3) come from the moto venv that
 //! `scripts/install-test-services.sh` builds (beside `$FERRY_MOTO_SERVER`),
@@ -1419,4 +1420,34 @@ async fn iam_policy_grants_exactly_the_aws_calls_ferry_makes() {
         granted, needed,
         "granted vs needed; registry requests: {registry_requests:?}"
     );
+}
+
+#[test]
+fn github_app_manifest_asks_for_what_ferry_uses_and_delivers_to_its_route() {
+    let m: Value = yaml_serde::from_str(&read("deploy/github-app.yml")).unwrap();
+    let perms: BTreeMap<String, String> = labels(&m["default_permissions"]);
+    let want: BTreeMap<String, String> = [
+        ("contents", "write"),
+        ("pull_requests", "write"),
+        ("issues", "write"),
+        ("metadata", "read"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(perms, want);
+    let events: BTreeSet<&str> = seq(&m["default_events"], "default_events")
+        .iter()
+        .map(|e| s(e, "event"))
+        .collect();
+    assert_eq!(
+        events,
+        BTreeSet::from(["push", "pull_request", "issue_comment"])
+    );
+    assert_eq!(m["public"], false);
+    assert_eq!(m["hook_attributes"]["active"], true);
+    let hook = s(&m["hook_attributes"]["url"], "hook url");
+    let url = reqwest::Url::parse(hook).unwrap();
+    assert_eq!(url.scheme(), "https");
+    assert_eq!(url.path(), ferry::server::http::WEBHOOK_PATH);
 }

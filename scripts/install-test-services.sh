@@ -9,6 +9,8 @@
 #     for OciRegistry::start_with_htpasswd.
 #   - moto[server] (PyPI, pinned in tests/support/requirements.txt) in a venv
 #     at .venv-moto/ in the repository: a fake AWS (ECR, SQS) HTTP server.
+#     The same venv has cfn-lint and boto3 (moto's own dependencies), which
+#     tests/deploy.rs runs against deploy/aws/ferry.yaml.
 #
 # Afterwards the tests find the binaries at their default places; .ci/run also
 # exports FERRY_MOTO_SERVER and FERRY_DOCKER_REGISTRY.
@@ -54,5 +56,6 @@ else
   "$venv/bin/pip" install -q --disable-pip-version-check --no-input -r "$req"
   echo "$want" > "$venv/.ferry-stamp"
 fi
-"$venv/bin/python" -c 'import moto; print("moto", moto.__version__)'
+"$venv/bin/python" -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'
 test -x "$venv/bin/moto_server"
+"$venv/bin/cfn-lint" --version

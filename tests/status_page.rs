@@ -4,7 +4,7 @@
 //! the page before the first pass), then loaded in headless Chromium,
 //! whose DOM must hold the matrix: one row per app, each environment's tag
 //! in its column, the pins, links only for web URLs, and no script but the
-//! page's own.
+//! page's own, and the inline filter hiding rows as one types.
 //!
 //! Chromium is Debian's `chromium` (`.ci/run` installs it), found through
 //! `FERRY_CHROMIUM` or `PATH`; without it the browser tests fail. The
@@ -581,6 +581,29 @@ async fn chromium_shows_the_matrix_with_tags_and_pins() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, "checkout");
     assert!(dom.contains("<span id=\"shown\">1</span> of 9 apps"));
+}
+
+/// The inline filter, driven as a person would: the page as served, with
+/// a line of script that types into the box. (Loaded from a file, as a
+/// page of its own origin could not be scripted from outside.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_filters_rows_as_one_types() {
+    let (_tx, rx) = watch::channel(realistic(OffsetDateTime::now_utc()));
+    let addr = start(rx).await;
+    let html = get(addr, "/").await.text().await.unwrap();
+    let typing = "<script>var f=document.getElementById('filter');f.value='Bill';\
+                  f.dispatchEvent(new Event('input'));</script></body>";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("page.html");
+    std::fs::write(&file, html.replace("</body>", typing)).unwrap();
+    let dom = dump_dom(format!("file://{}", file.display())).await;
+    let rows = body_rows(&dom);
+    assert_eq!(rows.len(), 8, "the script hides rows, it removes none");
+    for (app, _) in &rows {
+        let hidden = dom.contains(&format!("<tr data-app=\"{app}\" hidden=\"\">"));
+        assert_eq!(hidden, app != "billing", "{app}");
+    }
+    assert!(dom.contains("<span id=\"shown\">1</span> of 8 apps"));
 }
 
 fn docs_png() -> PathBuf {

@@ -321,8 +321,14 @@ fn the_filter_keeps_matching_apps_ignoring_case() {
     assert!(html.contains("value=\"API\""));
     assert!(html.contains("<span id=\"shown\">1</span> of 2 apps"));
     assert!(!html.contains("data-app=\"web"));
-    let none = View::new(&s, true, Some("zzz"), NOW);
-    assert!(render_html(&none).contains("No app matches the filter."));
+    let none = View::new(&s, true, Some("zzz\"><script>"), NOW);
+    let html = render_html(&none);
+    assert!(html.contains("No app matches the filter."));
+    // What was typed goes back into the box as an attribute value.
+    assert!(
+        html.contains("value=\"zzz&quot;&gt;&lt;script&gt;\""),
+        "{html}"
+    );
     let json: Value = serde_json::from_str(&view.to_json().unwrap()).unwrap();
     assert_eq!(json["filter"], "API");
     assert_eq!(json["board"]["apps"].as_array().unwrap().len(), 1);

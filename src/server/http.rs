@@ -1,5 +1,6 @@
-//! The HTTP listener (axum): `POST /webhooks/github`, `GET /healthz`,
-//! `GET /readyz` and `GET /metrics`.
+//! The HTTP listener (axum): `POST /webhooks/github`, the status page
+//! `GET /` (HTML, or JSON with `?output=json`; see [`page`](super::page)),
+//! `GET /healthz`, `GET /readyz` and `GET /metrics`.
 //!
 //! A delivery is answered at once and handled later: the handler checks
 //! it, classifies it and hands the [`Intake`] to a bounded queue whose
@@ -20,7 +21,8 @@
 //!    consumer has stopped, as at shutdown), so GitHub can redeliver later.
 //!    A body sent slower than [`BODY_TIMEOUT`] gets 408.
 //!
-//! Neither the body nor the secret is ever logged.
+//! Neither the body nor the secret is ever logged. The status page and
+//! `/readyz` read the runner's last published status and never wait for it.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -29,7 +31,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -37,6 +39,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc::{Sender, error::TrySendError};
 
 use super::dedup::Deliveries;
+use super::page::{self, Output, Query, View};
 use super::signature::{self, SIGNATURE_HEADER};
 use super::webhook::{Intake, Scope, classify};
 use crate::metrics::Metrics;
@@ -70,13 +73,13 @@ pub struct ServerState {
     scope: Scope,
     sink: Sender<Intake>,
     deliveries: Mutex<Deliveries>,
-    readiness: Option<Readiness>,
+    runner: Option<RunnerFeed>,
     metrics: Option<Arc<Metrics>>,
 }
 
-/// What `/readyz` reads: the runner's status, and how old its last
-/// successful pass may be.
-struct Readiness {
+/// What `/readyz` and the status page read: the runner's status, and how
+/// old its last successful pass may be.
+struct RunnerFeed {
     status: tokio::sync::watch::Receiver<crate::runner::Status>,
     max_age: Duration,
 }
@@ -112,22 +115,23 @@ impl ServerState {
             scope,
             sink,
             deliveries: Mutex::new(Deliveries::default()),
-            readiness: None,
+            runner: None,
             metrics: None,
         })
     }
 }
 
 impl ServerState {
-    /// `/readyz` answers from the runner's `status`: ready while the runner
-    /// runs and its last successful pass is at most `max_age` old. Without
-    /// it, `/readyz` is ready once the server serves.
+    /// `/readyz` and the status page answer from the runner's `status`:
+    /// ready while the runner runs and its last successful pass is at most
+    /// `max_age` old. Without it, `/readyz` is ready once the server serves
+    /// and the page says no pass has run.
     pub fn with_readiness(
         mut self,
         status: tokio::sync::watch::Receiver<crate::runner::Status>,
         max_age: Duration,
     ) -> Self {
-        self.readiness = Some(Readiness { status, max_age });
+        self.runner = Some(RunnerFeed { status, max_age });
         self
     }
 
@@ -152,7 +156,7 @@ async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
 }
 
 async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
-    let Some(r) = &state.readiness else {
+    let Some(r) = &state.runner else {
         return text(StatusCode::OK, "ready\n");
     };
     // The runner owns the sender: closed means the runner is gone.
@@ -164,10 +168,56 @@ async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
     }
 }
 
-/// The routes: `POST /webhooks/github`, `GET /healthz`, `GET /readyz`,
-/// `GET /metrics`; 404 elsewhere and 405 for another method.
+/// `GET /`: the status page, or its JSON with `?output=json`; 400 for
+/// another `output`. Never cached: it is the state of the last pass.
+async fn status_page(State(state): State<Arc<ServerState>>, uri: Uri) -> Response {
+    let query = match Query::parse(uri.query()) {
+        Ok(q) => q,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    // A clone of the Arcs, so the runner never waits on a page being made.
+    let (status, alive) = match &state.runner {
+        Some(r) => (r.status.borrow().clone(), r.status.has_changed().is_ok()),
+        None => (crate::runner::Status::default(), true),
+    };
+    let view = View::new(
+        &status,
+        alive,
+        query.app.as_deref(),
+        time::OffsetDateTime::now_utc(),
+    );
+    let (body, content_type) = match query.output {
+        Output::Html => (page::render_html(&view), "text/html; charset=utf-8"),
+        Output::Json => match view.to_json() {
+            Ok(json) => (json, "application/json"),
+            Err(e) => {
+                tracing::warn!(error = %e, "status page: JSON not made");
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "status not available\n");
+            }
+        },
+    };
+    let mut r = (StatusCode::OK, body).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if query.output == Output::Html
+        && let Ok(csp) = HeaderValue::from_str(&page::CONTENT_SECURITY_POLICY)
+    {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    r
+}
+
+/// The routes: `GET /` (the status page), `POST /webhooks/github`,
+/// `GET /healthz`, `GET /readyz`, `GET /metrics`; 404 elsewhere and 405
+/// for another method.
 pub fn router(state: ServerState) -> Router {
     Router::new()
+        .route("/", get(status_page))
         .route(WEBHOOK_PATH, post(webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

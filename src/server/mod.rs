@@ -1,7 +1,7 @@
 //! The HTTP server: GitHub webhook intake (ChatOps comments, merges and
-//! pushes that call for a pass), `/healthz`, `/readyz` and `/metrics`
-//! (the [metrics](crate::metrics) the runner and the webhook handler
-//! record).
+//! pushes that call for a pass), the status page (`GET /`), `/healthz`,
+//! `/readyz` and `/metrics` (the [metrics](crate::metrics) the runner and
+//! the webhook handler record).
 //!
 //! - [`signature`] checks `X-Hub-Signature-256` in constant time, before
 //!   anything is parsed;
@@ -9,12 +9,15 @@
 //! - [`dedup`] remembers recent delivery ids, so a redelivery is handled
 //!   once;
 //! - [`ready`] decides `/readyz` from the runner's status (pure);
+//! - [`page`] renders the status page, and its JSON, from that status
+//!   (pure);
 //! - [`http`] is the axum listener tying them together: it answers at
 //!   once and queues the work for the loop that owns the checkout;
 //!   [`forward`] hands that queue to the [runner](crate::runner).
 
 pub mod dedup;
 pub mod http;
+pub mod page;
 pub mod ready;
 pub mod signature;
 pub mod webhook;

@@ -354,6 +354,7 @@ async fn page_and_json_follow_the_runner_status() {
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "content-type"), "text/html; charset=utf-8");
     assert_eq!(header(&r, "cache-control"), "no-store");
+    assert_eq!(header(&r, "referrer-policy"), "no-referrer");
     let csp = header(&r, "content-security-policy");
     assert!(
         csp.starts_with("default-src 'none'; style-src 'sha256-"),

@@ -9,12 +9,13 @@
 //! The exposition is the `prometheus` crate's text format, checked by
 //! `promtool check metrics` in the tests.
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use time::OffsetDateTime;
 
@@ -34,6 +35,9 @@ const PASS_BUCKETS: &[f64] = &[
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
+/// Verdicts remembered so that each is counted once per digest.
+const MAX_VERDICTS_SEEN: usize = 100_000;
+
 /// The GitHub events ferry knows; any other `X-GitHub-Event` is counted
 /// as `other`.
 const EVENTS: &[&str] = &["ping", "push", "pull_request", "issue_comment"];
@@ -51,14 +55,17 @@ pub struct Metrics {
     deliveries: IntCounterVec,
     commands: IntCounterVec,
     image_info: IntGaugeVec,
-    rate_limit: IntGauge,
+    rate_limit: IntGaugeVec,
     dora_deployments: IntGaugeVec,
     dora_per_day: GaugeVec,
     dora_band: IntGaugeVec,
-    dora_lead_time: GaugeVec,
+    dora_lead_p50: GaugeVec,
+    dora_lead_p90: GaugeVec,
     dora_failure_rate: GaugeVec,
     dora_restore: GaugeVec,
     dora_window: Gauge,
+    /// (digest, gate, code) already counted in `gate_verdicts`.
+    verdicts_seen: Mutex<HashSet<(String, &'static str, &'static str)>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -124,13 +131,14 @@ impl Metrics {
         .expect("a valid metric definition");
         r.register(Box::new(pass_duration.clone()))
             .expect("each metric is registered once");
-        let rate_limit = IntGauge::new(
+        // No labels, but a vector: the series appears only once GitHub
+        // has said, so a fresh process or another forge is not "0 left".
+        let rate_limit = int_gauges(
+            &r,
             "ferry_github_rate_limit_remaining",
             "Requests left in GitHub's current rate-limit window, as its last response said.",
-        )
-        .expect("a valid metric definition");
-        r.register(Box::new(rate_limit.clone()))
-            .expect("each metric is registered once");
+            &[],
+        );
         let m = Metrics {
             passes: counter(
                 &r,
@@ -159,7 +167,7 @@ impl Metrics {
             gate_verdicts: counter(
                 &r,
                 "ferry_gate_verdicts_total",
-                "Gate verdicts in plans, by gate and code: each reason a candidate is held, and gate=\"all\" code=\"passed\" for each image a plan moves.",
+                "Gate verdicts on distinct digests, by gate and code: each reason a candidate is held, and gate=\"all\" code=\"passed\" for each image a plan moves; a verdict is counted once per digest, not once per pass.",
                 &["gate", "code"],
             ),
             held_images: int_gauges(
@@ -205,11 +213,19 @@ impl Metrics {
                 "The deployment-frequency band (daily, weekly, monthly, yearly) per environment; 1 for the current band.",
                 &["env", "band"],
             ),
-            dora_lead_time: gauges(
+            // Two gauges, not a `quantile` label: Prometheus keeps that
+            // label for summaries.
+            dora_lead_p50: gauges(
                 &r,
-                "ferry_dora_lead_time_seconds",
-                "Lead time for changes over the DORA window, per environment and quantile (0.5, 0.9).",
-                &["env", "quantile"],
+                "ferry_dora_lead_time_p50_seconds",
+                "Median lead time for changes over the DORA window, per environment.",
+                &["env"],
+            ),
+            dora_lead_p90: gauges(
+                &r,
+                "ferry_dora_lead_time_p90_seconds",
+                "90th percentile lead time for changes over the DORA window, per environment.",
+                &["env"],
             ),
             dora_failure_rate: gauges(
                 &r,
@@ -228,6 +244,7 @@ impl Metrics {
                 "ferry_dora_window_seconds",
                 "The period the DORA figures cover.",
             ),
+            verdicts_seen: Mutex::new(HashSet::new()),
             registry: r,
         };
         for result in ["ok", "failed"] {
@@ -262,10 +279,21 @@ impl Metrics {
                 .with_label_values(&[pr.env.as_str(), pr.what])
                 .inc();
         }
-        for ((gate, code), n) in verdicts(&report.plan) {
-            self.gate_verdicts
-                .with_label_values(&[gate, code])
-                .inc_by(n);
+        {
+            let mut seen = self
+                .verdicts_seen
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if seen.len() > MAX_VERDICTS_SEEN {
+                // Bounded memory; forgetting only means a verdict on an
+                // old digest may be counted again.
+                seen.clear();
+            }
+            for (digest, gate, code) in verdicts(&report.plan) {
+                if seen.insert((digest.to_string(), gate, code)) {
+                    self.gate_verdicts.with_label_values(&[gate, code]).inc();
+                }
+            }
         }
         self.held_images.reset();
         for e in &report.plan.entries {
@@ -323,6 +351,7 @@ impl Metrics {
     /// Records the rate-limit window of the forge's last response.
     pub fn set_rate_limit_remaining(&self, remaining: u64) {
         self.rate_limit
+            .with_label_values::<&str>(&[])
             .set(i64::try_from(remaining).unwrap_or(i64::MAX));
     }
 
@@ -330,7 +359,8 @@ impl Metrics {
     pub fn set_dora(&self, report: &dora::Report) {
         for m in [
             &self.dora_per_day,
-            &self.dora_lead_time,
+            &self.dora_lead_p50,
+            &self.dora_lead_p90,
             &self.dora_failure_rate,
             &self.dora_restore,
         ] {
@@ -356,11 +386,12 @@ impl Metrics {
                     .with_label_values(&[env, band.as_str()])
                     .set(i64::from(band == e.band));
             }
-            for (q, v) in [("0.5", e.lead_time_median), ("0.9", e.lead_time_p90)] {
+            for (m, v) in [
+                (&self.dora_lead_p50, e.lead_time_median),
+                (&self.dora_lead_p90, e.lead_time_p90),
+            ] {
                 if let Some(v) = v {
-                    self.dora_lead_time
-                        .with_label_values(&[env, q])
-                        .set(v.as_secs_f64());
+                    m.with_label_values(&[env]).set(v.as_secs_f64());
                 }
             }
             if let Some(r) = e.change_failure_rate {
@@ -392,13 +423,15 @@ pub fn delivery_event(event: Option<&str>) -> &'static str {
     }
 }
 
-/// Per (gate, code), how many verdicts the plan holds: a reason for each
-/// held candidate, and one `passed` for each move.
-fn verdicts(plan: &Plan) -> BTreeMap<(&'static str, &'static str), u64> {
-    let mut n = BTreeMap::new();
+/// Every verdict the plan holds, as (digest, gate, code): a reason for
+/// each held candidate, and `("all", "passed")` for each image it moves.
+fn verdicts(plan: &Plan) -> Vec<(&str, &'static str, &'static str)> {
+    let mut out = Vec::new();
     for e in &plan.entries {
-        if e.action != Action::None {
-            *n.entry(("all", "passed")).or_insert(0) += 1;
+        if e.action != Action::None
+            && let Some(digest) = e.to.as_ref().and_then(|t| t.digest.as_deref())
+        {
+            out.push((digest, "all", "passed"));
         }
         for h in held_of(e) {
             for r in &h.reasons {
@@ -406,11 +439,11 @@ fn verdicts(plan: &Plan) -> BTreeMap<(&'static str, &'static str), u64> {
                     crate::gates::Gate::Scan => "scan",
                     crate::gates::Gate::Signature => "signature",
                 };
-                *n.entry((gate, r.code.as_str())).or_insert(0) += 1;
+                out.push((h.digest.as_str(), gate, r.code.as_str()));
             }
         }
     }
-    n
+    out
 }
 
 /// The candidates an entry says are held: a held entry lists them in its

@@ -15,7 +15,10 @@ fn entry(app: &str, env: &str, action: Action, reason: Option<Why>, held: Vec<He
         env: env.into(),
         action,
         from: None,
-        to: None,
+        to: (action != Action::None).then(|| ImageRef {
+            tag: Some("t".into()),
+            digest: Some("sha256:a".into()),
+        }),
         reason,
         held,
         scan: None,
@@ -185,18 +188,19 @@ fn a_pass_moves_its_counters_and_replaces_the_image_series() {
             &t,
             r#"ferry_gate_verdicts_total{code="scan_budget",gate="scan"}"#
         ),
-        Some(4.0)
+        Some(2.0),
+        "two digests over budget, each counted once over two passes"
     );
     assert_eq!(
         value(
             &t,
             r#"ferry_gate_verdicts_total{code="unsigned",gate="signature"}"#
         ),
-        Some(2.0)
+        Some(1.0)
     );
     assert_eq!(
         value(&t, r#"ferry_gate_verdicts_total{code="passed",gate="all"}"#),
-        Some(4.0)
+        Some(1.0)
     );
     assert_eq!(
         value(&t, r#"ferry_held_images{app="web",env="dev"}"#),
@@ -345,10 +349,7 @@ fn dora_gauges_follow_the_last_report() {
         Some(0.0)
     );
     assert_eq!(
-        value(
-            &t,
-            r#"ferry_dora_lead_time_seconds{env="prod",quantile="0.9"}"#
-        ),
+        value(&t, r#"ferry_dora_lead_time_p90_seconds{env="prod"}"#),
         Some(7200.0)
     );
     assert_eq!(
@@ -363,8 +364,12 @@ fn dora_gauges_follow_the_last_report() {
 }
 
 #[test]
-fn the_rate_limit_gauge_saturates() {
+fn the_rate_limit_gauge_appears_once_known_and_saturates() {
     let m = Metrics::new();
+    assert!(
+        !m.render().contains("ferry_github_rate_limit_remaining"),
+        "no series before GitHub has answered"
+    );
     m.set_rate_limit_remaining(4321);
     assert_eq!(
         value(&m.render(), "ferry_github_rate_limit_remaining"),

@@ -148,26 +148,56 @@ impl Board {
         }
     }
 
-    /// Records that `env` now runs what `moves` moved it to: a pass's
-    /// commit pushed them, so the board shows the environment after the
-    /// pass, not before.
-    pub fn committed(&mut self, env: &str, moves: &[&super::plan::Entry]) {
+    /// Records what `env`'s overlay holds for `m`'s app after the pass's
+    /// commit, as read back from the checkout: the board shows the
+    /// environment after the pass, and a move the commit left out (the
+    /// overlay changed, or was pinned, in the meantime) is not shown as
+    /// made.
+    pub fn settle(
+        &mut self,
+        env: &str,
+        m: &super::plan::Entry,
+        after: Result<
+            (
+                Option<super::snapshot::Running>,
+                Option<crate::kustomize::Pin>,
+            ),
+            String,
+        >,
+    ) {
         let Some(col) = self.envs.iter().position(|e| e == env) else {
             return;
         };
-        for m in moves {
-            let Some(cell) = self
-                .rows
-                .iter_mut()
-                .find(|r| r.app == m.app)
-                .and_then(|r| r.cells.get_mut(col))
-                .and_then(Option::as_mut)
-            else {
-                continue;
-            };
-            let Some(to) = &m.to else { continue };
-            cell.running = Some(to.clone());
-            cell.error = None;
+        let Some(cell) = self
+            .rows
+            .iter_mut()
+            .find(|r| r.app == m.app)
+            .and_then(|r| r.cells.get_mut(col))
+            .and_then(Option::as_mut)
+        else {
+            return;
+        };
+        let (running, pin) = match after {
+            Ok(found) => found,
+            Err(e) => {
+                cell.running = None;
+                cell.error = Some(e);
+                return;
+            }
+        };
+        let running = running.map(|r| ImageRef {
+            tag: r.tag,
+            digest: r.digest,
+        });
+        let made = running.is_some() && running == m.to;
+        cell.running = running;
+        cell.error = None;
+        cell.pin = pin.map(|p| PinView {
+            by: p.by,
+            reason: p.reason,
+            since: p.at,
+        });
+        if made && let Some(to) = &m.to {
             cell.next = Next {
                 action: m.action,
                 to: None,
@@ -373,10 +403,24 @@ mod tests {
         };
         let mut board = Board::new(&snap, &p, &order);
         assert_eq!(board.cell("api", "dev").unwrap().next.message, "commit v2");
-        board.committed("dev", &[&moved]);
-        board.committed("nowhere", &[&moved]);
+        // The commit left the move out: someone pinned v1 meanwhile.
+        let pin = Pin {
+            image: "api".into(),
+            by: Some("oncall".into()),
+            at: None,
+            reason: Some("freeze".into()),
+            line: 4,
+        };
+        board.settle("dev", &moved, Ok((Some(running("v1")), Some(pin))));
+        let cell = board.cell("api", "dev").unwrap();
+        assert_eq!(cell.running.as_ref().unwrap().tag.as_deref(), Some("v1"));
+        assert_eq!(cell.pin.as_ref().unwrap().by.as_deref(), Some("oncall"));
+        assert_eq!(cell.next.message, "commit v2", "not shown as made");
+        board.settle("dev", &moved, Ok((Some(running("v2")), None)));
+        board.settle("nowhere", &moved, Ok((None, None)));
         let cell = board.cell("api", "dev").unwrap();
         assert_eq!(cell.running.as_ref().unwrap().tag.as_deref(), Some("v2"));
+        assert!(cell.pin.is_none());
         assert_eq!(cell.next.message, "committed v2");
         let mut pr = crate::promotion::promote::PrAction {
             env: "dev".into(),

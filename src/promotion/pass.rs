@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::board::Board;
 use super::execute::apply_moves;
 use super::gating;
-use super::observe;
+use super::observe::{self, read_overlay};
 use super::plan::{Action, Plan, plan};
 use super::promote::{self, PrAction, PromotionIo};
 use super::snapshot::Snapshot;
@@ -101,8 +101,14 @@ pub async fn run_pass<S: ImageSource>(
         let outcome = ws.apply(author, PUSH_ATTEMPTS, |root| {
             apply_moves(root, config, &env.name, &moves)
         })?;
-        if matches!(outcome, Outcome::Pushed { .. }) {
-            board.committed(&env.name, &moves);
+        // What the overlays hold now, read back: the commit may have left
+        // a move out, or another writer made it.
+        for m in &moves {
+            if let Some(app) = config.apps.iter().find(|a| a.name == m.app)
+                && let Some(dir) = app.overlays.get(&env.name)
+            {
+                board.settle(&env.name, m, read_overlay(ws.root(), dir, &app.image));
+            }
         }
         commits.push((env.name.clone(), outcome));
     }

@@ -204,6 +204,11 @@ async fn status_page(State(state): State<Arc<ServerState>>, uri: Uri) -> Respons
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // PR links go to GitHub: they need not learn ferry's address.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if query.output == Output::Html
         && let Ok(csp) = HeaderValue::from_str(&page::CONTENT_SECURITY_POLICY)
     {

@@ -85,9 +85,7 @@ fn report(args: &Args) -> Exit {
         );
         return Exit::BadInput;
     }
-    // Whole seconds: git's times have no more.
-    let now = OffsetDateTime::now_utc();
-    let until = now.replace_nanosecond(0).unwrap_or(now);
+    let until = OffsetDateTime::now_utc();
     let since = match time::Duration::try_from(args.since)
         .ok()
         .and_then(|d| until.checked_sub(d))
@@ -205,7 +203,12 @@ fn open(path: &Path, config: &Config) -> Result<Checkout, (String, bool)> {
 fn render(config: &Config, reading: &Reading) -> String {
     let r = &reading.report;
     let fmt = |t: OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
+        t.replace_nanosecond(0)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_default()
     };
     let days = (r.until - r.since).whole_seconds().max(0) as u64;

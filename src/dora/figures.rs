@@ -136,8 +136,13 @@ fn env_figures(
     since: OffsetDateTime,
     until: OffsetDateTime,
 ) -> EnvFigures {
-    let (start, end) = (since.unix_timestamp(), until.unix_timestamp());
-    let in_period = |t: i64| t >= start && t < end;
+    // Commit times are whole seconds; the bounds may not be: a commit at
+    // 12:00:05 is before an `until` of 12:00:05.7.
+    let (lo, hi) = (since.unix_timestamp_nanos(), until.unix_timestamp_nanos());
+    let in_period = |t: i64| {
+        let t = i128::from(t) * 1_000_000_000;
+        t >= lo && t < hi
+    };
     let mut deployments = 0u64;
     let mut failures = 0u64;
     let mut leads = Vec::new();
@@ -181,7 +186,7 @@ fn env_figures(
     }
     leads.sort_unstable();
     restores.sort_unstable();
-    let period_days = (end - start).max(0) as f64 / 86_400.0;
+    let period_days = (hi - lo).max(0) as f64 / 86_400e9;
     EnvFigures {
         env: spec.name.clone(),
         deployments,

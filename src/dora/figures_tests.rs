@@ -451,6 +451,14 @@ fn the_period_includes_its_start_and_excludes_its_end() {
     h.mv("dev", "api", Some("v2"), "v3", DAY - 1, &[]);
     h.mv("dev", "api", Some("v3"), "v4", DAY, &[]);
     assert_eq!(h.figures("dev", 0, DAY).deployments, 2);
+    // A commit in the same second as a fractional end is before it.
+    let r = compute(
+        &envs(),
+        &h.changes,
+        t0(),
+        t0() + time::Duration::seconds(DAY) + time::Duration::milliseconds(300),
+    );
+    assert_eq!(r.envs[0].deployments, 3);
     // A failure is the period's when its deployment is; the revert may
     // come after the period.
     let mut h = Hist::default();

@@ -2,10 +2,11 @@
 //! audit log (`Ferry-App:`, `Ferry-Digest:`, ...) lives, and the changes a
 //! first-parent walk finds in a set of files.
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 
-use git2::{DiffFile, DiffOptions, FileMode, Sort};
+use git2::{ObjectType, Oid, Repository, Sort, Tree, TreeEntry};
 
 use super::{GitContext, GitError, Workspace};
 
@@ -72,12 +73,12 @@ impl Workspace {
         max_commits: usize,
         mut visit: impl FnMut(CommitChanges),
     ) -> Result<WalkEnd, GitError> {
-        let watched: HashSet<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        let watched = Watched::of(paths);
         let mut end = WalkEnd {
             commits: 0,
             capped: false,
         };
-        if watched.is_empty() {
+        if watched.children.is_empty() {
             return Ok(end);
         }
         let repo = self.repository();
@@ -87,13 +88,11 @@ impl Workspace {
         walk.set_sorting(Sort::NONE).ctx("log")?;
         walk.simplify_first_parent().ctx("log")?;
         walk.push(head.id()).ctx("log")?;
-        let blob = |f: DiffFile<'_>| -> Result<Option<Blob>, GitError> {
-            if f.id().is_zero() || !matches!(f.mode(), FileMode::Blob | FileMode::BlobExecutable) {
-                return Ok(None);
-            }
-            let b = repo.find_blob(f.id()).ctx("log")?;
+        let blob = |id: Option<Oid>| -> Result<Option<Blob>, GitError> {
+            let Some(id) = id else { return Ok(None) };
+            let b = repo.find_blob(id).ctx("log")?;
             Ok(Some(Blob {
-                id: f.id().to_string(),
+                id: id.to_string(),
                 content: b.content().to_vec(),
             }))
         };
@@ -113,23 +112,21 @@ impl Workspace {
                 Some(p) => Some(p.tree().ctx("log")?),
                 None => None,
             };
-            let mut opts = DiffOptions::new();
-            opts.skip_binary_check(true).ignore_submodules(true);
-            let diff = repo
-                .diff_tree_to_tree(parent.as_ref(), Some(&tree), Some(&mut opts))
-                .ctx("log")?;
-            let mut files = Vec::new();
-            for delta in diff.deltas() {
-                let Some(path) = delta.new_file().path().or_else(|| delta.old_file().path()) else {
-                    continue;
-                };
-                if !watched.contains(path) {
-                    continue;
-                }
+            let mut found = Vec::new();
+            changed(
+                repo,
+                parent.as_ref(),
+                Some(&tree),
+                &watched,
+                Path::new(""),
+                &mut found,
+            )?;
+            let mut files = Vec::with_capacity(found.len());
+            for (path, before, after) in found {
                 files.push(FileChange {
-                    path: path.to_path_buf(),
-                    before: blob(delta.old_file())?,
-                    after: blob(delta.new_file())?,
+                    path,
+                    before: blob(before)?,
+                    after: blob(after)?,
                 });
             }
             if !files.is_empty() {
@@ -143,6 +140,180 @@ impl Workspace {
         }
         Ok(end)
     }
+}
+
+/// The watched files as a tree of names: a walk compares only the entries
+/// on the way to one of them, and skips a subtree whose id is unchanged.
+#[derive(Debug, Default)]
+struct Watched {
+    children: BTreeMap<String, Watched>,
+    file: bool,
+}
+
+impl Watched {
+    /// Paths that are not plain relative paths (or not UTF-8) name no file
+    /// of a tree, and are left out.
+    fn of(paths: &[PathBuf]) -> Watched {
+        let mut root = Watched::default();
+        'paths: for p in paths {
+            let mut names = Vec::new();
+            for c in p.components() {
+                match c {
+                    Component::Normal(n) => match n.to_str() {
+                        Some(n) => names.push(n),
+                        None => continue 'paths,
+                    },
+                    _ => continue 'paths,
+                }
+            }
+            if names.is_empty() {
+                continue;
+            }
+            let mut node = &mut root;
+            for n in names {
+                node = node.children.entry(n.to_string()).or_default();
+            }
+            node.file = true;
+        }
+        root
+    }
+}
+
+/// A tree entry's id, and whether it is a tree or a regular file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Item {
+    id: Oid,
+    tree: bool,
+    file: bool,
+}
+
+impl Item {
+    fn of(e: &TreeEntry<'_>) -> Item {
+        Item {
+            id: e.id(),
+            tree: e.kind() == Some(ObjectType::Tree),
+            // Regular files only: a link or a submodule is no version.
+            file: e.kind() == Some(ObjectType::Blob) && matches!(e.filemode(), 0o100644 | 0o100755),
+        }
+    }
+}
+
+/// Git's order of tree entries: by name, a tree's name compared as if it
+/// ended in `/`.
+fn git_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        match x.cmp(y) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+    }
+    let next = |s: &[u8], tree: bool| {
+        s.get(a.len().min(b.len()))
+            .copied()
+            .unwrap_or(if tree { b'/' } else { 0 })
+    };
+    next(a, a_tree).cmp(&next(b, b_tree))
+}
+
+/// Appends `(path, blob before, blob after)` for every watched file under
+/// `node` that differs between the trees `old` and `new` (at `prefix`).
+/// Both trees' entries are walked side by side in git's order, so a level
+/// with many watched names costs one pass, not a lookup per name.
+fn changed(
+    repo: &Repository,
+    old: Option<&Tree<'_>>,
+    new: Option<&Tree<'_>>,
+    node: &Watched,
+    prefix: &Path,
+    out: &mut Vec<(PathBuf, Option<Oid>, Option<Oid>)>,
+) -> Result<(), GitError> {
+    let mut pairs: Vec<(&str, &Watched, Option<Item>, Option<Item>)> = Vec::new();
+    match (old, new) {
+        (Some(o), Some(n)) => {
+            let (mut i, mut j) = (0, 0);
+            loop {
+                let (a, b) = (o.get(i), n.get(j));
+                let (a, b) = match (a, b) {
+                    (None, None) => break,
+                    (Some(a), None) => {
+                        i += 1;
+                        (Some(a), None)
+                    }
+                    (None, Some(b)) => {
+                        j += 1;
+                        (None, Some(b))
+                    }
+                    (Some(a), Some(b)) => {
+                        let (ia, ib) = (Item::of(&a), Item::of(&b));
+                        match git_order(a.name_bytes(), ia.tree, b.name_bytes(), ib.tree) {
+                            Ordering::Equal => {
+                                i += 1;
+                                j += 1;
+                                if ia == ib {
+                                    continue;
+                                }
+                                (Some(a), Some(b))
+                            }
+                            Ordering::Less => {
+                                i += 1;
+                                (Some(a), None)
+                            }
+                            Ordering::Greater => {
+                                j += 1;
+                                (None, Some(b))
+                            }
+                        }
+                    }
+                };
+                let entry = a.as_ref().or(b.as_ref());
+                let Some(name) = entry.and_then(|e| std::str::from_utf8(e.name_bytes()).ok())
+                else {
+                    continue;
+                };
+                if let Some((key, child)) = node.children.get_key_value(name) {
+                    pairs.push((
+                        key,
+                        child,
+                        a.as_ref().map(Item::of),
+                        b.as_ref().map(Item::of),
+                    ));
+                }
+            }
+        }
+        _ => {
+            for (name, child) in &node.children {
+                let item =
+                    |t: Option<&Tree<'_>>| t.and_then(|t| t.get_name(name)).map(|e| Item::of(&e));
+                let (a, b) = (item(old), item(new));
+                if a.is_some() || b.is_some() {
+                    pairs.push((name, child, a, b));
+                }
+            }
+        }
+    }
+    for (name, child, a, b) in pairs {
+        let path = prefix.join(name);
+        if child.file {
+            let blob = |x: Option<Item>| x.filter(|x| x.file).map(|x| x.id);
+            let (before, after) = (blob(a), blob(b));
+            if before != after {
+                out.push((path.clone(), before, after));
+            }
+        }
+        if !child.children.is_empty() {
+            let sub = |x: Option<Item>| -> Result<Option<Tree<'_>>, GitError> {
+                match x.filter(|x| x.tree) {
+                    Some(x) => Ok(Some(repo.find_tree(x.id).ctx("log")?)),
+                    None => Ok(None),
+                }
+            };
+            let (sa, sb) = (sub(a)?, sub(b)?);
+            if sa.is_some() || sb.is_some() {
+                changed(repo, sa.as_ref(), sb.as_ref(), child, &path, out)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One commit, as read by [`Workspace::log`](super::Workspace::log).

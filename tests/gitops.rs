@@ -1281,7 +1281,8 @@ fn walk_changes_reads_watched_files_once_per_commit_along_the_first_parent_line(
     );
     let content = |b: &Option<gitops::Blob>| b.as_ref().map(|b| b.content.clone());
     // c4: a deleted, b 3 → 4, in path order, with the commit's trailers.
-    let files: Vec<(&str, Option<Vec<u8>>, Option<Vec<u8>>)> = seen[0]
+    type Seen<'a> = (&'a str, Option<Vec<u8>>, Option<Vec<u8>>);
+    let files: Vec<Seen> = seen[0]
         .files
         .iter()
         .map(|f| {

@@ -167,7 +167,7 @@ mod tests {
             image: format!("reg/{app}:{tag}@sha256:ab"),
             scan: Some("CRITICAL=0 HIGH=1".into()),
             signature: Some("sha256:key".into()),
-            pushed_at: (app == "cron").then(|| time::macros::datetime!(2026-11-20 10:00 UTC)),
+            pushed_at: (app == "cron").then_some(time::macros::datetime!(2026-11-20 10:00 UTC)),
         };
         let msg = commit_message(
             "dev",

@@ -1330,4 +1330,20 @@ fn walk_changes_reads_watched_files_once_per_commit_along_the_first_parent_line(
     // Nothing watched, nothing walked.
     let end = ws.walk_changes(&[], 0, 100, |_| panic!()).unwrap();
     assert_eq!(end.commits, 0);
+    // Up to a HEAD read before: only what came since.
+    let mut n = 0;
+    let end = ws
+        .walk_changes_to(&paths, Some(&m.to_string()), 0, 100, |_| n += 1)
+        .unwrap();
+    assert_eq!((end.commits, end.reached_known, n), (1, true, 1));
+    assert_eq!(end.head, Some(c4.to_string()));
+    let end = ws
+        .walk_changes_to(&paths, Some(&c4.to_string()), 0, 100, |_| panic!())
+        .unwrap();
+    assert_eq!((end.commits, end.reached_known), (0, true));
+    // A commit not on the line: the walk goes all the way.
+    let end = ws
+        .walk_changes_to(&paths, Some(&b1.to_string()), 0, 100, |_| {})
+        .unwrap();
+    assert_eq!((end.commits, end.reached_known), (5, false));
 }

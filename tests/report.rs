@@ -468,3 +468,105 @@ fn a_hand_built_history_gives_the_defined_figures() {
         "{text}"
     );
 }
+
+#[test]
+fn a_reporter_reads_only_what_is_new_and_agrees_with_a_fresh_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let t = now - 5 * 24 * H;
+    let mut r = Repo::new(&dir.path().join("gitops.git"), t);
+    r.commit(
+        &[],
+        &[(DEV, kustomization("v2", "w1", ""))],
+        "api v2\n",
+        t + H,
+        true,
+    );
+    let before = r.commit(
+        &[],
+        &[(DEV, kustomization("v3", "w1", ""))],
+        "api v3\n",
+        t + 2 * H,
+        true,
+    );
+    let config_path = dir.path().join("ferry.yaml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    let config = ferry::config::load(&config_path).unwrap();
+    let repo = dir.path().join("gitops.git");
+    let mut ws = Workspace::open(
+        repo.to_str().unwrap(),
+        "main",
+        &dir.path().join("cache"),
+        Credentials::None,
+    )
+    .unwrap();
+    ws.sync().unwrap();
+    let until = OffsetDateTime::from_unix_timestamp(now).unwrap();
+    let since = until - time::Duration::days(30);
+    let mut reporter = ferry::dora::Reporter::default();
+    let fresh = |ws: &Workspace| ferry::dora::read(&config, ws, since, until).unwrap();
+
+    let first = reporter.report(&config, &ws, since, until).unwrap();
+    assert_eq!(first.report, fresh(&ws).report);
+    assert_eq!(first.commits, 3);
+    assert_eq!(first.report.envs[0].deployments, 2);
+
+    // Nothing new: nothing walked.
+    let again = reporter.report(&config, &ws, since, until).unwrap();
+    assert_eq!((again.commits, again.report), (3, first.report.clone()));
+
+    // Two new commits, one a hand revert of v3 within the hour: only they
+    // are walked, and the revert finds the deployment read before.
+    r.commit(
+        &[],
+        &[(DEV, kustomization("v2", "w1", ""))],
+        "back to v2\n",
+        t + 3 * H,
+        true,
+    );
+    r.commit(
+        &[],
+        &[("README.md", "x\n".into())],
+        "docs\n",
+        t + 4 * H,
+        true,
+    );
+    ws.sync().unwrap();
+    let next = reporter.report(&config, &ws, since, until).unwrap();
+    assert_eq!(next.commits, 5, "3 read before, 2 now");
+    assert_eq!(next.report, fresh(&ws).report);
+    let dev = &next.report.envs[0];
+    assert_eq!((dev.deployments, dev.failures), (3, 1));
+
+    // History rewritten under it (a force push back to `before`, then
+    // another commit): read again from scratch.
+    r.tip = before;
+    r.commit(
+        &[],
+        &[(DEV, kustomization("v4", "w1", ""))],
+        "api v4\n",
+        t + 5 * H,
+        true,
+    );
+    ws.sync().unwrap();
+    let rewritten = reporter.report(&config, &ws, since, until).unwrap();
+    let f = fresh(&ws);
+    assert_eq!(rewritten.report, f.report);
+    assert_eq!(rewritten.commits, f.commits);
+    assert_eq!(rewritten.report.envs[0].failures, 0, "the revert is gone");
+
+    // Another config (web dropped): read again from scratch too.
+    let fewer = CONFIG.replace(
+        "  - {name: web, repository: acme/web, image: web, overlays: {dev: overlays/dev, staging: overlays/staging}}\n",
+        "",
+    );
+    std::fs::write(&config_path, fewer).unwrap();
+    let config2 = ferry::config::load(&config_path).unwrap();
+    let other = reporter.report(&config2, &ws, since, until).unwrap();
+    assert_eq!(
+        other.report,
+        ferry::dora::read(&config2, &ws, since, until)
+            .unwrap()
+            .report
+    );
+}

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::gitops::{Blob, CommitChanges, GitError, Workspace};
+use crate::gitops::{Blob, CommitChanges, GitError, WalkEnd, Workspace};
 use crate::kustomize::{self, ImageEntry};
 
 /// What an overlay sets for an app's image.
@@ -95,9 +95,97 @@ pub fn read(
     stop_before: i64,
     max_commits: usize,
 ) -> Result<History, GitError> {
+    let w = watches(config, ws);
+    let (newest_first, unknown, end) = walk(ws, &w, None, stop_before, max_commits)?;
+    Ok(History {
+        changes: settle(newest_first, unknown, HashMap::new()),
+        commits: end.commits,
+        capped: end.capped,
+        skipped: w.skipped,
+    })
+}
+
+/// [`read`] for a caller that reads again and again (every few minutes, for
+/// `/metrics`): it keeps the changes it read and, the next time, walks only
+/// from the new HEAD back to the HEAD it read last. A history rewritten
+/// under it (a force push), another config or a longer period reads it all
+/// again.
+#[derive(Debug, Default)]
+pub struct Reader {
+    cached: Cached,
+    /// False until a first read, and after a failed one.
+    valid: bool,
+}
+
+#[derive(Debug, Default)]
+struct Cached {
+    key: Vec<String>,
+    head: String,
+    stop_before: i64,
+    history: History,
+}
+
+impl Reader {
+    /// What [`read`] would return, reading only what is new since the last
+    /// call.
+    pub fn read(
+        &mut self,
+        config: &Config,
+        ws: &Workspace,
+        stop_before: i64,
+        max_commits: usize,
+    ) -> Result<&History, GitError> {
+        let w = watches(config, ws);
+        let c = &mut self.cached;
+        let reuse = self.valid
+            && c.key == w.key
+            && c.stop_before <= stop_before
+            && !c.history.capped
+            && !c.head.is_empty();
+        self.valid = false;
+        let known = reuse.then_some(c.head.as_str());
+        let (newest_first, unknown, end) = walk(ws, &w, known, stop_before, max_commits)?;
+        if end.reached_known {
+            let mut seed = HashMap::new();
+            for ch in &c.history.changes {
+                seed.insert((ch.app.clone(), ch.env.clone()), ch.to.clone());
+            }
+            let new = settle(newest_first, unknown, seed);
+            c.history.changes.extend(new);
+            // What the period no longer needs goes.
+            c.history.changes.retain(|ch| ch.time >= stop_before);
+            c.history.commits += end.commits;
+            c.history.capped = end.capped;
+        } else {
+            // From scratch: the walk went back to `stop_before` already.
+            c.history.changes = settle(newest_first, unknown, HashMap::new());
+            c.history.commits = end.commits;
+            c.history.capped = end.capped;
+            c.key = w.key;
+        }
+        c.history.skipped = w.skipped;
+        c.stop_before = stop_before;
+        if let Some(h) = end.head {
+            c.head = h;
+        }
+        self.valid = true;
+        Ok(&c.history)
+    }
+}
+
+/// The overlay files of the config and the apps each holds.
+struct Watches {
+    files: HashMap<PathBuf, Vec<Watch>>,
+    skipped: Vec<String>,
+    /// What the files and apps are, to tell when the config changed.
+    key: Vec<String>,
+}
+
+fn watches(config: &Config, ws: &Workspace) -> Watches {
     let root = ws.root();
-    let mut watches: HashMap<PathBuf, Vec<Watch>> = HashMap::new();
-    let mut history = History::default();
+    let mut files: HashMap<PathBuf, Vec<Watch>> = HashMap::new();
+    let mut skipped = Vec::new();
+    let mut key = Vec::new();
     let env_names: HashMap<&str, Arc<str>> = config
         .environments
         .iter()
@@ -112,82 +200,114 @@ pub fn read(
             let file = match kustomize::resolve_in(root, dir) {
                 Ok(f) => f,
                 Err(e) => {
-                    history.skipped.push(format!("{}/{env}: {e}", app.name));
+                    skipped.push(format!("{}/{env}: {e}", app.name));
                     continue;
                 }
             };
             let Ok(rel) = file.strip_prefix(root) else {
-                history.skipped.push(format!(
+                skipped.push(format!(
                     "{}/{env}: the overlay is outside the checkout",
                     app.name
                 ));
                 continue;
             };
-            watches.entry(rel.to_path_buf()).or_default().push(Watch {
+            key.push(format!(
+                "{}\0{}\0{env}\0{}",
+                app.name,
+                app.image,
+                rel.display()
+            ));
+            files.entry(rel.to_path_buf()).or_default().push(Watch {
                 app: name.clone(),
                 image: app.image.clone(),
                 env: env.clone(),
             });
         }
     }
-    let paths: Vec<PathBuf> = watches.keys().cloned().collect();
+    key.sort();
+    Watches {
+        files,
+        skipped,
+        key,
+    }
+}
+
+/// The changes of the walk, newest first, each with whether its previous
+/// version could not be parsed.
+type Walked = (Vec<Change>, Vec<bool>, WalkEnd);
+
+fn walk(
+    ws: &Workspace,
+    w: &Watches,
+    known: Option<&str>,
+    stop_before: i64,
+    max_commits: usize,
+) -> Result<Walked, GitError> {
+    let paths: Vec<PathBuf> = w.files.keys().cloned().collect();
     // Walking newest first, a change's `before` is the `after` of the next
     // (older) change of the same file: one parse serves both.
     let mut cache: HashMap<PathBuf, (String, Parsed)> = HashMap::new();
     let mut newest_first: Vec<Change> = Vec::new();
     let mut unknown_from: Vec<bool> = Vec::new();
-    let end = ws.walk_changes(&paths, stop_before, max_commits, |c: CommitChanges| {
-        let trailers: Arc<[(String, String)]> = Arc::from(c.info.trailers);
-        for f in c.files {
-            let Some(watched) = watches.get(&f.path) else {
-                continue;
-            };
-            let after = parse_cached(&mut cache, &f.path, f.after.as_ref());
-            let before = parse(f.before.as_ref());
-            if let Some(b) = &f.before {
-                cache.insert(f.path.clone(), (b.id.clone(), before.clone()));
-            }
-            // A version that does not parse tells nothing: no deployment.
-            let Some(after) = after else { continue };
-            for w in watched {
-                let Some(to) = image_of(&after, &w.image) else {
+    let end = ws.walk_changes_to(
+        &paths,
+        known,
+        stop_before,
+        max_commits,
+        |c: CommitChanges| {
+            let trailers: Arc<[(String, String)]> = Arc::from(c.info.trailers);
+            for f in c.files {
+                let Some(watched) = w.files.get(&f.path) else {
                     continue;
                 };
-                let (from, unknown) = match &before {
-                    Some(b) => (image_of(b, &w.image), false),
-                    None if f.before.is_some() => (None, true),
-                    None => (None, false),
-                };
-                if from.as_ref() == Some(&to) {
-                    continue;
+                let after = parse_cached(&mut cache, &f.path, f.after.as_ref());
+                let before = parse(f.before.as_ref());
+                if let Some(b) = &f.before {
+                    cache.insert(f.path.clone(), (b.id.clone(), before.clone()));
                 }
-                newest_first.push(Change {
-                    app: w.app.clone(),
-                    env: w.env.clone(),
-                    commit: c.info.id.clone(),
-                    time: c.time,
-                    from,
-                    to,
-                    initial: c.root,
-                    trailers: trailers.clone(),
-                });
-                unknown_from.push(unknown);
+                // A version that does not parse tells nothing: no deployment.
+                let Some(after) = after else { continue };
+                for w in watched {
+                    let Some(to) = image_of(&after, &w.image) else {
+                        continue;
+                    };
+                    let (from, unknown) = match &before {
+                        Some(b) => (image_of(b, &w.image), false),
+                        None if f.before.is_some() => (None, true),
+                        None => (None, false),
+                    };
+                    if from.as_ref() == Some(&to) {
+                        continue;
+                    }
+                    newest_first.push(Change {
+                        app: w.app.clone(),
+                        env: w.env.clone(),
+                        commit: c.info.id.clone(),
+                        time: c.time,
+                        from,
+                        to,
+                        initial: c.root,
+                        trailers: trailers.clone(),
+                    });
+                    unknown_from.push(unknown);
+                }
             }
-        }
-    })?;
-    history.commits = end.commits;
-    history.capped = end.capped;
-    history.changes = settle(newest_first, unknown_from);
-    Ok(history)
+        },
+    )?;
+    Ok((newest_first, unknown_from, end))
 }
 
 /// Oldest first; a change whose previous version did not parse takes the
-/// image of the app's change before it, and is dropped when that is the
-/// same image (the file was repaired, nothing was deployed).
-fn settle(mut newest_first: Vec<Change>, mut unknown: Vec<bool>) -> Vec<Change> {
+/// image of the app's change before it (or in `last`, what was read
+/// before), and is dropped when that is the same image (the file was
+/// repaired, nothing was deployed).
+fn settle(
+    mut newest_first: Vec<Change>,
+    mut unknown: Vec<bool>,
+    mut last: HashMap<(Arc<str>, Arc<str>), Image>,
+) -> Vec<Change> {
     newest_first.reverse();
     unknown.reverse();
-    let mut last: HashMap<(Arc<str>, Arc<str>), Image> = HashMap::new();
     let mut out = Vec::with_capacity(newest_first.len());
     for (mut c, unknown) in newest_first.into_iter().zip(unknown) {
         let key = (c.app.clone(), c.env.clone());
@@ -268,7 +388,7 @@ mod tests {
             change("c3", None, "v1"),
             change("c1", Some("v0"), "v1"),
         ];
-        let out = settle(newest_first, vec![false, true, false]);
+        let out = settle(newest_first, vec![false, true, false], HashMap::new());
         let seen: Vec<&str> = out.iter().map(|c| c.commit.as_str()).collect();
         assert_eq!(seen, ["c1", "c4"]);
     }

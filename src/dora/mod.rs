@@ -81,12 +81,51 @@ pub fn read(
     since: OffsetDateTime,
     until: OffsetDateTime,
 ) -> Result<Reading, DoraError> {
+    let stop = stop_before(since, until)?;
+    let h = history::read(config, ws, stop, MAX_COMMITS)?;
+    Ok(reading(config, &h, since, until))
+}
+
+/// [`from_workspace`] for a caller that reports again and again (the
+/// runner, every few minutes): the first call reads the period's history,
+/// the next ones only the commits since the HEAD the previous one read.
+#[derive(Debug, Default)]
+pub struct Reporter {
+    reader: history::Reader,
+}
+
+impl Reporter {
+    /// The figures of every environment over `[since, until)`, as
+    /// [`from_workspace`] gives them.
+    pub fn report(
+        &mut self,
+        config: &Config,
+        ws: &Workspace,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Reading, DoraError> {
+        let stop = stop_before(since, until)?;
+        let h = self.reader.read(config, ws, stop, MAX_COMMITS)?;
+        Ok(reading(config, h, since, until))
+    }
+}
+
+/// Where the walk may stop for a period: its start, less the lead-time
+/// lookback and the restore window.
+fn stop_before(since: OffsetDateTime, until: OffsetDateTime) -> Result<i64, DoraError> {
     if until <= since {
         return Err(DoraError::EmptyPeriod { since, until });
     }
     let lookback = LEAD_LOOKBACK.as_secs() as i64 + figures::RESTORE_WINDOW_SECS;
-    let stop = since.unix_timestamp().saturating_sub(lookback);
-    let h = history::read(config, ws, stop, MAX_COMMITS)?;
+    Ok(since.unix_timestamp().saturating_sub(lookback))
+}
+
+fn reading(
+    config: &Config,
+    h: &history::History,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Reading {
     if h.capped {
         tracing::warn!(
             commits = h.commits,
@@ -94,12 +133,12 @@ pub fn read(
         );
     }
     let envs = figures::EnvSpec::from_config(config);
-    Ok(Reading {
+    Reading {
         report: figures::compute(&envs, &h.changes, since, until),
         commits: h.commits,
         capped: h.capped,
-        skipped: h.skipped,
-    })
+        skipped: h.skipped.clone(),
+    }
 }
 
 /// Deployment frequency, banded as Four Keys does.

@@ -45,13 +45,18 @@ pub struct CommitChanges {
 }
 
 /// How a [`Workspace::walk_changes`] ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalkEnd {
     /// First-parent commits read.
     pub commits: usize,
     /// True when the walk stopped at `max_commits` rather than at the
     /// time bound or the first commit.
     pub capped: bool,
+    /// The first commit walked (HEAD), when there was one.
+    pub head: Option<String>,
+    /// True when the walk stopped at the `known` commit given to
+    /// [`Workspace::walk_changes_to`].
+    pub reached_known: bool,
 }
 
 impl Workspace {
@@ -71,12 +76,29 @@ impl Workspace {
         paths: &[PathBuf],
         stop_before: i64,
         max_commits: usize,
+        visit: impl FnMut(CommitChanges),
+    ) -> Result<WalkEnd, GitError> {
+        self.walk_changes_to(paths, None, stop_before, max_commits, visit)
+    }
+
+    /// [`walk_changes`](Self::walk_changes) that also stops (before it) at
+    /// the commit `known`, a HEAD an earlier walk started from: what a
+    /// caller that keeps the earlier result still has to read.
+    pub fn walk_changes_to(
+        &self,
+        paths: &[PathBuf],
+        known: Option<&str>,
+        stop_before: i64,
+        max_commits: usize,
         mut visit: impl FnMut(CommitChanges),
     ) -> Result<WalkEnd, GitError> {
         let watched = Watched::of(paths);
+        let known = known.and_then(|k| Oid::from_str(k).ok());
         let mut end = WalkEnd {
             commits: 0,
             capped: false,
+            head: None,
+            reached_known: false,
         };
         if watched.children.is_empty() {
             return Ok(end);
@@ -97,11 +119,19 @@ impl Workspace {
             }))
         };
         for id in walk {
+            let id = id.ctx("log")?;
+            if end.head.is_none() {
+                end.head = Some(id.to_string());
+            }
+            if Some(id) == known {
+                end.reached_known = true;
+                break;
+            }
             if end.commits >= max_commits {
                 end.capped = true;
                 break;
             }
-            let commit = repo.find_commit(id.ctx("log")?).ctx("log")?;
+            let commit = repo.find_commit(id).ctx("log")?;
             let time = commit.time().seconds();
             if time < stop_before {
                 break;

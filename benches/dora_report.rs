@@ -12,7 +12,9 @@
 //! for every app every 7 days and to production 2 days later, and every
 //! 50th production promotion reverted by hand an hour later. Then it syncs
 //! a checkout and times `from_workspace` for 30-, 90- and 365-day periods
-//! (best and median of 5 runs), printing the deployments found.
+//! (best and median of 5 runs), printing the deployments found, and a
+//! `Reporter` (what the runner keeps): its first call, a call with nothing
+//! new, and a call after one more commit.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -109,6 +111,57 @@ fn main() {
             figures.join(", ")
         );
     }
+    reporter(dir, &config, &mut ws, now);
+}
+
+/// The runner's way: a `Reporter` for a 30-day period, called again with
+/// nothing new, then after one more commit.
+fn reporter(dir: &Path, config: &ferry::config::Config, ws: &mut Workspace, now: i64) {
+    let until = OffsetDateTime::from_unix_timestamp(now).unwrap();
+    let since = until - time::Duration::days(30.min(1 + (now - first_commit_time(dir)) / DAY));
+    let mut rep = ferry::dora::Reporter::default();
+    let mut time_it = |what: &str, ws: &Workspace| {
+        let t = Instant::now();
+        let r = rep.report(config, ws, since, until).unwrap();
+        println!(
+            "Reporter, 30-day period, {what}: {:.1} ms ({} commits covered)",
+            t.elapsed().as_secs_f64() * 1000.0,
+            r.commits
+        );
+    };
+    time_it("first call", ws);
+    time_it("again, nothing new", ws);
+    // One more ferry commit to dev.
+    let repo = git2::Repository::open_bare(dir.join("gitops.git")).unwrap();
+    let tip = repo
+        .find_commit(repo.refname_to_id("refs/heads/main").unwrap())
+        .unwrap();
+    let name = app_name(0);
+    let blob = repo
+        .blob(kustomization(&name, "b-new").as_bytes())
+        .unwrap();
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    update.upsert(path(&name, "dev"), blob, git2::FileMode::Blob);
+    let tree = repo
+        .find_tree(update.create_updated(&repo, &tip.tree().unwrap()).unwrap())
+        .unwrap();
+    let sig = git2::Signature::new("ferry", "ferry@example.com", &git2::Time::new(now - 1, 0)).unwrap();
+    let c = repo
+        .commit(None, &sig, &sig, "dev: one more\n", &tree, &[&tip])
+        .unwrap();
+    repo.reference("refs/heads/main", c, true, "bench").unwrap();
+    ws.sync().unwrap();
+    time_it("after one new commit", ws);
+}
+
+fn first_commit_time(dir: &Path) -> i64 {
+    let repo = git2::Repository::open_bare(dir.join("gitops.git")).unwrap();
+    let mut walk = repo.revwalk().unwrap();
+    walk.simplify_first_parent().unwrap();
+    walk.push_ref("refs/heads/main").unwrap();
+    walk.last()
+        .map(|id| repo.find_commit(id.unwrap()).unwrap().time().seconds())
+        .unwrap_or(0)
 }
 
 fn digest(tag: &str) -> String {

@@ -137,15 +137,14 @@ fn reporter(dir: &Path, config: &ferry::config::Config, ws: &mut Workspace, now:
         .find_commit(repo.refname_to_id("refs/heads/main").unwrap())
         .unwrap();
     let name = app_name(0);
-    let blob = repo
-        .blob(kustomization(&name, "b-new").as_bytes())
-        .unwrap();
+    let blob = repo.blob(kustomization(&name, "b-new").as_bytes()).unwrap();
     let mut update = git2::build::TreeUpdateBuilder::new();
     update.upsert(path(&name, "dev"), blob, git2::FileMode::Blob);
     let tree = repo
         .find_tree(update.create_updated(&repo, &tip.tree().unwrap()).unwrap())
         .unwrap();
-    let sig = git2::Signature::new("ferry", "ferry@example.com", &git2::Time::new(now - 1, 0)).unwrap();
+    let sig =
+        git2::Signature::new("ferry", "ferry@example.com", &git2::Time::new(now - 1, 0)).unwrap();
     let c = repo
         .commit(None, &sig, &sig, "dev: one more\n", &tree, &[&tip])
         .unwrap();

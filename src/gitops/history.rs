@@ -3,7 +3,7 @@
 //! first-parent walk finds in a set of files.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, Sort, Tree, TreeEntry};
@@ -118,6 +118,11 @@ impl Workspace {
                 content: b.content().to_vec(),
             }))
         };
+        let mut trees = Trees {
+            repo,
+            prev: HashMap::new(),
+            cur: HashMap::new(),
+        };
         for id in walk {
             let id = id.ctx("log")?;
             if end.head.is_none() {
@@ -137,14 +142,15 @@ impl Workspace {
                 break;
             }
             end.commits += 1;
-            let tree = commit.tree().ctx("log")?;
+            trees.next_commit();
+            let tree = trees.new_side(commit.tree_id())?;
             let parent = match commit.parents().next() {
-                Some(p) => Some(p.tree().ctx("log")?),
+                Some(p) => Some(trees.old_side(p.tree_id())?),
                 None => None,
             };
             let mut found = Vec::new();
             changed(
-                repo,
+                &mut trees,
                 parent.as_ref(),
                 Some(&tree),
                 &watched,
@@ -209,6 +215,41 @@ impl Watched {
     }
 }
 
+/// The trees read for a commit's first parent are the next (older)
+/// commit's own: kept for one step, so each version of a large directory
+/// is read once, not twice.
+struct Trees<'r> {
+    repo: &'r Repository,
+    prev: HashMap<Oid, Tree<'r>>,
+    cur: HashMap<Oid, Tree<'r>>,
+}
+
+impl<'r> Trees<'r> {
+    /// Moves on to the next commit: what its parent's side read is now
+    /// the commit's side.
+    fn next_commit(&mut self) {
+        self.prev = std::mem::take(&mut self.cur);
+    }
+
+    /// A tree of the commit itself.
+    fn new_side(&mut self, id: Oid) -> Result<Tree<'r>, GitError> {
+        match self.prev.remove(&id) {
+            Some(t) => Ok(t),
+            None => self.repo.find_tree(id).ctx("log"),
+        }
+    }
+
+    /// A tree of the commit's first parent, kept for the next commit.
+    fn old_side(&mut self, id: Oid) -> Result<Tree<'r>, GitError> {
+        if let Some(t) = self.cur.get(&id) {
+            return Ok(t.clone());
+        }
+        let t = self.repo.find_tree(id).ctx("log")?;
+        self.cur.insert(id, t.clone());
+        Ok(t)
+    }
+}
+
 /// A tree entry's id, and whether it is a tree or a regular file.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Item {
@@ -249,10 +290,10 @@ fn git_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> Ordering {
 /// `node` that differs between the trees `old` and `new` (at `prefix`).
 /// Both trees' entries are walked side by side in git's order, so a level
 /// with many watched names costs one pass, not a lookup per name.
-fn changed(
-    repo: &Repository,
-    old: Option<&Tree<'_>>,
-    new: Option<&Tree<'_>>,
+fn changed<'r>(
+    trees: &mut Trees<'r>,
+    old: Option<&Tree<'r>>,
+    new: Option<&Tree<'r>>,
     node: &Watched,
     prefix: &Path,
     out: &mut Vec<(PathBuf, Option<Oid>, Option<Oid>)>,
@@ -272,6 +313,17 @@ fn changed(
                     (None, Some(b)) => {
                         j += 1;
                         (None, Some(b))
+                    }
+                    // Most entries of a level are the same in both trees,
+                    // at the same place: checked first, without kinds.
+                    (Some(a), Some(b))
+                        if a.id() == b.id()
+                            && a.filemode() == b.filemode()
+                            && a.name_bytes() == b.name_bytes() =>
+                    {
+                        i += 1;
+                        j += 1;
+                        continue;
                     }
                     (Some(a), Some(b)) => {
                         let (ia, ib) = (Item::of(&a), Item::of(&b));
@@ -331,15 +383,16 @@ fn changed(
             }
         }
         if !child.children.is_empty() {
-            let sub = |x: Option<Item>| -> Result<Option<Tree<'_>>, GitError> {
-                match x.filter(|x| x.tree) {
-                    Some(x) => Ok(Some(repo.find_tree(x.id).ctx("log")?)),
-                    None => Ok(None),
-                }
+            let sa = match a.filter(|x| x.tree) {
+                Some(x) => Some(trees.old_side(x.id)?),
+                None => None,
             };
-            let (sa, sb) = (sub(a)?, sub(b)?);
+            let sb = match b.filter(|x| x.tree) {
+                Some(x) => Some(trees.new_side(x.id)?),
+                None => None,
+            };
             if sa.is_some() || sb.is_some() {
-                changed(repo, sa.as_ref(), sb.as_ref(), child, &path, out)?;
+                changed(trees, sa.as_ref(), sb.as_ref(), child, &path, out)?;
             }
         }
     }

@@ -1208,3 +1208,142 @@ fn file_versions_follow_the_first_parent_line_through_merges() {
         "v2 never ran on main"
     );
 }
+
+#[test]
+fn walk_changes_reads_watched_files_once_per_commit_along_the_first_parent_line() {
+    // main: c0 (a=1, b=1) ─ c1 (a=2) ─ c2 (other) ─ M (merge of a branch that
+    // wrote b=2 then b=3) ─ c4 (a and b removed... a deleted, b=4, trailers)
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("r.git");
+    let author = author();
+    ferry::gitops::init_bare_with(
+        &bare,
+        &[("k/a.yaml", b"1"), ("k/b.yaml", b"1"), ("other", b"x")],
+        "main",
+        &author,
+    )
+    .unwrap();
+    let repo = Repository::open_bare(&bare).unwrap();
+    let c0 = repo.refname_to_id("refs/heads/main").unwrap();
+    let commit = |parents: &[Oid], files: &[(&str, Option<&[u8]>)], msg: &str, at: i64| {
+        let base = repo.find_commit(parents[0]).unwrap().tree().unwrap();
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for (path, content) in files {
+            match content {
+                Some(c) => update.upsert(*path, repo.blob(c).unwrap(), git2::FileMode::Blob),
+                None => update.remove(*path),
+            };
+        }
+        let tree = repo
+            .find_tree(update.create_updated(&repo, &base).unwrap())
+            .unwrap();
+        let sig = git2::Signature::new("t", "t@t", &git2::Time::new(at, 0)).unwrap();
+        let ps: Vec<git2::Commit> = parents
+            .iter()
+            .map(|p| repo.find_commit(*p).unwrap())
+            .collect();
+        let refs: Vec<&git2::Commit> = ps.iter().collect();
+        repo.commit(None, &sig, &sig, msg, &tree, &refs).unwrap()
+    };
+    let now = 2_000_000_000;
+    let c1 = commit(&[c0], &[("k/a.yaml", Some(b"2"))], "a2\n", now + 10);
+    let c2 = commit(&[c1], &[("other", Some(b"y"))], "other\n", now + 20);
+    let b1 = commit(&[c2], &[("k/b.yaml", Some(b"2"))], "b2\n", now + 25);
+    let b2 = commit(&[b1], &[("k/b.yaml", Some(b"3"))], "b3\n", now + 26);
+    let m = commit(&[c2, b2], &[("k/b.yaml", Some(b"3"))], "Merge\n", now + 30);
+    let c4 = commit(
+        &[m],
+        &[("k/a.yaml", None), ("k/b.yaml", Some(b"4"))],
+        "both\n\nFerry-App: api\nFerry-Env: dev\n",
+        now + 40,
+    );
+    repo.reference("refs/heads/main", c4, true, "t").unwrap();
+    let mut ws = open(bare.to_str().unwrap(), &dir.path().join("c"));
+    ws.sync().unwrap();
+    let paths = [PathBuf::from("k/a.yaml"), PathBuf::from("k/b.yaml")];
+    let mut seen = Vec::new();
+    let end = ws.walk_changes(&paths, 0, 100, |c| seen.push(c)).unwrap();
+    assert_eq!(
+        end.commits, 5,
+        "c4, M, c2, c1, c0: the branch's commits are not walked"
+    );
+    assert!(!end.capped);
+    let ids: Vec<String> = seen.iter().map(|c| c.info.id.clone()).collect();
+    assert_eq!(
+        ids,
+        [
+            c4.to_string(),
+            m.to_string(),
+            c1.to_string(),
+            c0.to_string()
+        ],
+        "c2 changed no watched file"
+    );
+    let content = |b: &Option<gitops::Blob>| b.as_ref().map(|b| b.content.clone());
+    // c4: a deleted, b 3 → 4, in path order, with the commit's trailers.
+    type Seen<'a> = (&'a str, Option<Vec<u8>>, Option<Vec<u8>>);
+    let files: Vec<Seen> = seen[0]
+        .files
+        .iter()
+        .map(|f| {
+            (
+                f.path.to_str().unwrap(),
+                content(&f.before),
+                content(&f.after),
+            )
+        })
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("k/a.yaml", Some(b"2".to_vec()), None),
+            ("k/b.yaml", Some(b"3".to_vec()), Some(b"4".to_vec()))
+        ]
+    );
+    assert_eq!(seen[0].time, now + 40);
+    assert_eq!(
+        seen[0].info.trailer_values("Ferry-App").collect::<Vec<_>>(),
+        ["api"]
+    );
+    // The merge against its first parent: b 1 → 3 (b2 never ran on main).
+    assert_eq!(seen[1].files.len(), 1);
+    assert_eq!(content(&seen[1].files[0].before), Some(b"1".to_vec()));
+    assert_eq!(content(&seen[1].files[0].after), Some(b"3".to_vec()));
+    // The first commit wrote both; it has no parent.
+    assert!(seen[3].root && !seen[0].root);
+    assert_eq!(seen[3].files.len(), 2);
+    assert!(seen[3].files.iter().all(|f| f.before.is_none()));
+    // Equal bytes, equal blob ids: a reader can parse each version once.
+    assert_eq!(
+        seen[0].files[1].before.as_ref().unwrap().id,
+        seen[1].files[0].after.as_ref().unwrap().id
+    );
+
+    // Bounded by time: the first commit older than the bound stops it.
+    let mut n = 0;
+    let end = ws.walk_changes(&paths, now + 20, 100, |_| n += 1).unwrap();
+    assert_eq!((end.commits, end.capped, n), (3, false, 2), "c4, M, c2");
+    // Bounded by count.
+    let mut n = 0;
+    let end = ws.walk_changes(&paths, 0, 2, |_| n += 1).unwrap();
+    assert_eq!((end.commits, end.capped, n), (2, true, 2));
+    // Nothing watched, nothing walked.
+    let end = ws.walk_changes(&[], 0, 100, |_| panic!()).unwrap();
+    assert_eq!(end.commits, 0);
+    // Up to a HEAD read before: only what came since.
+    let mut n = 0;
+    let end = ws
+        .walk_changes_to(&paths, Some(&m.to_string()), 0, 100, |_| n += 1)
+        .unwrap();
+    assert_eq!((end.commits, end.reached_known, n), (1, true, 1));
+    assert_eq!(end.head, Some(c4.to_string()));
+    let end = ws
+        .walk_changes_to(&paths, Some(&c4.to_string()), 0, 100, |_| panic!())
+        .unwrap();
+    assert_eq!((end.commits, end.reached_known), (0, true));
+    // A commit not on the line: the walk goes all the way.
+    let end = ws
+        .walk_changes_to(&paths, Some(&b1.to_string()), 0, 100, |_| {})
+        .unwrap();
+    assert_eq!((end.commits, end.reached_known), (5, false));
+}

@@ -112,6 +112,7 @@ fn moves(app: &str, from: &Image, to: &Image) -> Entry {
         held: Vec::new(),
         scan: None,
         signature_key: None,
+        pushed_at: None,
     }
 }
 
@@ -132,6 +133,7 @@ fn stays(env: &str, app: &str, runs: &Image, code: &'static str, message: &str) 
         held: Vec::new(),
         scan: None,
         signature_key: None,
+        pushed_at: None,
     }
 }
 

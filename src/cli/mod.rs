@@ -7,6 +7,7 @@ mod demo;
 mod demo_argocd;
 mod demo_chatops;
 mod plan;
+mod report;
 mod run;
 mod set_image;
 
@@ -60,6 +61,8 @@ enum Command {
     Demo(demo::Args),
     /// Print what a pass would do, and why each app that does not move does not.
     Plan(plan::Args),
+    /// DORA figures per environment, from the GitOps repository's history.
+    Report(report::Args),
     /// Reconcile: run passes on events, the poll and a periodic resync.
     Run(run::Args),
 }
@@ -84,6 +87,7 @@ pub fn main() -> ExitCode {
         Command::CheckImage(a) => check_image::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Report(a) => report::run(a),
         Command::Run(a) => run::run(a),
     }
     .into()

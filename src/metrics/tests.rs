@@ -23,6 +23,7 @@ fn entry(app: &str, env: &str, action: Action, reason: Option<Why>, held: Vec<He
         held,
         scan: None,
         signature_key: None,
+        pushed_at: None,
     }
 }
 

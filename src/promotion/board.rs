@@ -396,6 +396,7 @@ mod tests {
             held: Vec::new(),
             scan: None,
             signature_key: None,
+            pushed_at: None,
         };
         let p = Plan {
             entries: vec![moved.clone()],

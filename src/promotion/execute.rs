@@ -29,6 +29,8 @@ pub struct Moved {
     pub scan: Option<String>,
     /// Key fingerprint.
     pub signature: Option<String>,
+    /// When the image was pushed to the registry.
+    pub pushed_at: Option<time::OffsetDateTime>,
 }
 
 /// Applies the moves of `env` to the checkout at `root`. Each move is
@@ -110,6 +112,7 @@ fn apply_one(root: &Path, config: &Config, env: &str, m: &Entry) -> Result<Optio
         image: format!("{name}:{tag}@{digest}"),
         scan: m.scan.clone(),
         signature: m.signature_key.clone(),
+        pushed_at: m.pushed_at,
     }))
 }
 
@@ -137,6 +140,13 @@ pub fn commit_message(env: &str, moved: &[Moved]) -> String {
         if let Some(sig) = &m.signature {
             trailers.push(format!("Ferry-Signature: {sig}"));
         }
+        // For the DORA lead time (`ferry report`): a record, not evidence.
+        if let Some(at) = m.pushed_at.and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        }) {
+            trailers.push(format!("Ferry-Pushed-At: {at}"));
+        }
     }
     s.push_str(&trailers.join("\n"));
     s.push('\n');
@@ -157,6 +167,7 @@ mod tests {
             image: format!("reg/{app}:{tag}@sha256:ab"),
             scan: Some("CRITICAL=0 HIGH=1".into()),
             signature: Some("sha256:key".into()),
+            pushed_at: (app == "cron").then_some(time::macros::datetime!(2026-11-20 10:00 UTC)),
         };
         let msg = commit_message(
             "dev",
@@ -167,6 +178,8 @@ mod tests {
             "{msg}"
         );
         assert_eq!(msg.matches("Ferry-App: ").count(), 2);
-        assert!(msg.contains("Ferry-Image: reg/cron:v1.2.0@sha256:ab\nFerry-Digest: sha256:ab\nFerry-Scan: CRITICAL=0 HIGH=1\nFerry-Signature: sha256:key"));
+        assert!(msg.contains("Ferry-Image: reg/cron:v1.2.0@sha256:ab\nFerry-Digest: sha256:ab\nFerry-Scan: CRITICAL=0 HIGH=1\nFerry-Signature: sha256:key\nFerry-Pushed-At: 2026-11-20T10:00:00Z\n"));
+        // Only in the block of the image that has a push time.
+        assert_eq!(msg.matches("Ferry-Pushed-At: ").count(), 1);
     }
 }

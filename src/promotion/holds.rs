@@ -142,6 +142,7 @@ mod tests {
             held: Vec::new(),
             scan: None,
             signature_key: None,
+            pushed_at: None,
         }
     }
 

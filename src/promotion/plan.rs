@@ -88,6 +88,11 @@ pub struct Entry {
     /// Evidence for moving entries: the verifying key's fingerprint.
     #[serde(skip)]
     pub signature_key: Option<String>,
+    /// For a dev commit: when the image was pushed to the registry, for
+    /// the commit's `Ferry-Pushed-At` trailer (the DORA lead time). A
+    /// record, never evidence.
+    #[serde(skip)]
+    pub pushed_at: Option<time::OffsetDateTime>,
 }
 
 /// The plan of one pass.
@@ -152,6 +157,7 @@ fn none(
         held: Vec::new(),
         scan: None,
         signature_key: None,
+        pushed_at: None,
     }
 }
 
@@ -255,6 +261,7 @@ fn plan_one(app: &AppState, env: &EnvState, forge_error: Option<&str>) -> Entry 
             .and_then(|v| v.scan_counts.as_ref())
             .map(crate::gates::format_counts),
         signature_key: v.and_then(|v| v.signature_key.clone()),
+        pushed_at: Some(j.candidate.pushed_at),
     }
 }
 
@@ -427,6 +434,7 @@ fn plan_promotion(
             .as_ref()
             .map(crate::gates::format_counts),
         signature_key: verdict.signature_key.clone(),
+        pushed_at: None,
     }
 }
 

@@ -296,6 +296,7 @@ fn kept(r: &Row) -> Option<Entry> {
         reason: None,
         scan: v.scan_counts.as_ref().map(crate::gates::format_counts),
         signature_key: v.signature_key.clone(),
+        pushed_at: None,
         ..r.entry.clone()
     })
 }

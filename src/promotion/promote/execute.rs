@@ -212,6 +212,7 @@ mod tests {
             held: Vec::new(),
             scan: None,
             signature_key: None,
+            pushed_at: None,
         }
     }
 

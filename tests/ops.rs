@@ -713,8 +713,11 @@ async fn metrics_pass_promtool_and_move_with_each_pass() {
     let port = add_server(&s);
     let base = format!("http://127.0.0.1:{port}");
     let child = spawn_run(&s, "3600");
-    poll_until(&format!("{base}/readyz"), "ready", |st, _| st == 200).await;
     let metrics = format!("{base}/metrics");
+    // As soon as it serves, most likely before the first pass ends.
+    let first = poll_until(&metrics, "metrics", |st, _| st == 200).await;
+    promtool_check(&first);
+    poll_until(&format!("{base}/readyz"), "ready", |st, _| st == 200).await;
     let before = poll_until(&metrics, "metrics", |st, _| st == 200).await;
     promtool_check(&before);
     assert_eq!(
@@ -741,6 +744,27 @@ async fn metrics_pass_promtool_and_move_with_each_pass() {
         "{before}"
     );
     assert!(before.contains("ferry_build_info{version=\""), "{before}");
+    // DORA from the repository: the commit just made is dev's deployment,
+    // its lead time runs from the image's push time.
+    assert_eq!(
+        sample(&before, r#"ferry_dora_deployments{env="dev"}"#),
+        Some(1.0),
+        "{before}"
+    );
+    assert_eq!(
+        sample(&before, r#"ferry_dora_deployments{env="staging"}"#),
+        Some(0.0),
+        "{before}"
+    );
+    assert!(
+        sample(&before, r#"ferry_dora_lead_time_p50_seconds{env="dev"}"#).is_some_and(|s| s > 0.0),
+        "{before}"
+    );
+    assert_eq!(
+        sample(&before, "ferry_dora_window_seconds"),
+        Some(30.0 * 86400.0),
+        "{before}"
+    );
 
     let push = serde_json::to_vec(&json!({
         "ref": "refs/heads/main",

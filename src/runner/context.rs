@@ -41,6 +41,10 @@ pub struct Context {
     pub last_plan: Option<crate::promotion::Plan>,
     /// What passes and commands did, for `GET /metrics`.
     pub metrics: Arc<Metrics>,
+    /// DORA figures, read incrementally from the checkout's history.
+    dora: crate::dora::Reporter,
+    /// When the DORA figures were last computed.
+    dora_at: Option<Instant>,
     // The lock on the cache's checkout and the scratch directory of a
     // read-only context; declared after the workspace so they outlive it.
     _cache_lock: Option<CacheLock>,
@@ -95,6 +99,41 @@ impl Context {
         log_holds(self.last_plan.as_ref(), &report.plan);
         self.last_plan = Some(report.plan.clone());
         Ok(report)
+    }
+}
+
+/// The period the runner's DORA figures cover (the status page, `/metrics`).
+pub const DORA_PERIOD: time::Duration = time::Duration::days(30);
+
+/// How often the runner recomputes them: the history changes only with
+/// commits, and a report at 1,000 apps reads about 0.3 s of it.
+pub const DORA_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl Context {
+    /// The DORA figures over the last [`DORA_PERIOD`], when they are due
+    /// (first call, then every [`DORA_EVERY`]); also set on
+    /// [`Context::metrics`]. `None` when not due or not readable (logged).
+    pub fn refresh_dora(&mut self) -> Option<Arc<crate::dora::Report>> {
+        if self.dora_at.is_some_and(|at| at.elapsed() < DORA_EVERY) {
+            return None;
+        }
+        self.dora_at = Some(Instant::now());
+        let until = time::OffsetDateTime::now_utc();
+        let started = Instant::now();
+        match self
+            .dora
+            .report(&self.config, &self.workspace, until - DORA_PERIOD, until)
+        {
+            Ok(reading) => {
+                tracing::debug!(commits = reading.commits, took = ?started.elapsed(), "DORA figures");
+                self.metrics.set_dora(&reading.report);
+                Some(Arc::new(reading.report))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "DORA figures not computed");
+                None
+            }
+        }
     }
 }
 
@@ -290,6 +329,8 @@ async fn load_with(
         read_only,
         last_plan: None,
         metrics: Arc::new(Metrics::new()),
+        dora: crate::dora::Reporter::default(),
+        dora_at: None,
         _cache_lock: cache_lock,
         _scratch: scratch,
     })

@@ -109,7 +109,11 @@ pub(super) async fn run(
             }
         };
         let finished_at = OffsetDateTime::now_utc();
+        let dora = if ok { ctx.refresh_dora() } else { None };
         status.send_modify(|s| {
+            if let Some(d) = dora {
+                s.dora = Some(d);
+            }
             s.passes += 1;
             if ok {
                 s.consecutive_failures = 0;

@@ -347,6 +347,7 @@ async fn story(dir: &Path, out: &mut impl Write) -> Result<()> {
     }
     hand_edit(&mut ctx, &mut registry, out).await?;
     super::demo_chatops::scene(&mut ctx, dir, out).await?;
+    super::demo_ops::scene(&mut ctx, dir, out).await?;
     writeln!(out, "\n── git log of the GitOps repository ──")?;
     for c in ctx.workspace.log(30)? {
         writeln!(out, "{} {}", &c.id[..8], c.summary)?;

@@ -29,14 +29,17 @@ struct Hook {
 }
 
 impl Hook {
-    async fn start(identity: &str) -> Result<Hook> {
+    async fn start(
+        identity: &str,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Result<Hook> {
         let (tx, intake) = mpsc::channel(16);
         let scope = Scope {
             repository: REPOSITORY.into(),
             base_branch: "main".into(),
             identity: identity.into(),
         };
-        let state = ServerState::new(SECRET.to_vec(), 5 << 20, scope, tx)?;
+        let state = ServerState::new(SECRET.to_vec(), 5 << 20, scope, tx)?.with_metrics(metrics);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}{WEBHOOK_PATH}", listener.local_addr()?);
         tokio::spawn(serve(listener, state, std::future::pending()));
@@ -156,7 +159,9 @@ pub async fn scene(ctx: &mut Context, dir: &std::path::Path, out: &mut impl Writ
         out,
         "  roles: oncall maintain, rita read; production needs maintain (chatops.environments)"
     )?;
-    let mut hook = Hook::start(&identity).await.context("the webhook server")?;
+    let mut hook = Hook::start(&identity, ctx.metrics.clone())
+        .await
+        .context("the webhook server")?;
 
     let forged = payload(issue, 999, "", "mallory", "/ferry unpin api production");
     let status = hook.deliver(&forged, b"not-the-secret").await?;

@@ -270,7 +270,7 @@ fn render_env(e: &EnvFigures, root: &str) -> String {
 }
 
 /// `45s`, `4m 10s`, `3h 20m`, `2d 4h`: two units at most.
-fn human(d: Duration) -> String {
+pub(super) fn human(d: Duration) -> String {
     let s = d.as_secs();
     let (days, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
     match (days, h, m) {

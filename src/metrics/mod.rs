@@ -405,6 +405,14 @@ impl Metrics {
         }
     }
 
+    /// Passes run so far: (succeeded, failed).
+    pub fn passes(&self) -> (u64, u64) {
+        (
+            self.passes.with_label_values(&["ok"]).get(),
+            self.passes.with_label_values(&["failed"]).get(),
+        )
+    }
+
     /// The exposition, in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

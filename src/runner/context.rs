@@ -36,6 +36,9 @@ pub struct Context {
     /// The plan of the last pass that succeeded, so that a hold is logged
     /// when it starts, not on every pass while it lasts.
     pub last_plan: Option<crate::promotion::Plan>,
+    /// Where notifications go; sends nothing unless `ferry run` started
+    /// the sinks (`ferry plan` never does).
+    pub notifier: crate::notify::Notifier,
     // The lock on the cache's checkout and the scratch directory of a
     // read-only context; declared after the workspace so they outlive it.
     _cache_lock: Option<CacheLock>,
@@ -61,7 +64,7 @@ impl Context {
             soak: &self.soak,
             read_only: self.read_only,
         };
-        let report = pass::run_pass(
+        let result = pass::run_pass(
             &self.config,
             &mut self.workspace,
             &self.registry,
@@ -69,7 +72,13 @@ impl Context {
             &io,
             &self.author,
         )
-        .await?;
+        .await;
+        self.notifier.after_pass(
+            &self.config,
+            &self.workspace,
+            result.as_ref().map_err(ToString::to_string),
+        );
+        let report = result?;
         log_holds(self.last_plan.as_ref(), &report.plan);
         self.last_plan = Some(report.plan.clone());
         Ok(report)
@@ -98,7 +107,15 @@ impl Context {
             last_plan: self.last_plan.as_ref(),
             now: time::OffsetDateTime::now_utc(),
         };
-        crate::chatops::handle_comment(&mut io, event).await
+        let outcomes = crate::chatops::handle_comment(&mut io, event).await;
+        self.notifier.after_commands(
+            &self.config,
+            &self.workspace,
+            event,
+            &outcomes,
+            self.last_plan.as_ref(),
+        );
+        outcomes
     }
 }
 
@@ -265,6 +282,7 @@ async fn load_with(
         config,
         read_only,
         last_plan: None,
+        notifier: crate::notify::Notifier::default(),
         _cache_lock: cache_lock,
         _scratch: scratch,
     })

@@ -6,6 +6,7 @@ mod check_image;
 mod demo;
 mod demo_argocd;
 mod demo_chatops;
+mod demo_notify;
 mod plan;
 mod run;
 mod set_image;

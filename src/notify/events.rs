@@ -166,7 +166,10 @@ impl Event {
             .iter()
             .map(|c| match self.kind {
                 EventKind::Held => format!("{} {}", c.app, shown(c.to.as_ref())),
-                EventKind::Unpinned | EventKind::Pinned if c.to.is_none() => c.app.clone(),
+                EventKind::Unpinned | EventKind::Pinned if c.from.is_none() => match &c.to {
+                    None => c.app.clone(),
+                    Some(to) => format!("{} at {}", c.app, shown(Some(to))),
+                },
                 _ => format!(
                     "{} {} → {}",
                     c.app,

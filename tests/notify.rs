@@ -555,3 +555,41 @@ async fn a_hanging_sink_and_a_failing_sink_never_hold_up_the_runner() {
     assert_eq!(stand_in.shared.hanging.load(Ordering::SeqCst), 2);
     run.stop().await;
 }
+
+#[test]
+fn ferry_run_refuses_to_start_without_a_sink_variable_and_never_echoes_a_value() {
+    let s = Setup::new(
+        "http://127.0.0.1:9",
+        "notify:\n  - {kind: slack, webhook_url_env: SLACK_URL}\n",
+    );
+    let run = |value: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
+        c.args(["run", "--once", "--config"])
+            .arg(s.path().join("ferry.yaml"))
+            .env("FERRY_CACHE_DIR", s.cache());
+        match value {
+            Some(v) => c.env("SLACK_URL", v),
+            None => c.env_remove("SLACK_URL"),
+        };
+        c.output().unwrap()
+    };
+    let o = run(None);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "environment variable SLACK_URL (notify[0].webhook_url_env) is unset or empty"
+        ),
+        "{err}"
+    );
+    let o = run(Some("hooks.slack.com/services/T0/B0/XSECRETX"));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("does not hold an http:// or https:// URL"),
+        "{err}"
+    );
+    assert!(!err.contains("XSECRETX"), "{err}");
+    // Nothing ran: no pass, no commit.
+    assert!(!err.contains("pass complete"), "{err}");
+}

@@ -74,10 +74,10 @@ impl Seen {
     /// newer events and announced again.
     pub fn insert(&mut self, key: String) -> bool {
         if self.set.contains(&key) {
-            if let Some(i) = self.order.iter().position(|k| k == &key) {
-                if let Some(k) = self.order.remove(i) {
-                    self.order.push_back(k);
-                }
+            if let Some(i) = self.order.iter().position(|k| k == &key)
+                && let Some(k) = self.order.remove(i)
+            {
+                self.order.push_back(k);
             }
             return false;
         }
@@ -106,7 +106,7 @@ impl Seen {
         }
     }
 
-    /// Keys held, oldest first.
+    /// How many keys are held.
     pub fn len(&self) -> usize {
         self.order.len()
     }

@@ -55,8 +55,7 @@ pub struct Target {
     pub name: String,
     /// Where it delivers.
     pub endpoint: Endpoint,
-    /// The events it wants (`None`: all).
-    pub events: Option<Vec<EventKind>>,
+    /// Its entry of `notify:` (kind and filter; names, never values).
     sink: NotifySink,
 }
 
@@ -75,9 +74,8 @@ impl Target {
                 webhook_url_env: None,
                 url_env: None,
                 secret_env: None,
-                events: events.clone(),
+                events,
             },
-            events,
         }
     }
 
@@ -178,7 +176,6 @@ pub fn targets(
         out.push(Target {
             name: format!("notify[{i}] ({kind})"),
             endpoint,
-            events: sink.events.clone(),
             sink: sink.clone(),
         });
     }

@@ -1,7 +1,8 @@
 //! `ferry demo` end to end on the local adapters: dev commits, dev proven,
 //! staging PR, merge, staging proven (after a failing smoke check),
 //! production PR (one for both apps: production is `group: environment`),
-//! merge. The timeline's reason codes are asserted in order.
+//! merge. The timeline's reason codes are asserted in order, with the
+//! notifications the demo's Slack stand-in receives.
 
 use std::process::Command;
 
@@ -24,24 +25,35 @@ fn the_demo_story_runs_through_production() {
     let steps = [
         "arrived platform/api:sha-2a2a2a2  → pass",
         "commit ",
+        "slack  committed  dev: api sha-1111111 → sha-2a2a2a2",
         "arrived platform/api:sha-3b3b3b3  → hold: scan_budget",
         "plan api/dev: held (sha-3b3b3b3)",
         "plan api/staging: health — dev has not proven",
+        "slack  held  dev: api sha-3b3b3b3",
         "arrived platform/api:sha-4c4c4c4  → hold: unsigned",
         "pull request #1 opened for api/staging",
+        "slack  pr_opened  staging: api sha-1111111 → sha-2a2a2a2 (#1)",
+        "slack  held  dev: api sha-4c4c4c4",
         "arrived platform/web:v1.1.0  → pass",
         "dev: api sha-2a2a2a2→sha-5d5d5d5, web v1.0.0→v1.1.0",
+        "slack  committed  dev: api sha-2a2a2a2 → sha-5d5d5d5, web v1.0.0 → v1.1.0",
         "pull request #1 updated for api/staging",
+        "slack  pr_updated  staging: api sha-1111111 → sha-5d5d5d5 (#1)",
+        "slack  pr_opened  staging: web v1.0.0 → v1.1.0 (#2)",
         "plan api/staging: pr_open — pull request #1 waits for review",
         "reviewer merged #1",
+        "slack  promoted  staging: api sha-1111111 → sha-5d5d5d5 (#1)",
         "smoke — staging has not proven",
         "pull request #3 opened for api+web/production",
+        "slack  pr_opened  production: api sha-1111111 → sha-5d5d5d5, web v1.0.0 → v1.1.0 (#3)",
         "plan web/production: pr_open — pull request #3 waits for review",
         "reviewer merged #3 \"production: api sha-1111111 → sha-5d5d5d5, web v1.0.0 → v1.1.0\"",
+        "slack  promoted  production: api sha-1111111 → sha-5d5d5d5 (#3)",
         "every app runs the same image in dev, staging and production",
         // A hand edit to an unsigned image: dev runs it, nothing promotes it.
         "dana pushed \"dev: api sha-7e7e7e7 by hand (hotfix)\"",
         "plan api/staging: held — dev runs sha-7e7e7e7, which the gates hold (unsigned)",
+        "slack  held  staging: api sha-7e7e7e7",
         // ChatOps through the real webhook server: a forged delivery is
         // refused, the maintainer's revert lands pinned, the reader's unpin
         // is refused, the pass leaves the pin, the maintainer unpins and
@@ -56,9 +68,12 @@ fn the_demo_story_runs_through_production() {
         "ferry replies: not done: Sorry, @rita: this needs the maintain role; yours is read.",
         "reactions on the comment: eyes confused",
         "plan api/production: pinned — pinned by oncall",
+        "slack  reverted  production: api sha-5d5d5d5 → sha-1111111 by oncall",
         "oncall comments \"/ferry unpin api production\"  → webhook 202",
         "ferry replies: done: Unpinned `api` in production",
+        "slack  unpinned  production: api at sha-1111111 by oncall",
         "pull request #5 opened for api/production",
+        "slack  pr_opened  production: api sha-1111111 → sha-5d5d5d5 (#5)",
         "reviewer merged #5",
         "production: revert api sha-5d5d5d5→sha-1111111",
     ];
@@ -69,6 +84,14 @@ fn the_demo_story_runs_through_production() {
             .unwrap_or_else(|| panic!("{s:?} not found after byte {at}:\n{out}"));
         at += found + s.len();
     }
+    // The demo's Slack stand-in hears each event once: a hold seen on
+    // every pass is announced when it starts.
+    assert_eq!(
+        out.matches("slack  held  dev: api sha-3b3b3b3").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(out.matches("  slack  ").count(), 16, "{out}");
     assert!(
         out.contains("── overlays/dev: api:sha-7e7e7e7, web:v1.1.0"),
         "{out}"

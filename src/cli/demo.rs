@@ -269,6 +269,7 @@ async fn story(dir: &Path, out: &mut impl Write) -> Result<()> {
     let mut ctx = load(&dir.join("ferry.yaml"), Some(&dir.join("cache")))
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
+    super::demo_notify::start(&mut ctx).await?;
     writeln!(
         out,
         "ferry demo: a GitOps repo with dev, staging and production overlays; a local registry;"
@@ -347,6 +348,7 @@ async fn story(dir: &Path, out: &mut impl Write) -> Result<()> {
     }
     hand_edit(&mut ctx, &mut registry, out).await?;
     super::demo_chatops::scene(&mut ctx, dir, out).await?;
+    super::demo_notify::print(&ctx.notifier, out).await?;
     super::demo_ops::scene(&mut ctx, dir, out).await?;
     writeln!(out, "\n── git log of the GitOps repository ──")?;
     for c in ctx.workspace.log(30)? {
@@ -473,6 +475,7 @@ pub(super) async fn pass(
             pr.env
         )?;
     }
+    super::demo_notify::print(&ctx.notifier, out).await?;
     Ok(report)
 }
 

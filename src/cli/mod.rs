@@ -6,6 +6,7 @@ mod check_image;
 mod demo;
 mod demo_argocd;
 mod demo_chatops;
+mod demo_notify;
 mod demo_ops;
 mod plan;
 mod report;

@@ -71,14 +71,38 @@ pub fn run(args: Args) -> Exit {
                 };
             }
         };
-        if args.once {
-            return match pass(&mut ctx).await {
+        if let Err(e) = start_notifier(&mut ctx) {
+            eprintln!("ferry: {e}");
+            return Exit::BadInput;
+        }
+        let notifier = ctx.notifier.clone();
+        let exit = if args.once {
+            match pass(&mut ctx).await {
                 Ok(()) => Exit::Ok,
                 Err(()) => Exit::Failure,
-            };
-        }
-        daemon(ctx, Duration::from_secs(args.resync.max(1))).await
+            }
+        } else {
+            daemon(ctx, Duration::from_secs(args.resync.max(1))).await
+        };
+        notifier.shutdown(NOTIFY_GRACE).await;
+        exit
     })
+}
+
+/// How long queued notifications may take to go out when ferry stops.
+const NOTIFY_GRACE: Duration = Duration::from_secs(5);
+
+/// Starts the `notify:` sinks, their URLs and secrets read from the
+/// environment now: a variable unset is an error naming it (never a
+/// value), before any pass runs.
+fn start_notifier(ctx: &mut Context) -> Result<(), crate::notify::SinkError> {
+    if ctx.config.notify.is_empty() {
+        return Ok(());
+    }
+    let targets = crate::notify::targets(&ctx.config.notify, |name| std::env::var_os(name))?;
+    let file = crate::notify::state_file(ctx.workspace.root());
+    ctx.notifier = crate::notify::Notifier::start(targets, Some(file), Default::default());
+    Ok(())
 }
 
 async fn pass(ctx: &mut Context) -> Result<(), ()> {

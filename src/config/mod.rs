@@ -18,6 +18,7 @@ pub use model::{
     Registry, RegistryKind, ScanGate, Severity, SignatureGate, Smoke,
 };
 pub use model::{ByteSize, DEFAULT_MAX_BODY, SecretError, Server};
+pub use model::{EventKind, NotifySink, SinkKind};
 pub use values::{DurationValue, TagPattern};
 
 use crate::yaml::{self, PathSeg, Text};
@@ -165,6 +166,13 @@ fn more_errors(text: &Text, root: &yaml::tree::Node, first: ConfigError) -> Vec<
             ("argocd", _) => check(here, v, de::<ArgoCd>),
             ("forge", _) => check(here, v, de::<Forge>),
             ("server", _) => check(here, v, de::<Server>),
+            ("notify", Value::Sequence(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let mut path = here.clone();
+                    path.push(PathSeg::Index(i));
+                    check(path, item, de::<NotifySink>);
+                }
+            }
             ("environments" | "apps", Value::Sequence(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     let mut path = here.clone();

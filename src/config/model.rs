@@ -32,6 +32,117 @@ pub struct Config {
     pub chatops: Option<ChatOps>,
     /// The HTTP server receiving GitHub webhooks.
     pub server: Option<Server>,
+    /// Where notifications go: Slack incoming webhooks and signed webhooks.
+    #[serde(default)]
+    pub notify: Vec<NotifySink>,
+}
+
+/// The kind of a `notify:` sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkKind {
+    /// A Slack incoming webhook (`webhook_url_env`).
+    Slack,
+    /// A JSON POST signed with HMAC-SHA256 (`url_env`, `secret_env`).
+    Webhook,
+}
+
+/// The events a sink can be sent, as `notify[].events` names them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// An environment moved by a commit ferry pushed.
+    Committed,
+    /// A promotion pull request was opened.
+    PrOpened,
+    /// A promotion pull request now proposes another image.
+    PrUpdated,
+    /// A pull-request environment runs a new image (after a merge).
+    Promoted,
+    /// An image the gates refuse (once per app and digest).
+    Held,
+    /// `/ferry pin` pinned an environment.
+    Pinned,
+    /// `/ferry unpin` released a pin.
+    Unpinned,
+    /// `/ferry revert` went back to an earlier image.
+    Reverted,
+    /// Three passes in a row failed.
+    PassFailing,
+    /// A pass succeeded after a failing streak.
+    PassRecovered,
+}
+
+impl EventKind {
+    /// Every kind, in the order the README lists them.
+    pub const ALL: [EventKind; 10] = [
+        EventKind::Committed,
+        EventKind::PrOpened,
+        EventKind::PrUpdated,
+        EventKind::Promoted,
+        EventKind::Held,
+        EventKind::Pinned,
+        EventKind::Unpinned,
+        EventKind::Reverted,
+        EventKind::PassFailing,
+        EventKind::PassRecovered,
+    ];
+
+    /// The name `events:` uses, and the `event` field of a payload.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Committed => "committed",
+            EventKind::PrOpened => "pr_opened",
+            EventKind::PrUpdated => "pr_updated",
+            EventKind::Promoted => "promoted",
+            EventKind::Held => "held",
+            EventKind::Pinned => "pinned",
+            EventKind::Unpinned => "unpinned",
+            EventKind::Reverted => "reverted",
+            EventKind::PassFailing => "pass_failing",
+            EventKind::PassRecovered => "pass_recovered",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of `notify:`. Only the names of environment variables are in
+/// the file: the URLs and the secret are read from them when `ferry run`
+/// starts, so they never sit in a config map or a log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySink {
+    /// `slack` or `webhook`.
+    pub kind: SinkKind,
+    /// The variable holding the Slack incoming-webhook URL (slack).
+    pub webhook_url_env: Option<String>,
+    /// The variable holding the URL to POST to (webhook).
+    pub url_env: Option<String>,
+    /// The variable holding the HMAC secret (webhook).
+    pub secret_env: Option<String>,
+    /// Only these events (default: all). `pass_failing` also selects
+    /// `pass_recovered`, its end.
+    pub events: Option<Vec<EventKind>>,
+}
+
+impl NotifySink {
+    /// Whether this sink wants events of `kind`.
+    pub fn wants(&self, kind: EventKind) -> bool {
+        match &self.events {
+            None => true,
+            Some(list) => {
+                list.contains(&kind)
+                    || (kind == EventKind::PassRecovered && list.contains(&EventKind::PassFailing))
+            }
+        }
+    }
 }
 
 /// `chatops:` the minimum GitHub role for comment commands.

@@ -449,3 +449,102 @@ fn two_environments_never_share_an_overlay() {
         "{e:?}"
     );
 }
+
+#[test]
+fn notify_sinks_load() {
+    let c = parse(
+        "notify:
+  - {kind: slack, webhook_url_env: SLACK_WEBHOOK_URL}
+  - kind: webhook
+    url_env: HOOK_URL
+    secret_env: HOOK_SECRET
+    events: [committed, held, pass_failing]
+",
+    )
+    .unwrap();
+    assert_eq!(c.notify.len(), 2);
+    assert_eq!(c.notify[0].kind, SinkKind::Slack);
+    assert_eq!(
+        c.notify[0].webhook_url_env.as_deref(),
+        Some("SLACK_WEBHOOK_URL")
+    );
+    assert!(EventKind::ALL.iter().all(|k| c.notify[0].wants(*k)));
+    let hook = &c.notify[1];
+    assert_eq!(hook.kind, SinkKind::Webhook);
+    assert_eq!(hook.secret_env.as_deref(), Some("HOOK_SECRET"));
+    assert!(hook.wants(EventKind::Held) && hook.wants(EventKind::Committed));
+    assert!(!hook.wants(EventKind::PrOpened));
+    // pass_failing selects its end too.
+    assert!(hook.wants(EventKind::PassRecovered));
+    // Every name the README lists is accepted, pass_recovered on its own too.
+    let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+    let src = format!(
+        "notify:\n  - {{kind: slack, webhook_url_env: S, events: [{}]}}\n",
+        names.join(", ")
+    );
+    assert_eq!(
+        parse(&src).unwrap().notify[0]
+            .events
+            .as_ref()
+            .unwrap()
+            .len(),
+        10
+    );
+    let only = parse("notify:\n  - {kind: slack, webhook_url_env: S, events: [pass_recovered]}\n")
+        .unwrap();
+    assert!(only.notify[0].wants(EventKind::PassRecovered));
+    assert!(!only.notify[0].wants(EventKind::PassFailing));
+}
+
+#[test]
+fn notify_errors_name_line_column_and_field() {
+    let e = errors("notify:\n  - kind: teams\n    webhook_url_env: X\n");
+    assert!(
+        e[0].starts_with("2:11 notify[0].kind: unknown variant `teams`"),
+        "{e:?}"
+    );
+    let e = errors(
+        "notify:\n  - kind: slack\n    webhook_url_env: X\n    events: [committed, merged]\n",
+    );
+    assert!(e[0].starts_with("4:25 notify[0].events"), "{e:?}");
+    assert!(e[0].contains("unknown variant `merged`"), "{e:?}");
+    let e = errors("notify:\n  - kind: slack\n    webhook_url_env: X\n    channel: '#ops'\n");
+    assert!(
+        e[0].starts_with("4:5 notify[0]: unknown field `channel`"),
+        "{e:?}"
+    );
+    // A bad sink does not hide an error in another section.
+    let e = errors("gitops: {repo: x, brnch: main}\nnotify:\n  - {kind: slack, webhook_url: X}\n");
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[1].starts_with("3:5 notify[0]"), "{e:?}");
+    assert!(e[1].contains("unknown field `webhook_url`"), "{e:?}");
+}
+
+#[test]
+fn notify_sinks_need_the_variables_of_their_kind() {
+    let e = errors(
+        "notify:
+  - kind: webhook
+    url_env: 1BAD
+  - kind: slack
+    webhook_url_env: SLACK
+    secret_env: SECRET
+  - {kind: slack, webhook_url_env: SLACK, events: []}
+  - {kind: slack}
+",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "3:14 notify[0].url_env: \"1BAD\" is not an environment variable name \
+             (letters, digits and '_', not starting with a digit)"
+                .to_string(),
+            "2:5 notify[0]: `secret_env` is required for kind webhook".to_string(),
+            "6:17 notify[1].secret_env: is not a setting of kind slack".to_string(),
+            "7:51 notify[2].events: an empty list sends nothing: leave `events` out to send \
+             every event"
+                .to_string(),
+            "8:5 notify[3]: `webhook_url_env` is required for kind slack".to_string(),
+        ]
+    );
+}

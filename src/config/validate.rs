@@ -143,7 +143,64 @@ pub(super) fn validate(config: &Config) -> Problems {
     apps(config, &mut p);
     chatops(config, &mut p);
     server(config, &mut p);
+    notify(config, &mut p);
     p
+}
+
+/// A portable environment variable name: a letter or `_`, then letters,
+/// digits and `_` (what a shell, a Kubernetes `env:` and a systemd unit
+/// all accept).
+pub(super) fn valid_env_var(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `notify:` each sink names the variables its kind needs, and only those.
+fn notify(config: &Config, p: &mut Problems) {
+    use super::model::SinkKind;
+    for (i, sink) in config.notify.iter().enumerate() {
+        let at = |field: &str| vec![key("notify"), PathSeg::Index(i), key(field)];
+        let (needed, refused): (&[&str], &[&str]) = match sink.kind {
+            SinkKind::Slack => (&["webhook_url_env"], &["url_env", "secret_env"]),
+            SinkKind::Webhook => (&["url_env", "secret_env"], &["webhook_url_env"]),
+        };
+        let value = |field: &str| match field {
+            "webhook_url_env" => sink.webhook_url_env.as_deref(),
+            "url_env" => sink.url_env.as_deref(),
+            _ => sink.secret_env.as_deref(),
+        };
+        let kind = match sink.kind {
+            SinkKind::Slack => "slack",
+            SinkKind::Webhook => "webhook",
+        };
+        for field in needed {
+            match value(field) {
+                None => p.push((
+                    vec![key("notify"), PathSeg::Index(i)],
+                    format!("`{field}` is required for kind {kind}"),
+                )),
+                Some(name) if !valid_env_var(name) => p.push((
+                    at(field),
+                    format!(
+                        "{name:?} is not an environment variable name \
+                         (letters, digits and '_', not starting with a digit)"
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+        for field in refused {
+            if value(field).is_some() {
+                p.push((at(field), format!("is not a setting of kind {kind}")));
+            }
+        }
+        if sink.events.as_ref().is_some_and(Vec::is_empty) {
+            p.push((
+                at("events"),
+                "an empty list sends nothing: leave `events` out to send every event".into(),
+            ));
+        }
+    }
 }
 
 /// `chatops:` names built-in roles and configured environments.

@@ -45,6 +45,9 @@ pub struct Context {
     dora: crate::dora::Reporter,
     /// When the DORA figures were last computed.
     dora_at: Option<Instant>,
+    /// Where notifications go; sends nothing unless `ferry run` started
+    /// the sinks (`ferry plan` never does).
+    pub notifier: crate::notify::Notifier,
     // The lock on the cache's checkout and the scratch directory of a
     // read-only context; declared after the workspace so they outlive it.
     _cache_lock: Option<CacheLock>,
@@ -87,7 +90,7 @@ impl Context {
             soak: &self.soak,
             read_only: self.read_only,
         };
-        let report = pass::run_pass(
+        let result = pass::run_pass(
             &self.config,
             &mut self.workspace,
             &self.registry,
@@ -95,7 +98,13 @@ impl Context {
             &io,
             &self.author,
         )
-        .await?;
+        .await;
+        self.notifier.after_pass(
+            &self.config,
+            &self.workspace,
+            result.as_ref().map_err(ToString::to_string),
+        );
+        let report = result?;
         log_holds(self.last_plan.as_ref(), &report.plan);
         self.last_plan = Some(report.plan.clone());
         Ok(report)
@@ -161,6 +170,13 @@ impl Context {
         };
         let outcomes = crate::chatops::handle_comment(&mut io, event).await;
         self.metrics.observe_commands(&outcomes);
+        self.notifier.after_commands(
+            &self.config,
+            &self.workspace,
+            event,
+            &outcomes,
+            self.last_plan.as_ref(),
+        );
         outcomes
     }
 }
@@ -331,6 +347,7 @@ async fn load_with(
         metrics: Arc::new(Metrics::new()),
         dora: crate::dora::Reporter::default(),
         dora_at: None,
+        notifier: crate::notify::Notifier::default(),
         _cache_lock: cache_lock,
         _scratch: scratch,
     })

@@ -19,6 +19,7 @@ pub mod branch;
 mod execute;
 mod observe;
 
+pub use body::ecr_console_link;
 pub use execute::execute;
 pub use observe::{observe, read_proposals};
 

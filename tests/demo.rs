@@ -2,7 +2,8 @@
 //! staging PR, merge, staging proven (after a failing smoke check),
 //! production PR (one for both apps: production is `group: environment`),
 //! merge. The timeline's reason codes are asserted in order, with the
-//! notifications the demo's Slack stand-in receives.
+//! notifications the demo's Slack stand-in receives and what the operations
+//! scene reads from the server (`/readyz`, `/metrics`, the status page).
 
 use std::process::Command;
 
@@ -75,6 +76,22 @@ fn the_demo_story_runs_through_production() {
         "pull request #5 opened for api/production",
         "slack  pr_opened  production: api sha-1111111 → sha-5d5d5d5 (#5)",
         "reviewer merged #5",
+        // What the platform team sees, through the real server: readiness,
+        // metrics that counted the scenes above, the status page, DORA.
+        "── operations: what the platform team sees",
+        "GET /readyz   200 ready: the last successful pass was ",
+        "GET /metrics  200, ",
+        "ferry_commits_total{env=\"production\"} 2",
+        "ferry_pull_requests_total{action=\"opened\",env=\"production\"} 2",
+        "ferry_commands_total{command=\"revert\",result=\"ok\"} 1",
+        "ferry_commands_total{command=\"unpin\",result=\"failed\"} 1",
+        "ferry_webhook_deliveries_total{event=\"issue_comment\",result=\"unauthorized\"} 1",
+        "ferry_dora_deployments{env=\"production\"} 4",
+        "ferry_dora_change_failure_ratio{env=\"production\"} 0.25",
+        "GET /        200, the status page: 2 apps × 3 environments",
+        "api  dev: sha-7e7e7e7 [up_to_date] | staging: sha-5d5d5d5 [held] | production: sha-5d5d5d5 [up_to_date]",
+        "DORA over the last 30 days",
+        "production 4 deployments (monthly), lead time median 5d 18h, change failure rate 25%",
         "production: revert api sha-5d5d5d5→sha-1111111",
     ];
     let mut at = 0;
@@ -92,6 +109,14 @@ fn the_demo_story_runs_through_production() {
         "{out}"
     );
     assert_eq!(out.matches("  slack  ").count(), 16, "{out}");
+    // The status page the operations scene saved: the matrix, escaped text.
+    let page = std::fs::read_to_string(dir.path().join("status.html")).unwrap();
+    assert!(page.contains("<table"), "{page}");
+    assert!(page.matches("sha-5d5d5d5").count() >= 2, "{page}");
+    assert!(
+        page.contains("25%"),
+        "production's change failure rate: {page}"
+    );
     assert!(
         out.contains("── overlays/dev: api:sha-7e7e7e7, web:v1.1.0"),
         "{out}"

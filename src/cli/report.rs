@@ -14,7 +14,7 @@ use super::check_image::Output;
 use crate::config::{self, Config, DurationValue};
 use crate::dora::figures::EnvSpec;
 use crate::dora::{self, EnvFigures, Reading};
-use crate::gitops::{CacheLock, Credentials, Workspace};
+use crate::gitops::{CacheLock, Workspace};
 
 /// Arguments of `ferry report`.
 #[derive(clap::Args)]
@@ -147,32 +147,7 @@ fn open(path: &Path, config: &Config) -> Result<Checkout, (String, bool)> {
         .gitops
         .as_ref()
         .ok_or_else(|| (format!("{}: `gitops:` is required", path.display()), true))?;
-    let creds = match (&gitops.token_env, &gitops.ssh_key) {
-        (Some(var), _) => Credentials::Token {
-            user: "x-access-token".into(),
-            token: std::env::var(var)
-                .map_err(|_| (format!("gitops.token_env: ${var} is not set"), true))?,
-        },
-        (None, Some(key)) => Credentials::SshKey {
-            private_key: base.join(key),
-            passphrase: None,
-        },
-        (None, None) => match &config.forge {
-            Some(f) => crate::forge::github::git_credentials(f, &base, &gitops.repo)
-                .map_err(|e| (e.to_string(), true))?
-                .unwrap_or_default(),
-            None => Credentials::None,
-        },
-    };
-    // A relative local repository path is relative to the config file.
-    let repo = if gitops.repo.contains("://")
-        || gitops.repo.contains('@')
-        || Path::new(&gitops.repo).is_absolute()
-    {
-        gitops.repo.clone()
-    } else {
-        base.join(&gitops.repo).display().to_string()
-    };
+    let (creds, repo) = crate::runner::context::git_access(config, gitops, &base)?;
     let failed = |e: crate::gitops::GitError| {
         let input = matches!(e, crate::gitops::GitError::LockWait(_));
         (e.to_string(), input)

@@ -536,8 +536,8 @@ fn notify_sinks_need_the_variables_of_their_kind() {
     assert_eq!(
         e,
         vec![
-            "3:14 notify[0].url_env: \"1BAD\" is not an environment variable name \
-             (letters, digits and '_', not starting with a digit)"
+            "3:14 notify[0].url_env: is not an environment variable name (letters, digits \
+             and '_', not starting with a digit); put the variable's name here, not its value"
                 .to_string(),
             "2:5 notify[0]: `secret_env` is required for kind webhook".to_string(),
             "6:17 notify[1].secret_env: is not a setting of kind slack".to_string(),

@@ -181,10 +181,11 @@ fn notify(config: &Config, p: &mut Problems) {
                 )),
                 Some(name) if !valid_env_var(name) => p.push((
                     at(field),
-                    format!(
-                        "{name:?} is not an environment variable name \
-                         (letters, digits and '_', not starting with a digit)"
-                    ),
+                    // Not echoed: a URL or secret pasted here by mistake
+                    // must not reach a terminal or a log.
+                    "is not an environment variable name (letters, digits and '_', \
+                     not starting with a digit); put the variable's name here, not its value"
+                        .to_string(),
                 )),
                 Some(_) => {}
             }

@@ -274,8 +274,10 @@ fn names(named: &str, commit: &str) -> bool {
 
 /// The push time a change's trailers give for `app`: the
 /// [`PUSHED_AT`] in the block that follows `Ferry-App: app` (or the only
-/// one, in a commit without `Ferry-App`). Ignored when unparsable or later
-/// than the commit: a trailer is text anyone can write.
+/// one, in a commit without `Ferry-App`). Ignored when unparsable, later
+/// than the commit, or older than the commit by more than the lead-time
+/// lookback: a trailer is text anyone can write, and an epoch-old push
+/// time would stretch every lead time downstream of it.
 fn pushed_at(c: &Change, app: &str) -> Option<i64> {
     let mut current: Option<&str> = None;
     let mut found = None;
@@ -287,7 +289,8 @@ fn pushed_at(c: &Change, app: &str) -> Option<i64> {
         }
     }
     let t = OffsetDateTime::parse(found?, &time::format_description::well_known::Rfc3339).ok()?;
-    Some(t.unix_timestamp()).filter(|t| *t <= c.time)
+    let oldest = c.time - super::LEAD_LOOKBACK.as_secs() as i64;
+    Some(t.unix_timestamp()).filter(|t| (oldest..=c.time).contains(t))
 }
 
 /// Where each image of one app first appeared in the first environment of

@@ -190,6 +190,33 @@ fn a_push_time_after_the_commit_or_unreadable_is_ignored() {
 }
 
 #[test]
+fn a_push_time_older_than_the_lookback_is_ignored() {
+    let mut h = Hist::default();
+    let ancient = pushed(40 * DAY - 31 * DAY - 60);
+    let recent = pushed(41 * DAY - 2 * 3600);
+    h.mv(
+        "dev",
+        "api",
+        Some("v0"),
+        "v1",
+        40 * DAY,
+        &[("Ferry-Pushed-At", &ancient)],
+    );
+    let f = h.figures("dev", 0, 50 * DAY);
+    assert_eq!(f.lead_time_median, None, "a forged epoch-old push time");
+    h.mv(
+        "dev",
+        "api",
+        Some("v1"),
+        "v2",
+        41 * DAY,
+        &[("Ferry-Pushed-At", &recent)],
+    );
+    let f = h.figures("dev", 0, 50 * DAY);
+    assert_eq!(f.lead_time_median, Some(Duration::from_secs(2 * 3600)));
+}
+
+#[test]
 fn a_merged_pr_downstream_takes_its_lead_time_from_dev() {
     let mut h = Hist::default();
     h.initial("dev", "api", "v0", -10 * DAY);

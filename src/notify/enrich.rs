@@ -42,6 +42,10 @@ pub fn image_names(config: &Config, root: &Path, events: &mut [Event]) {
     }
 }
 
+/// How many first-parent commits back a `promoted` event's commit is looked
+/// for (it is the latest change to the overlay: near the tip).
+const PROMOTED_LOOKBACK: usize = 1000;
+
 /// Fills each `promoted` event's commit: the last one that changed the
 /// overlay (a merged pull request's merge commit).
 pub fn promoted_commits(config: &Config, ws: &Workspace, events: &mut [Event]) {
@@ -55,7 +59,13 @@ pub fn promoted_commits(config: &Config, ws: &Workspace, events: &mut [Event]) {
         let Some(file) = overlay_file(config, ws.root(), &app.app, env) else {
             continue;
         };
-        e.commit = ws.last_commit_touching(&file).ok().flatten();
+        // First-parent and bounded: the merge commit of a merged PR, never
+        // its branch's commit, and never a walk of the whole history.
+        e.commit = ws
+            .file_versions(&file, 1, PROMOTED_LOOKBACK)
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .map(|v| v.commit);
     }
 }
 

@@ -142,7 +142,11 @@ impl Event {
                     .map(ident)
                     .collect();
                 let digests: Vec<&str> = digests.into_iter().collect();
-                format!("pr_updated:{number}:{}", digests.join(","))
+                // Hashed: a grouped PR of 1,000 apps would make a key (and
+                // an `X-Ferry-Delivery` header) of tens of kilobytes.
+                let hash = crate::oci::sha256(digests.join(",").as_bytes()).to_string();
+                let short = hash.strip_prefix("sha256:").unwrap_or(&hash);
+                format!("pr_updated:{number}:{}", short.get(..16).unwrap_or(short))
             }
             EventKind::Promoted if commit.is_empty() => format!("promoted:{env}:{app}:{to}"),
             EventKind::Promoted => format!("promoted:{env}:{app}:{to}:{commit}"),

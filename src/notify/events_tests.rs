@@ -195,8 +195,25 @@ fn pull_requests_opened_and_updated_carry_their_images() {
         vec![EventKind::PrOpened, EventKind::PrUpdated]
     );
     assert_eq!(events[0].key(), "pr_opened:7");
+    // The digests it carries, hashed: the key stays short however many
+    // apps a grouped PR carries, and changes when any digest does.
     let digest = img("sha-5d5d5d5").digest.unwrap();
-    assert_eq!(events[1].key(), format!("pr_updated:8:{digest}"));
+    let hash = crate::oci::sha256(digest.as_bytes()).to_string();
+    assert_eq!(
+        events[1].key(),
+        format!(
+            "pr_updated:8:{}",
+            &hash.strip_prefix("sha256:").unwrap()[..16]
+        )
+    );
+    let mut other = r.clone();
+    other.plan.entries[1].to = Some(crate::promotion::plan::ImageRef {
+        tag: Some("sha-6e6e6e6".into()),
+        digest: img("sha-6e6e6e6").digest,
+    });
+    let again = from_pass(&config(), &other, None, AT);
+    assert_ne!(again[1].key(), events[1].key());
+    assert!(events[1].key().len() < 40);
     assert_eq!(events[0].changes[0].to, Some(img("sha-5d5d5d5")));
     assert_eq!(
         events[0].pull_request.as_ref().unwrap().url,

@@ -237,6 +237,44 @@ pub async fn load_read_only(path: &Path) -> Result<Context, LoadError> {
     load_with(path, None, true).await.map_err(LoadError::from)
 }
 
+/// How git reaches `gitops.repo`: the credentials (a token from
+/// `token_env`, an ssh key, or a GitHub App forge's installation tokens)
+/// and the remote, a relative local path taken from the config file's
+/// directory `base`. The error says whether it was the input's fault.
+pub fn git_access(
+    config: &Config,
+    gitops: &crate::config::GitOps,
+    base: &Path,
+) -> Result<(Credentials, String), (String, bool)> {
+    let creds = match (&gitops.token_env, &gitops.ssh_key) {
+        (Some(var), _) => Credentials::Token {
+            user: "x-access-token".into(),
+            token: std::env::var(var)
+                .map_err(|_| (format!("gitops.token_env: ${var} is not set"), true))?,
+        },
+        (None, Some(key)) => Credentials::SshKey {
+            private_key: base.join(key),
+            passphrase: None,
+        },
+        // A GitHub App forge gives git its installation tokens too.
+        (None, None) => match &config.forge {
+            Some(f) => crate::forge::github::git_credentials(f, base, &gitops.repo)
+                .map_err(|e| (e.to_string(), true))?
+                .unwrap_or_default(),
+            None => Credentials::None,
+        },
+    };
+    let repo = if gitops.repo.contains("://")
+        || gitops.repo.contains('@')
+        || Path::new(&gitops.repo).is_absolute()
+    {
+        gitops.repo.clone()
+    } else {
+        base.join(&gitops.repo).display().to_string()
+    };
+    Ok((creds, repo))
+}
+
 async fn load_with(
     path: &Path,
     cache: Option<&Path>,
@@ -257,33 +295,7 @@ async fn load_with(
     let registry = AnyRegistry::from_config(&registry_cfg, &base)
         .await
         .map_err(|e| (e.to_string(), true))?;
-    let creds = match (&gitops.token_env, &gitops.ssh_key) {
-        (Some(var), _) => Credentials::Token {
-            user: "x-access-token".into(),
-            token: std::env::var(var)
-                .map_err(|_| (format!("gitops.token_env: ${var} is not set"), true))?,
-        },
-        (None, Some(key)) => Credentials::SshKey {
-            private_key: base.join(key),
-            passphrase: None,
-        },
-        // A GitHub App forge gives git its installation tokens too.
-        (None, None) => match &config.forge {
-            Some(f) => crate::forge::github::git_credentials(f, &base, &gitops.repo)
-                .map_err(|e| (e.to_string(), true))?
-                .unwrap_or_default(),
-            None => Credentials::None,
-        },
-    };
-    // A relative local repository path is relative to the config file.
-    let repo = if gitops.repo.contains("://")
-        || gitops.repo.contains('@')
-        || Path::new(&gitops.repo).is_absolute()
-    {
-        gitops.repo.clone()
-    } else {
-        base.join(&gitops.repo).display().to_string()
-    };
+    let (creds, repo) = git_access(&config, &gitops, &base)?;
     let cache = cache.map_or_else(cache_dir, Path::to_path_buf);
     // A malformed FERRY_LOCK_WAIT is the user's input; the rest is not.
     let failed = |e: crate::gitops::GitError| {

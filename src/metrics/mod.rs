@@ -269,11 +269,7 @@ impl Metrics {
         self.passes.with_label_values(&["ok"]).inc();
         self.last_success
             .set(finished_at.unix_timestamp_nanos() as f64 / 1e9);
-        for (env, outcome) in &report.commits {
-            if matches!(outcome, Outcome::Pushed { .. }) {
-                self.commits.with_label_values(&[env]).inc();
-            }
-        }
+        self.observe_commits(report);
         for pr in &report.prs {
             self.pull_requests
                 .with_label_values(&[pr.env.as_str(), pr.what])
@@ -302,6 +298,16 @@ impl Metrics {
                 .set(held_of(e).len() as i64);
         }
         self.set_images(&report.board);
+    }
+
+    /// Counts the commits a pass pushed (also of a pass that failed after
+    /// pushing them).
+    pub fn observe_commits(&self, report: &PassReport) {
+        for (env, outcome) in &report.commits {
+            if matches!(outcome, Outcome::Pushed { .. }) {
+                self.commits.with_label_values(&[env]).inc();
+            }
+        }
     }
 
     fn set_images(&self, board: &Board) {

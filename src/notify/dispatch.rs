@@ -175,18 +175,44 @@ impl Notifier {
 
     /// After a pass: what it did if it succeeded (`Ok`), or its error.
     pub fn after_pass(&self, config: &Config, ws: &Workspace, result: Result<&PassReport, String>) {
+        match result {
+            Ok(report) => self.record(config, ws, Some(report), None),
+            Err(error) => self.record(config, ws, None, Some(error)),
+        }
+    }
+
+    /// After a pass that failed once it had pushed commits: those are
+    /// announced (the next pass finds nothing left to commit), and the
+    /// failure counts towards the failing streak.
+    pub fn after_partial_pass(
+        &self,
+        config: &Config,
+        ws: &Workspace,
+        done: &PassReport,
+        error: String,
+    ) {
+        self.record(config, ws, Some(done), Some(error));
+    }
+
+    fn record(
+        &self,
+        config: &Config,
+        ws: &Workspace,
+        done: Option<&PassReport>,
+        error: Option<String>,
+    ) {
         let Some(inner) = &self.inner else { return };
         let now = OffsetDateTime::now_utc();
         let mut state = lock(&inner.state);
-        let mut found = match result {
-            Ok(report) => {
-                let mut found = events::from_pass(config, report, state.previous.as_ref(), now);
-                state.previous = Some(report.board.clone());
-                found.extend(state.streak.succeeded(now));
-                found
-            }
-            Err(error) => state.streak.failed(&error, now).into_iter().collect(),
-        };
+        let mut found = Vec::new();
+        if let Some(report) = done {
+            found = events::from_pass(config, report, state.previous.as_ref(), now);
+            state.previous = Some(report.board.clone());
+        }
+        match error {
+            None => found.extend(state.streak.succeeded(now)),
+            Some(error) => found.extend(state.streak.failed(&error, now)),
+        }
         // Keys that do not depend on the checkout are checked first, so a
         // hold seen on every pass costs no file read.
         found.retain(|e| e.kind == EventKind::Promoted || state.seen.insert(e.key()));

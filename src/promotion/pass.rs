@@ -45,6 +45,50 @@ pub enum PassError {
     /// A promotion pull request could not be proposed.
     #[error("promotion: {0}")]
     Promotion(String),
+    /// The pass failed after it had pushed commits: what it did before
+    /// failing, so the commits are still counted and announced.
+    #[error("{error}")]
+    Partial {
+        /// Why it failed.
+        error: Box<PassError>,
+        /// The plan, the commits pushed before the failure, the board.
+        done: Box<PassReport>,
+    },
+}
+
+impl PassError {
+    /// What the pass did before it failed, if it pushed anything.
+    pub fn done(&self) -> Option<&PassReport> {
+        match self {
+            PassError::Partial { done, .. } => Some(done),
+            _ => None,
+        }
+    }
+}
+
+/// `error`, carrying `commits` (and the plan and board) when any was
+/// pushed.
+fn failed(
+    error: PassError,
+    plan: &Plan,
+    commits: Vec<(String, Outcome)>,
+    board: Board,
+) -> PassError {
+    if !commits
+        .iter()
+        .any(|(_, o)| matches!(o, Outcome::Pushed { .. }))
+    {
+        return error;
+    }
+    PassError::Partial {
+        error: Box::new(error),
+        done: Box::new(PassReport {
+            plan: plan.clone(),
+            commits,
+            prs: Vec::new(),
+            board,
+        }),
+    }
 }
 
 /// Snapshot from the checkout as it is (no sync, no writes).
@@ -98,9 +142,12 @@ pub async fn run_pass<S: ImageSource>(
         if moves.is_empty() {
             continue;
         }
-        let outcome = ws.apply(author, PUSH_ATTEMPTS, |root| {
+        let outcome = match ws.apply(author, PUSH_ATTEMPTS, |root| {
             apply_moves(root, config, &env.name, &moves)
-        })?;
+        }) {
+            Ok(o) => o,
+            Err(e) => return Err(failed(e.into(), &plan, commits, board)),
+        };
         // What the overlays hold now, read back: the commit may have left
         // a move out, or another writer made it.
         for m in &moves {
@@ -112,9 +159,10 @@ pub async fn run_pass<S: ImageSource>(
         }
         commits.push((env.name.clone(), outcome));
     }
-    let prs = promote::execute(config, &snap, &plan, ws, author, io.forge)
-        .await
-        .map_err(PassError::Promotion)?;
+    let prs = match promote::execute(config, &snap, &plan, ws, author, io.forge).await {
+        Ok(prs) => prs,
+        Err(e) => return Err(failed(PassError::Promotion(e), &plan, commits, board)),
+    };
     for pr in &prs {
         board.pull_request(pr);
     }
@@ -124,4 +172,56 @@ pub async fn run_pass<S: ImageSource>(
         prs,
         board,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn board() -> Board {
+        Board {
+            taken_at: datetime!(2026-12-02 00:00 UTC),
+            envs: vec!["dev".into()],
+            rows: Vec::new(),
+        }
+    }
+
+    /// A pass that fails after pushing keeps what it pushed, so the commit
+    /// is still counted and announced; one that pushed nothing is a plain
+    /// failure.
+    #[test]
+    fn a_failure_after_a_push_carries_the_commits() {
+        let plan = Plan {
+            entries: Vec::new(),
+            pull_requests: Vec::new(),
+        };
+        let pushed = vec![(
+            "dev".to_string(),
+            Outcome::Pushed {
+                commit: git2::Oid::zero(),
+                attempts: 1,
+            },
+        )];
+        let e = failed(
+            PassError::Promotion("GitHub: 502".into()),
+            &plan,
+            pushed,
+            board(),
+        );
+        assert_eq!(e.to_string(), "promotion: GitHub: 502");
+        let done = e.done().expect("the commits it pushed");
+        assert_eq!(done.commits.len(), 1);
+        assert!(done.prs.is_empty());
+        let nothing = vec![("dev".to_string(), Outcome::NothingToDo)];
+        let e = failed(
+            PassError::Promotion("GitHub: 502".into()),
+            &plan,
+            nothing,
+            board(),
+        );
+        assert!(e.done().is_none());
+        assert!(matches!(e, PassError::Promotion(_)));
+    }
 }

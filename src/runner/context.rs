@@ -75,6 +75,11 @@ impl Context {
             started.elapsed(),
             time::OffsetDateTime::now_utc(),
         );
+        if let Err(e) = &result
+            && let Some(done) = e.done()
+        {
+            self.metrics.observe_commits(done);
+        }
         if let Some(AnyForge::GitHub(g)) = &self.forge
             && let Some(rate) = g.rate_limit()
         {
@@ -99,11 +104,17 @@ impl Context {
             &self.author,
         )
         .await;
-        self.notifier.after_pass(
-            &self.config,
-            &self.workspace,
-            result.as_ref().map_err(ToString::to_string),
-        );
+        match result.as_ref().err().and_then(|e| e.done().map(|d| (e, d))) {
+            Some((e, done)) => {
+                self.notifier
+                    .after_partial_pass(&self.config, &self.workspace, done, e.to_string())
+            }
+            None => self.notifier.after_pass(
+                &self.config,
+                &self.workspace,
+                result.as_ref().map_err(ToString::to_string),
+            ),
+        }
         let report = result?;
         log_holds(self.last_plan.as_ref(), &report.plan);
         self.last_plan = Some(report.plan.clone());

@@ -1210,6 +1210,61 @@ fn file_versions_follow_the_first_parent_line_through_merges() {
 }
 
 #[test]
+fn walk_changes_stops_after_a_run_of_old_commits_not_at_one_skewed_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("r.git");
+    ferry::gitops::init_bare_with(&bare, &[("k/a.yaml", b"0")], "main", &author()).unwrap();
+    let repo = Repository::open_bare(&bare).unwrap();
+    let mut tip = repo.refname_to_id("refs/heads/main").unwrap();
+    let mut n = 0u32;
+    let mut commit = |at: i64| {
+        n += 1;
+        let base = repo.find_commit(tip).unwrap().tree().unwrap();
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        let blob = repo.blob(format!("{n}").as_bytes()).unwrap();
+        update.upsert("k/a.yaml", blob, git2::FileMode::Blob);
+        let tree = repo
+            .find_tree(update.create_updated(&repo, &base).unwrap())
+            .unwrap();
+        let sig = git2::Signature::new("t", "t@t", &git2::Time::new(at, 0)).unwrap();
+        let parent = repo.find_commit(tip).unwrap();
+        tip = repo
+            .commit(None, &sig, &sig, "c\n", &tree, &[&parent])
+            .unwrap();
+    };
+    let now = 2_000_000_000;
+    // Oldest first: 20 commits before the bound, then one in the period,
+    // one whose committer clock was wrong (1970), and three more.
+    for i in 0..20 {
+        commit(now - 1000 + i);
+    }
+    commit(now + 45);
+    commit(0);
+    for i in 0..3 {
+        commit(now + 50 + i);
+    }
+    repo.reference("refs/heads/main", tip, true, "t").unwrap();
+    let mut ws = open(bare.to_str().unwrap(), &dir.path().join("c"));
+    ws.sync().unwrap();
+    let paths = [PathBuf::from("k/a.yaml")];
+    let mut times = Vec::new();
+    let end = ws
+        .walk_changes(&paths, now, 1000, |c| times.push(c.time))
+        .unwrap();
+    // The skewed commit does not stop the walk: the one behind it is read;
+    // the walk then stops at the OLD_RUN-th old commit in a row.
+    assert!(times.contains(&(now + 45)), "{times:?}");
+    assert!(times.contains(&0));
+    let old = times
+        .iter()
+        .filter(|t| (now - 1000..now).contains(*t))
+        .count();
+    assert_eq!(old, ferry::gitops::OLD_RUN - 1);
+    assert_eq!(end.commits, 5 + ferry::gitops::OLD_RUN - 1);
+    assert!(!end.capped);
+}
+
+#[test]
 fn walk_changes_reads_watched_files_once_per_commit_along_the_first_parent_line() {
     // main: c0 (a=1, b=1) ─ c1 (a=2) ─ c2 (other) ─ M (merge of a branch that
     // wrote b=2 then b=3) ─ c4 (a and b removed... a deleted, b=4, trailers)
@@ -1319,10 +1374,15 @@ fn walk_changes_reads_watched_files_once_per_commit_along_the_first_parent_line(
         seen[1].files[0].after.as_ref().unwrap().id
     );
 
-    // Bounded by time: the first commit older than the bound stops it.
+    // Bounded by time, with a slop: two commits older than the bound (c1,
+    // c0) are fewer than OLD_RUN, so they are read too.
     let mut n = 0;
     let end = ws.walk_changes(&paths, now + 20, 100, |_| n += 1).unwrap();
-    assert_eq!((end.commits, end.capped, n), (3, false, 2), "c4, M, c2");
+    assert_eq!(
+        (end.commits, end.capped, n),
+        (5, false, 4),
+        "c4, M, c2, c1, c0"
+    );
     // Bounded by count.
     let mut n = 0;
     let end = ws.walk_changes(&paths, 0, 2, |_| n += 1).unwrap();

@@ -44,6 +44,10 @@ pub struct CommitChanges {
     pub files: Vec<FileChange>,
 }
 
+/// First-parent commits in a row older than the time bound after which a
+/// walk stops (git's own date-ordered walks allow a similar slop).
+pub const OLD_RUN: usize = 16;
+
 /// How a [`Workspace::walk_changes`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalkEnd {
@@ -68,9 +72,10 @@ impl Workspace {
     /// every file, and each commit costs one tree diff (unchanged subtrees
     /// are skipped), not one lookup per file.
     ///
-    /// Bounded and streamed: the walk stops at the first commit whose
-    /// committer time is before `stop_before` (seconds since the epoch), or
-    /// after `max_commits` commits.
+    /// Bounded and streamed: the walk stops once [`OLD_RUN`] commits in a
+    /// row have a committer time before `stop_before` (seconds since the
+    /// epoch; the old commits before that are read too), or after
+    /// `max_commits` commits.
     pub fn walk_changes(
         &self,
         paths: &[PathBuf],
@@ -123,6 +128,7 @@ impl Workspace {
             prev: HashMap::new(),
             cur: HashMap::new(),
         };
+        let mut old_run = 0;
         for id in walk {
             let id = id.ctx("log")?;
             if end.head.is_none() {
@@ -138,8 +144,17 @@ impl Workspace {
             }
             let commit = repo.find_commit(id).ctx("log")?;
             let time = commit.time().seconds();
+            // Committer dates are what a client wrote: one commit with a
+            // skewed clock must not cut the history short, so the walk
+            // stops only after a run of commits older than the bound (and
+            // reads the few old ones before that).
             if time < stop_before {
-                break;
+                old_run += 1;
+                if old_run >= OLD_RUN {
+                    break;
+                }
+            } else {
+                old_run = 0;
             }
             end.commits += 1;
             trees.next_commit();

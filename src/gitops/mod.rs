@@ -26,7 +26,7 @@ use git2::{FileMode, Repository, RepositoryInitOptions, Signature};
 
 pub use branches::BranchFile;
 pub use creds::{Credentials, TokenSource};
-pub use history::{Blob, CommitChanges, CommitInfo, FileChange, WalkEnd, parse_trailers};
+pub use history::{Blob, CommitChanges, CommitInfo, FileChange, OLD_RUN, WalkEnd, parse_trailers};
 pub use lock::{CacheLock, DEFAULT_WAIT, LOCK_WAIT_ENV, wait_from_env};
 pub use workspace::{FileVersion, Workspace};
 

@@ -306,18 +306,21 @@ fn a_hand_built_history_gives_the_defined_figures() {
         true,
     );
     // c2: a hand edit of web in dev.
-    r.commit(
+    let c2 = r.commit(
         &[],
         &[(DEV, kustomization("v2", "w2", ""))],
         "web w2 by hand\n",
         t + 2 * H,
         true,
     );
-    // c3: no overlay changes.
+    // c3: no overlay changes, with trailers claiming to revert c2 (a real
+    // deployment of web in dev): not believed, as c3 deploys nothing.
     r.commit(
         &[],
         &[("README.md", "more\n".into())],
-        "docs\n",
+        &format!(
+            "docs\n\nFerry-Command: revert\nFerry-App: web\nFerry-Env: dev\nFerry-Reverts: {c2}\n"
+        ),
         t + 3 * H,
         true,
     );

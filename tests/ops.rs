@@ -572,19 +572,7 @@ async fn run_serves_webhooks_only_with_its_secret() {
     // A push to another repository: answered, and ignored.
     assert_eq!(deliver(b"s3cret", "d-2").await, 200);
     assert_eq!(deliver(b"s3cret", "d-2").await, 200, "a redelivery");
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    let log = String::from_utf8_lossy(&status.stderr);
-    assert!(status.status.success(), "{log}");
+    let log = terminate(child).await;
     assert!(log.contains("serving /webhooks/github"), "{log}");
     assert!(log.contains("pass complete"), "the first pass ran: {log}");
     assert!(

@@ -381,19 +381,8 @@ fn a_hand_built_history_gives_the_defined_figures() {
         true,
     );
 
+    let (config, ws) = open_checkout(dir.path());
     let config_path = dir.path().join("ferry.yaml");
-    std::fs::write(&config_path, CONFIG).unwrap();
-    std::fs::write(dir.path().join("registry.yaml"), "repositories: {}\n").unwrap();
-    let config = ferry::config::load(&config_path).unwrap();
-    let repo = dir.path().join("gitops.git");
-    let mut ws = Workspace::open(
-        repo.to_str().unwrap(),
-        "main",
-        &dir.path().join("cache"),
-        Credentials::None,
-    )
-    .unwrap();
-    ws.sync().unwrap();
     let until = OffsetDateTime::from_unix_timestamp(now).unwrap();
     let since = until - time::Duration::days(30);
     let report = ferry::dora::from_workspace(&config, &ws, since, until).unwrap();
@@ -492,18 +481,8 @@ fn a_reporter_reads_only_what_is_new_and_agrees_with_a_fresh_read() {
         t + 2 * H,
         true,
     );
+    let (config, mut ws) = open_checkout(dir.path());
     let config_path = dir.path().join("ferry.yaml");
-    std::fs::write(&config_path, CONFIG).unwrap();
-    let config = ferry::config::load(&config_path).unwrap();
-    let repo = dir.path().join("gitops.git");
-    let mut ws = Workspace::open(
-        repo.to_str().unwrap(),
-        "main",
-        &dir.path().join("cache"),
-        Credentials::None,
-    )
-    .unwrap();
-    ws.sync().unwrap();
     let until = OffsetDateTime::from_unix_timestamp(now).unwrap();
     let since = until - time::Duration::days(30);
     let mut reporter = ferry::dora::Reporter::default();
@@ -572,4 +551,23 @@ fn a_reporter_reads_only_what_is_new_and_agrees_with_a_fresh_read() {
             .unwrap()
             .report
     );
+}
+
+/// The config `CONFIG` written into `dir`, and a synced checkout of
+/// `dir/gitops.git` in `dir/cache`.
+fn open_checkout(dir: &std::path::Path) -> (ferry::config::Config, Workspace) {
+    let config_path = dir.join("ferry.yaml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    std::fs::write(dir.join("registry.yaml"), "repositories: {}\n").unwrap();
+    let config = ferry::config::load(&config_path).unwrap();
+    let repo = dir.join("gitops.git");
+    let mut ws = Workspace::open(
+        repo.to_str().unwrap(),
+        "main",
+        &dir.join("cache"),
+        Credentials::None,
+    )
+    .unwrap();
+    ws.sync().unwrap();
+    (config, ws)
 }

@@ -593,3 +593,55 @@ fn ferry_run_refuses_to_start_without_a_sink_variable_and_never_echoes_a_value()
     // Nothing ran: no pass, no commit.
     assert!(!err.contains("pass complete"), "{err}");
 }
+
+/// A pass that pushed dev's commit and then failed (here: the promotion
+/// side; the error carries what was pushed) still announces the commit,
+/// and its failure counts towards the failing streak, not as a success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_that_fails_after_its_commit_still_announces_it() {
+    let stand_in = StandIn::start().await;
+    let s = Setup::new(
+        &stand_in.url,
+        "notify:\n  - {kind: slack, webhook_url_env: SLACK_URL}\n",
+    );
+    // A pass with notifications off, for a real report with a pushed commit.
+    let mut ctx = ferry::runner::context::load(&s.path().join("ferry.yaml"), Some(&s.cache()))
+        .await
+        .unwrap();
+    let report = ctx.run_pass().await.unwrap();
+    assert!(
+        report
+            .commits
+            .iter()
+            .any(|(_, o)| matches!(o, ferry::gitops::Outcome::Pushed { .. }))
+    );
+    drop(ctx);
+    let ctx = s.context(&stand_in, quick()).await;
+    ctx.notifier.after_partial_pass(
+        &ctx.config,
+        &ctx.workspace,
+        &report,
+        "promotion: GitHub answered 502".into(),
+    );
+    assert!(ctx.notifier.idle(PATIENCE).await);
+    assert_eq!(
+        stand_in.slack_texts(),
+        vec![
+            "committed dev: api v0 → v1".to_string(),
+            "held dev: api h1".to_string()
+        ]
+    );
+    // Two more failures make three in a row: pass_failing, so the partial
+    // pass counted as a failure.
+    for _ in 0..2 {
+        ctx.notifier
+            .after_pass(&ctx.config, &ctx.workspace, Err("git: unreachable".into()));
+    }
+    assert!(ctx.notifier.idle(PATIENCE).await);
+    let texts = stand_in.slack_texts();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert!(
+        texts[2].starts_with("pass_failing") && texts[2].ends_with("after 3 failed pass(es)"),
+        "{texts:?}"
+    );
+}

@@ -483,10 +483,12 @@ fn promote(apps: usize) -> Res<()> {
     let argo_client = ArgoClient::new(&argo.url, None)?;
     let forge = AnyForge::Local(LocalForge::new(dir.join("prs.json")));
     let soak = SoakTracker::new();
+    let watch = ferry::promotion::watch::WatchBook::new();
     let io = PromotionIo {
         argo: Some(&argo_client),
         forge: Some(&forge),
         soak: &soak,
+        watch: &watch,
         read_only: false,
     };
     println!(

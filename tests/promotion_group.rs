@@ -151,6 +151,7 @@ fn plan(dev_api: &Image, dev_web: &Image, staging: [Entry; 2]) -> Plan {
     Plan {
         entries,
         pull_requests: Vec::new(),
+        watch: Vec::new(),
     }
 }
 
@@ -361,6 +362,8 @@ impl Harness {
                     window: Window::Open,
                     incoming: None,
                     foreign_pr: None,
+                    live: None,
+                    watch: None,
                 });
             }
             // What staging would receive: what dev runs, passing.
@@ -437,6 +440,7 @@ impl Harness {
         let plan = Plan {
             entries: plan.entries.clone(),
             pull_requests: ferry::promotion::plan::plan_prs(snapshot, &plan.entries),
+            watch: Vec::new(),
         };
         execute(
             &self.config,

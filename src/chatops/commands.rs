@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use time::format_description::well_known::Rfc3339;
 
 use super::handle::{Done, Io, Request};
-use super::revert::{self, Deployed};
 use crate::config::{App, Environment, Mode};
 use crate::gates::{Gate, Verdict, format_counts};
 use crate::gitops::Outcome;
@@ -20,6 +19,7 @@ use crate::kustomize::{self, Pin, PinSpec};
 use crate::promotion::observe::read_overlay;
 use crate::promotion::pass::PUSH_ATTEMPTS;
 use crate::promotion::plan::{Action, ImageRef, plan, plan_prs};
+use crate::promotion::revert::{self, Deployed};
 use crate::promotion::{Plan, Proof, Running, pass, promote};
 use crate::registry::ImageSource;
 
@@ -853,6 +853,7 @@ async fn propose(
     let only = Plan {
         entries: planned.entries,
         pull_requests: steps,
+        watch: Vec::new(),
     };
     match promote::execute(
         io.config,

@@ -31,7 +31,7 @@ pub mod event;
 pub mod grammar;
 pub mod handle;
 pub mod report;
-pub mod revert;
+pub use crate::promotion::revert;
 
 pub use authz::{Decision, Policy, Role, decide};
 pub use event::{CommentEvent, Ignored, comment_from_payload};

@@ -188,6 +188,7 @@ mod tests {
         let plan = Plan {
             entries: Vec::new(),
             pull_requests: vec![step],
+            watch: Vec::new(),
         };
         assert_eq!(
             render_prs(&plan),

@@ -14,8 +14,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use model::{
-    App, ArgoCd, ChatOps, Config, Environment, Forge, ForgeKind, Gates, GitOps, Group, Mode, Order,
-    Registry, RegistryKind, ScanGate, Severity, SignatureGate, Smoke,
+    App, ArgoCd, AutoRevert, ChatOps, Config, Environment, Forge, ForgeKind, Gates, GitOps, Group,
+    Mode, Order, Registry, RegistryKind, ScanGate, Severity, SignatureGate, Smoke,
 };
 pub use model::{ByteSize, DEFAULT_MAX_BODY, SecretError, Server};
 pub use model::{EventKind, NotifySink, SinkKind};

@@ -361,6 +361,9 @@ pub struct Environment {
     pub smoke: Vec<Smoke>,
     /// How long an image must run healthy before it moves on.
     pub soak: Option<DurationValue>,
+    /// Revert a new image automatically when the environment's health
+    /// fails after it lands.
+    pub auto_revert: Option<AutoRevert>,
     /// Pull request reviewers (`user` or `team:slug`).
     #[serde(default)]
     pub reviewers: Vec<String>,
@@ -384,6 +387,19 @@ impl Environment {
     pub fn argocd_app_for(&self, app: &str) -> Option<String> {
         self.argocd_app.as_ref().map(|a| a.replace("{app}", app))
     }
+}
+
+/// `auto_revert: {after: 5m, within: 1h}`: once a new image ferry made or
+/// saw land runs in the environment, watch it for `within`; if its health
+/// fails without a break for `after`, commit the environment back to the
+/// image it ran before, and pin it.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoRevert {
+    /// How long the health must fail, without a break, before ferry reverts.
+    pub after: DurationValue,
+    /// How long after the image landed ferry watches it.
+    pub within: DurationValue,
 }
 
 /// One HTTP smoke check.

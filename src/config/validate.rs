@@ -317,6 +317,21 @@ fn environments(config: &Config, p: &mut Problems) {
             };
             smoke(s, &at, p);
         }
+        if let Some(r) = &env.auto_revert {
+            auto_revert(
+                env,
+                r,
+                &|f: &str| {
+                    vec![
+                        key("environments"),
+                        PathSeg::Index(i),
+                        key("auto_revert"),
+                        key(f),
+                    ]
+                },
+                p,
+            );
+        }
         if env.mode == Mode::PullRequest && env.after.is_none() {
             p.push((
                 vec![key("environments"), PathSeg::Index(i), key("mode")],
@@ -357,6 +372,34 @@ fn environments(config: &Config, p: &mut Problems) {
                 format!("`after` forms a cycle through {after:?}"),
             ));
         }
+    }
+}
+
+/// `auto_revert` needs a check to watch, a failure time and a watch that
+/// is longer than it.
+fn auto_revert(
+    env: &crate::config::Environment,
+    r: &crate::config::AutoRevert,
+    at: &dyn Fn(&str) -> Vec<PathSeg>,
+    p: &mut Problems,
+) {
+    if env.argocd_app.is_none() && env.smoke.is_empty() {
+        p.push((
+            at("after"),
+            "`auto_revert` needs something to watch: `argocd_app` or `smoke`".into(),
+        ));
+    }
+    if r.after.0.is_zero() {
+        p.push((
+            at("after"),
+            "must be longer than 0s: one failed look is not a failure that lasts".into(),
+        ));
+    }
+    if r.within.0 <= r.after.0 {
+        p.push((
+            at("within"),
+            "must be longer than `after`: a failure could never last long enough to revert".into(),
+        ));
     }
 }
 

@@ -1284,6 +1284,10 @@ fn convert(pr: GhPull) -> Result<PullRequest, ForgeError> {
             .unwrap_or_else(|| "ghost".to_string()),
         closed_by: None,
         head_sha: Some(pr.head.sha).filter(|s| !s.is_empty()),
+        merge_commit: pr
+            .merge_commit_sha
+            .filter(|s| !s.is_empty())
+            .filter(|_| state == PrState::Merged),
     })
 }
 

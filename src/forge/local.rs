@@ -123,6 +123,8 @@ struct StoredPr {
     author: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     closed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    merge_commit: Option<String>,
 }
 
 /// An issue: only what ChatOps needs, a place for commands and answers.
@@ -251,6 +253,7 @@ impl LocalForge {
                 comments: Vec::new(),
                 author: Some(login.to_string()),
                 closed_by: None,
+                merge_commit: None,
             };
             add_missing(&mut pr.labels, &spec.labels);
             add_missing(&mut pr.reviewers, &spec.reviewers);
@@ -312,6 +315,16 @@ impl LocalForge {
     /// caller merges `head` into `base` in the GitOps repository itself,
     /// before or after, as a reviewer would on GitHub.
     pub async fn merge(&self, number: u64) -> Result<PullRequest, ForgeError> {
+        self.merge_as(number, None).await
+    }
+
+    /// [`merge`](Self::merge), recording `commit` as the commit the merge
+    /// made on the base branch (GitHub's `merge_commit_sha`).
+    pub async fn merge_as(
+        &self,
+        number: u64,
+        commit: Option<&str>,
+    ) -> Result<PullRequest, ForgeError> {
         let url = self.url_base();
         self.mutate(|state| {
             let pr = find_mut(state, number)?;
@@ -322,6 +335,7 @@ impl LocalForge {
             }
             let now = OffsetDateTime::now_utc();
             pr.state = PrState::Merged;
+            pr.merge_commit = commit.map(str::to_string);
             pr.merged_at = Some(now);
             pr.closed_at = Some(now);
             pr.updated_at = now;
@@ -589,6 +603,10 @@ fn view(pr: &StoredPr, url_base: &str, own_login: &str) -> PullRequest {
         closed_by: pr.closed_by.clone(),
         // The local forge records pull requests, not git.
         head_sha: None,
+        merge_commit: pr
+            .merge_commit
+            .clone()
+            .filter(|_| pr.state == PrState::Merged),
     }
 }
 

@@ -90,6 +90,11 @@ pub struct PullRequest {
     /// tip while it is open, the last one once it is closed. `None` where the
     /// forge does not track git (the local forge).
     pub head_sha: Option<String>,
+    /// For a merged pull request, the commit its merge made on the base
+    /// branch (GitHub's `merge_commit_sha`: the merge, squash or last
+    /// rebased commit), when the forge says. The forge's record of which
+    /// commit landed it, so a deployment can be told to be this merge.
+    pub merge_commit: Option<String>,
 }
 
 impl PullRequest {

@@ -39,6 +39,12 @@ pub struct SmokeResult {
     pub attempts: u32,
     /// What the last attempt got, for a human.
     pub message: String,
+    /// The server answered the last attempt (with a status or body that
+    /// did not meet the expectations, when `ok` is false). A check that got
+    /// no answer (refused, timed out, invalid) could not be asked: it holds
+    /// a promotion but never triggers an automatic revert.
+    #[serde(default)]
+    pub answered: bool,
 }
 
 /// Which smoke checks may be sent.
@@ -104,6 +110,7 @@ pub async fn smoke_in(checks: &[Smoke], mode: SmokeMode) -> Vec<SmokeResult> {
                         "not run by plan ({} can change state)",
                         method.to_ascii_uppercase()
                     ),
+                    answered: false,
                 });
                 continue;
             }
@@ -126,6 +133,7 @@ pub async fn smoke_in(checks: &[Smoke], mode: SmokeMode) -> Vec<SmokeResult> {
                 ok: false,
                 attempts: 0,
                 message: "the check did not complete".into(),
+                answered: false,
             })
         })
         .collect()
@@ -182,6 +190,7 @@ async fn run_check(http: &reqwest::Client, check: &Smoke, budget: Duration) -> S
                 ok: false,
                 attempts: 0,
                 message: crate::redact::text(&message),
+                answered: false,
             };
         }
     };
@@ -203,9 +212,17 @@ async fn run_check(http: &reqwest::Client, check: &Smoke, budget: Duration) -> S
         .await
         {
             Ok(outcome) => outcome,
-            Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+            Err(_) => Err(Missed::unanswered(format!(
+                "timed out after {} ms",
+                timeout.as_millis()
+            ))),
         };
         let ok = outcome.is_ok();
+        let answered = match &outcome {
+            Ok(_) => true,
+            Err(m) => m.answered,
+        };
+        let outcome = outcome.map_err(|m| m.message);
         let out_of_time = tokio::time::Instant::now() + backoff >= deadline;
         if ok || attempts >= limits.attempts || out_of_time {
             let message = match outcome {
@@ -221,6 +238,7 @@ async fn run_check(http: &reqwest::Client, check: &Smoke, budget: Duration) -> S
                 ok,
                 attempts,
                 message: crate::redact::text(&message),
+                answered,
             };
         }
         tokio::time::sleep(backoff).await;
@@ -252,6 +270,29 @@ impl Limits {
     }
 }
 
+/// Why one attempt did not meet the expectations.
+struct Missed {
+    message: String,
+    /// The server answered (a status or body other than expected).
+    answered: bool,
+}
+
+impl Missed {
+    fn unanswered(message: String) -> Self {
+        Missed {
+            message,
+            answered: false,
+        }
+    }
+
+    fn answered(message: String) -> Self {
+        Missed {
+            message,
+            answered: true,
+        }
+    }
+}
+
 /// One request; `Ok(status)` when it meets the expectations.
 async fn attempt(
     http: &reqwest::Client,
@@ -259,7 +300,7 @@ async fn attempt(
     body: Option<&str>,
     expect: u16,
     timeout: Duration,
-) -> Result<u16, String> {
+) -> Result<u16, Missed> {
     let mut req = http
         .request(p.method.clone(), p.url.clone())
         .headers(p.headers.clone())
@@ -267,23 +308,30 @@ async fn attempt(
     if let Some(b) = body {
         req = req.body(b.to_string());
     }
-    let mut resp = req.send().await.map_err(describe)?;
+    let mut resp = req
+        .send()
+        .await
+        .map_err(|e| Missed::unanswered(describe(e)))?;
     let status = resp.status().as_u16();
     if status != expect {
-        return Err(format!("expected HTTP {expect}, got {status}"));
+        return Err(Missed::answered(format!(
+            "expected HTTP {expect}, got {status}"
+        )));
     }
     let Some(re) = &p.regex else {
         // The body is never read: dropping the response closes it.
         return Ok(status);
     };
-    let text = read_capped(&mut resp, MAX_BODY).await?;
+    let text = read_capped(&mut resp, MAX_BODY)
+        .await
+        .map_err(Missed::answered)?;
     if re.is_match(&String::from_utf8_lossy(&text)) {
         Ok(status)
     } else {
-        Err(format!(
+        Err(Missed::answered(format!(
             "HTTP {status} but the body does not match /{}/",
             re.as_str()
-        ))
+        )))
     }
 }
 

@@ -92,6 +92,7 @@ fn report(api_dev: &str) -> PassReport {
             entry("api", "prod", Action::PullRequest, None, Vec::new()),
         ],
         pull_requests: Vec::new(),
+        watch: Vec::new(),
     };
     PassReport {
         plan,
@@ -126,6 +127,7 @@ fn report(api_dev: &str) -> PassReport {
                 },
             ],
         },
+        reverts: Vec::new(),
     }
 }
 

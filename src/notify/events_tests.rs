@@ -109,10 +109,12 @@ fn report(entries: Vec<Entry>, board: Board) -> PassReport {
         plan: Plan {
             entries,
             pull_requests: Vec::new(),
+            watch: Vec::new(),
         },
         commits: Vec::new(),
         prs: Vec::new(),
         board,
+        reverts: Vec::new(),
     }
 }
 
@@ -348,6 +350,7 @@ fn commands_that_pushed_are_pinned_unpinned_and_reverted() {
     let previous = Plan {
         entries: vec![entry("api", "staging", Action::None, "sha-5d5d5d5", None)],
         pull_requests: Vec::new(),
+        watch: Vec::new(),
     };
     let events = from_commands(&comment(body), &outcomes, &commits, Some(&previous), AT);
     assert_eq!(

@@ -292,6 +292,8 @@ mod tests {
             window: Window::Open,
             incoming: None,
             foreign_pr: None,
+            live: None,
+            watch: None,
         }
     }
 
@@ -401,6 +403,7 @@ mod tests {
         let p = Plan {
             entries: vec![moved.clone()],
             pull_requests: Vec::new(),
+            watch: Vec::new(),
         };
         let mut board = Board::new(&snap, &p, &order);
         assert_eq!(board.cell("api", "dev").unwrap().next.message, "commit v2");

@@ -162,6 +162,7 @@ mod tests {
         Plan {
             entries,
             pull_requests: Vec::new(),
+            watch: Vec::new(),
         }
     }
 

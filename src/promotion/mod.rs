@@ -8,7 +8,9 @@ pub mod observe;
 pub mod pass;
 pub mod plan;
 pub mod promote;
+pub mod revert;
 pub mod snapshot;
+pub mod watch;
 
 // Windows are schedule types (the config validates them too); kept here
 // under their old path.

@@ -183,6 +183,8 @@ fn env_states(
                 window: Default::default(),
                 incoming: None,
                 foreign_pr: None,
+                live: None,
+                watch: None,
             })
         })
         .collect()

@@ -15,6 +15,7 @@ use super::observe::{self, read_overlay};
 use super::plan::{Action, Plan, plan};
 use super::promote::{self, PrAction, PromotionIo};
 use super::snapshot::Snapshot;
+use super::watch::{self, execute::Reverted};
 use crate::config::{Config, Mode};
 use crate::gates::Gates;
 use crate::gitops::{Author, GitError, Outcome, Workspace};
@@ -34,6 +35,8 @@ pub struct PassReport {
     pub prs: Vec<PrAction>,
     /// What the pass saw and planned, per app × environment.
     pub board: Board,
+    /// Automatic reverts it committed.
+    pub reverts: Vec<Reverted>,
 }
 
 /// A pass that failed; the next one starts over.
@@ -87,6 +90,7 @@ fn failed(
             commits,
             prs: Vec::new(),
             board,
+            reverts: Vec::new(),
         }),
     }
 }
@@ -99,9 +103,11 @@ pub async fn snapshot<S: ImageSource>(
     gates: &Gates,
     io: &PromotionIo<'_>,
 ) -> Snapshot {
+    let now = OffsetDateTime::now_utc();
     let mut snap = observe::take(config, ws.root(), source, gates).await;
-    promote::observe(config, &mut snap, ws, io, OffsetDateTime::now_utc()).await;
+    promote::observe(config, &mut snap, ws, io, now).await;
     gating::gate_promotions(config, &mut snap, source, gates).await;
+    watch::observe::observe(config, &mut snap, ws, io, source, gates, now).await;
     snap
 }
 
@@ -129,6 +135,18 @@ pub async fn run_pass<S: ImageSource>(
     let plan = plan(&snap);
     let envs: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
     let mut board = Board::new(&snap, &plan, &envs);
+    // Reverts first: a failing image goes back before anything else moves.
+    let due: Vec<_> = plan
+        .watch
+        .iter()
+        .filter_map(|w| w.revert.as_ref())
+        .collect();
+    let reverts = if due.is_empty() {
+        Vec::new()
+    } else {
+        watch::execute::revert_all(config, &due, ws, author, io.forge, io.watch, snap.taken_at)
+            .await
+    };
     let mut commits = Vec::new();
     for env in config
         .environments
@@ -154,7 +172,11 @@ pub async fn run_pass<S: ImageSource>(
             if let Some(app) = config.apps.iter().find(|a| a.name == m.app)
                 && let Some(dir) = app.overlays.get(&env.name)
             {
-                board.settle(&env.name, m, read_overlay(ws.root(), dir, &app.image));
+                let now = read_overlay(ws.root(), dir, &app.image);
+                if env.auto_revert.is_some() {
+                    record_made(io.watch, &outcome, m, &now);
+                }
+                board.settle(&env.name, m, now);
             }
         }
         commits.push((env.name.clone(), outcome));
@@ -166,12 +188,52 @@ pub async fn run_pass<S: ImageSource>(
     for pr in &prs {
         board.pull_request(pr);
     }
+    if !io.read_only
+        && let Err(e) = io.watch.save()
+    {
+        tracing::warn!(error = %e, "cannot save the watch book");
+    }
     Ok(PassReport {
         plan,
         commits,
         prs,
         board,
+        reverts,
     })
+}
+
+/// Records a move ferry pushed as a deployment to watch, when the overlay
+/// runs it after the push (a move the commit left out is not ferry's).
+fn record_made(
+    book: &watch::WatchBook,
+    outcome: &Outcome,
+    m: &crate::promotion::Entry,
+    now: &Result<
+        (
+            Option<crate::promotion::Running>,
+            Option<crate::kustomize::Pin>,
+        ),
+        String,
+    >,
+) {
+    let (Outcome::Pushed { commit, .. }, Some(to)) = (outcome, &m.to) else {
+        return;
+    };
+    let Ok((Some(runs), _)) = now else { return };
+    if runs.tag != to.tag || runs.digest != to.digest {
+        return;
+    }
+    book.record(watch::Deployment {
+        app: m.app.clone(),
+        env: m.env.clone(),
+        commit: commit.to_string(),
+        tag: to.tag.clone(),
+        digest: to.digest.clone(),
+        landed_at: OffsetDateTime::now_utc(),
+        via: watch::Via::Commit,
+        failing: None,
+        reverted_by: None,
+    });
 }
 
 #[cfg(test)]
@@ -196,6 +258,7 @@ mod tests {
         let plan = Plan {
             entries: Vec::new(),
             pull_requests: Vec::new(),
+            watch: Vec::new(),
         };
         let pushed = vec![(
             "dev".to_string(),

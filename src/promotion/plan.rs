@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::snapshot::{AppState, EnvState, Incoming, Judged, Proof, Running, Snapshot, Window};
 use crate::config::Mode;
 use crate::gates::Reason;
+use crate::promotion::watch::{WatchEntry, plan_watch};
 
 mod prs;
 
@@ -51,7 +52,8 @@ pub struct Why {
     /// `up_to_date`, `held`, `pinned`, `registry_unavailable`,
     /// `overlay_unreadable`, `overlay_invalid`, `not_in_registry`,
     /// `awaiting_upstream`, `health`, `smoke`, `soak`, `window`, `pr_open`,
-    /// `pr_closed`, `pr_foreign`, `forge_unavailable`.
+    /// `pr_closed`, `pr_foreign`, `forge_unavailable`, `reverting` (an
+    /// automatic revert is due).
     pub code: &'static str,
     /// What a person reads.
     pub message: String,
@@ -102,6 +104,10 @@ pub struct Plan {
     pub entries: Vec<Entry>,
     /// Every promotion pull request to open, update or close, and why.
     pub pull_requests: Vec<PrStep>,
+    /// Every watched deployment (environments with `auto_revert`): how
+    /// long the watch lasts, what fails, and the reverts that are due.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub watch: Vec<WatchEntry>,
 }
 
 impl Plan {
@@ -115,16 +121,41 @@ impl Plan {
 
 /// Plans a snapshot.
 pub fn plan(snapshot: &Snapshot) -> Plan {
+    let watch = plan_watch(snapshot);
     let mut entries = Vec::new();
     for app in &snapshot.apps {
         for env in &app.envs {
-            entries.push(plan_one(app, env, snapshot.forge_error.as_deref()));
+            let reverting = watch
+                .iter()
+                .find(|w| w.app == app.app && w.env == env.env)
+                .and_then(|w| w.revert.as_ref());
+            entries.push(match reverting {
+                // The revert is the only move this pass makes here.
+                Some(r) => none(
+                    app,
+                    env,
+                    from_running(env.running.as_ref().ok().unwrap_or(&None)),
+                    "reverting",
+                    format!(
+                        "{}: {}; ferry reverts to {}",
+                        r.check,
+                        r.seen,
+                        r.to.tag
+                            .as_deref()
+                            .or(r.to.digest.as_deref())
+                            .unwrap_or("the image before")
+                    ),
+                    Vec::new(),
+                ),
+                None => plan_one(app, env, snapshot.forge_error.as_deref()),
+            });
         }
     }
     let pull_requests = plan_prs(snapshot, &entries);
     Plan {
         entries,
         pull_requests,
+        watch,
     }
 }
 

@@ -68,6 +68,13 @@ pub struct EnvState {
     /// An open PR on this app's promotion branch that ferry did not open
     /// (a collaborator's): never adopted, and nothing is proposed over it.
     pub foreign_pr: Option<OpenPr>,
+    /// What this pass's look at Argo CD and the smoke checks says about the
+    /// image it runs, for the automatic revert (environments that another
+    /// follows or that have `auto_revert`).
+    pub live: Option<crate::promotion::watch::Live>,
+    /// The watch of the deployment that runs, in an environment with
+    /// `auto_revert`, when ferry made it or saw it land recently.
+    pub watch: Option<crate::promotion::watch::Watched>,
 }
 
 /// The image an environment fed by `after` would receive.

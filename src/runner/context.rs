@@ -14,6 +14,7 @@ use crate::health::{ArgoClient, SoakTracker};
 use crate::metrics::Metrics;
 use crate::promotion::pass::{self, PassError, PassReport};
 use crate::promotion::promote::PromotionIo;
+use crate::promotion::watch::WatchBook;
 use crate::registry::AnyRegistry;
 
 /// Everything a pass needs.
@@ -34,6 +35,9 @@ pub struct Context {
     pub forge: Option<AnyForge>,
     /// Soak clocks, kept between passes.
     pub soak: SoakTracker,
+    /// The deployments watched for the automatic revert, kept between
+    /// passes.
+    pub watch: WatchBook,
     /// `ferry plan`: the checkout is a scratch copy and nothing is written.
     pub read_only: bool,
     /// The plan of the last pass that succeeded, so that a hold is logged
@@ -61,6 +65,7 @@ impl Context {
             argo: self.argo.as_ref(),
             forge: self.forge.as_ref(),
             soak: &self.soak,
+            watch: &self.watch,
             read_only: self.read_only,
         }
     }
@@ -93,6 +98,7 @@ impl Context {
             argo: self.argo.as_ref(),
             forge: self.forge.as_ref(),
             soak: &self.soak,
+            watch: &self.watch,
             read_only: self.read_only,
         };
         let result = pass::run_pass(
@@ -173,6 +179,7 @@ impl Context {
                 argo: self.argo.as_ref(),
                 forge: self.forge.as_ref(),
                 soak: &self.soak,
+                watch: &self.watch,
                 read_only: self.read_only,
             },
             author: &self.author,
@@ -353,10 +360,16 @@ async fn load_with(
         name.push(".soak.json");
         checkout.with_file_name(name)
     };
+    let watch_file = {
+        let mut name = checkout.file_name().unwrap_or_default().to_os_string();
+        name.push(".watch.json");
+        checkout.with_file_name(name)
+    };
     Ok(Context {
         argo,
         forge,
         soak: SoakTracker::with_file(soak_file),
+        watch: WatchBook::with_file(watch_file),
         gates: Gates::new(policy),
         registry,
         workspace,

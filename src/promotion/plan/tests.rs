@@ -93,6 +93,8 @@ fn dev(running: Option<(&str, u32)>, pin: Option<Pin>) -> EnvState {
         window: Window::Open,
         incoming: None,
         foreign_pr: None,
+        live: None,
+        watch: None,
     }
 }
 
@@ -335,6 +337,7 @@ fn json_shape() {
     let v = serde_json::to_value(Plan {
         entries: vec![e],
         pull_requests: Vec::new(),
+        watch: Vec::new(),
     })
     .unwrap();
     assert_eq!(v["entries"][0]["action"], "none");

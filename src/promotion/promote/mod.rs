@@ -61,6 +61,8 @@ pub struct PromotionIo<'a> {
     pub forge: Option<&'a AnyForge>,
     /// Soak clocks, kept between passes.
     pub soak: &'a SoakTracker,
+    /// The deployments ferry watches for the automatic revert.
+    pub watch: &'a crate::promotion::watch::WatchBook,
     /// `ferry plan`: look, change nothing. The soak clocks are not saved
     /// and smoke checks that could change something (a method other than
     /// GET or HEAD) are not sent.

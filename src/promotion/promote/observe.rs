@@ -21,6 +21,7 @@ use crate::forge::{Forge, PrState, StateFilter, same_login};
 use crate::gitops::Workspace;
 use crate::health::{self, Application, Expectation, HealthError, SmokeResult, SoakKey, Target};
 use crate::promotion::snapshot::{OpenPr, Proof, Proposal, Snapshot, Window};
+use crate::promotion::watch::{Live, live};
 use crate::promotion::window::Windows;
 
 /// Fills in proofs, open PRs, windows and the forge's state of the
@@ -368,10 +369,19 @@ async fn prove_upstreams(
     io: &PromotionIo<'_>,
     now: OffsetDateTime,
 ) {
+    // Environments another follows prove; those with `auto_revert` are
+    // watched: both are looked at.
     let upstreams: HashSet<&str> = config
         .environments
         .iter()
         .filter_map(|e| e.after.as_deref())
+        .chain(
+            config
+                .environments
+                .iter()
+                .filter(|e| e.auto_revert.is_some())
+                .map(|e| e.name.as_str()),
+        )
         .collect();
     let Some(argo) = io.argo else { return };
     // Every overlay file of an upstream environment, in one history walk.
@@ -426,6 +436,9 @@ async fn prove_upstreams(
                         code: "health",
                         message: format!("Argo CD cannot be asked: {e}"),
                     });
+                    env.live = Some(Live::Unknown {
+                        why: format!("Argo CD cannot be asked: {e}"),
+                    });
                     continue;
                 }
             };
@@ -447,6 +460,7 @@ async fn prove_upstreams(
             } else {
                 Vec::new()
             };
+            env.live = Some(live::classify(application, &failures, &smoke));
             let key = SoakKey {
                 app: app.app.clone(),
                 env: env.env.clone(),

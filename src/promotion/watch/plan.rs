@@ -1,0 +1,255 @@
+//! Pure: what the watch of each environment says, and the reverts that
+//! are due, from the snapshot alone.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{Via, Watched};
+use crate::promotion::plan::ImageRef;
+use crate::promotion::snapshot::Snapshot;
+
+/// One watched app in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WatchEntry {
+    /// The app.
+    pub app: String,
+    /// The environment.
+    pub env: String,
+    /// The commit that brought what runs.
+    pub commit: String,
+    /// How ferry knows it: its own commit, or its PR's merge.
+    pub via: Via,
+    /// What the watch says.
+    #[serde(flatten)]
+    pub state: WatchState,
+    /// The revert to make now, when one is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revert: Option<RevertStep>,
+}
+
+/// What a watch says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum WatchState {
+    /// No failure lasts: ferry keeps watching for `left_secs`.
+    Watching {
+        /// Seconds of the watch left.
+        left_secs: u64,
+        /// What this look saw, when it was not plainly healthy (settling,
+        /// a check that could not be asked, a pin).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// A check fails: ferry reverts once it has failed for `after_secs`.
+    Reverting {
+        /// `argocd`, `smoke` or `analysis`.
+        check: String,
+        /// What it saw.
+        seen: String,
+        /// How long it has failed without a break.
+        failing_secs: u64,
+        /// `auto_revert.after`.
+        after_secs: u64,
+        /// Seconds of the watch left.
+        left_secs: u64,
+        /// Why a due revert cannot be made (nothing to go back to, an
+        /// image the gates refuse).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        blocked: Option<String>,
+    },
+    /// ferry reverted it by this commit.
+    Reverted {
+        /// The revert commit.
+        by: String,
+    },
+}
+
+/// A revert to commit now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevertStep {
+    /// The app.
+    pub app: String,
+    /// The environment.
+    pub env: String,
+    /// The deployment it reverts.
+    pub reverts: String,
+    /// How that deployment landed.
+    pub via: Via,
+    /// What runs now; the revert applies only while it still does.
+    pub from: ImageRef,
+    /// The image before it.
+    pub to: ImageRef,
+    /// The commit that last set `to`.
+    pub to_commit: String,
+    /// The failing check.
+    pub check: String,
+    /// What it saw.
+    pub seen: String,
+    /// How long it failed.
+    pub failing_secs: u64,
+    /// The key that verified `to`'s signature.
+    #[serde(skip)]
+    pub signature_key: Option<String>,
+}
+
+impl WatchEntry {
+    /// One line for a person: `watching (41m left)`, `reverting: smoke: …`.
+    pub fn describe(&self) -> String {
+        match &self.state {
+            WatchState::Watching { left_secs, note } => {
+                let note = note
+                    .as_deref()
+                    .map(|n| format!("; {n}"))
+                    .unwrap_or_default();
+                format!("watching ({} left{note})", span(*left_secs))
+            }
+            WatchState::Reverting {
+                check,
+                seen,
+                failing_secs,
+                after_secs,
+                blocked,
+                ..
+            } => {
+                let when = match (blocked, &self.revert) {
+                    (Some(b), _) => format!("; cannot revert: {b}"),
+                    (None, Some(r)) => format!("; reverting now to {}", show(&r.to)),
+                    (None, None) => String::new(),
+                };
+                format!(
+                    "reverting: {check}: {seen} (failing for {} of {}{when})",
+                    span(*failing_secs),
+                    span(*after_secs)
+                )
+            }
+            WatchState::Reverted { by } => {
+                format!("reverted by {}", by.get(..12).unwrap_or(by))
+            }
+        }
+    }
+}
+
+fn show(i: &ImageRef) -> String {
+    match (&i.tag, &i.digest) {
+        (Some(t), _) => t.clone(),
+        (None, Some(d)) => d.get(..19).unwrap_or(d).to_string(),
+        (None, None) => "(no image)".into(),
+    }
+}
+
+/// `1h2m`, `5m`, `40s`.
+pub fn span(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m, s) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, 0, _) => format!("{h}h"),
+        (h, m, _) => format!("{h}h{m}m"),
+    }
+}
+
+fn secs(d: time::Duration) -> u64 {
+    u64::try_from(d.whole_seconds()).unwrap_or(0)
+}
+
+/// Every watch of the snapshot, in config order.
+pub fn plan_watch(snapshot: &Snapshot) -> Vec<WatchEntry> {
+    let now = snapshot.taken_at;
+    let mut out = Vec::new();
+    for app in &snapshot.apps {
+        for env in &app.envs {
+            let Some(w) = &env.watch else { continue };
+            let from = match &env.running {
+                Ok(Some(r)) => ImageRef {
+                    tag: r.tag.clone(),
+                    digest: r.digest.clone(),
+                },
+                _ => continue,
+            };
+            let (state, revert) = judge(w, &app.app, &env.env, from, now);
+            out.push(WatchEntry {
+                app: app.app.clone(),
+                env: env.env.clone(),
+                commit: w.commit.clone(),
+                via: w.via.clone(),
+                state,
+                revert,
+            });
+        }
+    }
+    out
+}
+
+fn judge(
+    w: &Watched,
+    app: &str,
+    env: &str,
+    from: ImageRef,
+    now: OffsetDateTime,
+) -> (WatchState, Option<RevertStep>) {
+    if let Some(by) = &w.reverted_by {
+        return (WatchState::Reverted { by: by.clone() }, None);
+    }
+    let left = secs(w.landed_at + w.within - now);
+    let Some(f) = w.failing.as_ref().filter(|_| !w.pinned) else {
+        let note = if w.pinned {
+            Some("pinned: never reverted".to_string())
+        } else if w.live == super::Live::Healthy {
+            None
+        } else {
+            Some(w.live.describe())
+        };
+        return (
+            WatchState::Watching {
+                left_secs: left,
+                note,
+            },
+            None,
+        );
+    };
+    let failing = now - f.since;
+    let failing_secs = secs(failing);
+    let due = failing >= w.after && now - w.landed_at <= w.within;
+    let mut blocked = None;
+    let mut revert = None;
+    if due {
+        match &w.back_to {
+            Err(e) => blocked = Some(e.clone()),
+            Ok(b) => match &b.checked {
+                Some(Ok(key)) if !b.digest.is_empty() => {
+                    revert = Some(RevertStep {
+                        app: app.to_string(),
+                        env: env.to_string(),
+                        reverts: w.commit.clone(),
+                        via: w.via.clone(),
+                        from,
+                        to: ImageRef {
+                            tag: b.tag.clone(),
+                            digest: Some(b.digest.clone()),
+                        },
+                        to_commit: b.commit.clone(),
+                        check: f.check.clone(),
+                        seen: f.seen.clone(),
+                        failing_secs,
+                        signature_key: key.clone(),
+                    });
+                }
+                Some(Ok(_)) => blocked = Some("the image before has no digest".into()),
+                Some(Err(e)) => blocked = Some(e.clone()),
+                None => blocked = Some("the image before was not checked".into()),
+            },
+        }
+    }
+    (
+        WatchState::Reverting {
+            check: f.check.clone(),
+            seen: f.seen.clone(),
+            failing_secs,
+            after_secs: w.after.as_secs(),
+            left_secs: left,
+            blocked,
+        },
+        revert,
+    )
+}

@@ -45,7 +45,7 @@ pub(super) fn user_info(url: &str) -> Option<&'static str> {
 
 /// An http(s) URL without user-info, or why not: a message that shows
 /// the URL, unless it carries user-info (then it is never echoed).
-fn web_url(url: &str) -> Result<(), String> {
+pub(super) fn web_url(url: &str) -> Result<(), String> {
     if let Some(why) = user_info(url) {
         return Err(format!("the URL {why}"));
     }
@@ -317,6 +317,7 @@ fn environments(config: &Config, p: &mut Problems) {
             };
             smoke(s, &at, p);
         }
+        super::analysis::validate(i, env, p);
         if env.mode == Mode::PullRequest && env.after.is_none() {
             p.push((
                 vec![key("environments"), PathSeg::Index(i), key("mode")],

@@ -361,6 +361,7 @@ impl Harness {
                     window: Window::Open,
                     incoming: None,
                     foreign_pr: None,
+                    analysis: Vec::new(),
                 });
             }
             // What staging would receive: what dev runs, passing.

@@ -292,6 +292,7 @@ mod tests {
             window: Window::Open,
             incoming: None,
             foreign_pr: None,
+            analysis: Vec::new(),
         }
     }
 

@@ -183,6 +183,7 @@ fn env_states(
                 window: Default::default(),
                 incoming: None,
                 foreign_pr: None,
+                analysis: Vec::new(),
             })
         })
         .collect()

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Group, Mode};
 use crate::gates::Verdict;
+pub use crate::health::AnalysisResult;
 use crate::kustomize::Pin;
 use crate::registry::policy::{Candidate, ImageRecord};
 
@@ -68,6 +69,11 @@ pub struct EnvState {
     /// An open PR on this app's promotion branch that ferry did not open
     /// (a collaborator's): never adopted, and nothing is proposed over it.
     pub foreign_pr: Option<OpenPr>,
+    /// The analyses evaluated for what it runs in this pass, in config
+    /// order; empty when none were (none configured, Argo CD not showing
+    /// the image live, or the environment not observed). See
+    /// [`AnalysisResult::past_limit`] for one that failed past its limit.
+    pub analysis: Vec<AnalysisResult>,
 }
 
 /// The image an environment fed by `after` would receive.
@@ -109,13 +115,14 @@ pub enum Gated {
 pub enum Proof {
     /// Every check holds and the soak time has passed.
     Proven {
-        /// A line of evidence for PR bodies (revision, health, smoke, soak).
+        /// A line of evidence for PR bodies (revision, health, smoke,
+        /// analysis values, soak).
         evidence: String,
     },
-    /// A check does not hold: `health` (Argo CD), `smoke`, or `soak` with
-    /// the time left.
+    /// A check does not hold: `health` (Argo CD), `smoke`, `analysis`
+    /// (Prometheus), or `soak` with the time left.
     NotYet {
-        /// `health`, `smoke` or `soak`.
+        /// `health`, `smoke`, `analysis` or `soak`.
         code: &'static str,
         /// What a person reads.
         message: String,

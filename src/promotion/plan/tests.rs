@@ -93,6 +93,7 @@ fn dev(running: Option<(&str, u32)>, pin: Option<Pin>) -> EnvState {
         window: Window::Open,
         incoming: None,
         foreign_pr: None,
+        analysis: Vec::new(),
     }
 }
 

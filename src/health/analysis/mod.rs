@@ -86,18 +86,19 @@ impl AnalysisResult {
         match &self.outcome {
             Outcome::Pass { value } => format!("{}: {} passes", self.name, show(*value)),
             Outcome::Fail { value } => {
-                let past = if self.past_limit() {
-                    ", failed past its limit"
+                let streak = if self.past_limit() {
+                    format!(
+                        "failed {} in a row, past its limit of {}",
+                        self.streak, self.limit
+                    )
                 } else {
-                    ""
+                    format!("failed {} of {}", self.streak, self.limit)
                 };
                 format!(
-                    "{}: {} (needs {}; failed {} of {}{past})",
+                    "{}: {} (needs {}; {streak})",
                     self.name,
                     show(*value),
-                    self.success,
-                    self.streak,
-                    self.limit
+                    self.success
                 )
             }
             Outcome::Inconclusive { why } => format!("{}: {why}", self.name),
@@ -254,7 +255,7 @@ mod tests {
         assert!(past.past_limit());
         assert_eq!(
             past.hold_message(),
-            "success-rate: 0.5 (needs >= 0.95; failed 3 of 3, failed past its limit)"
+            "success-rate: 0.5 (needs >= 0.95; failed 3 in a row, past its limit of 3)"
         );
         let none = result(
             Outcome::Inconclusive {

@@ -431,6 +431,17 @@ async fn what_prometheus_shows_decides_whether_dev_has_proven_its_image() {
         "{err}"
     );
 
+    // check-config says the same, and is content with the variable set.
+    let o = s.ferry(&["check-config"], false).await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("environments[0].analysis[0].prometheus.token_env")
+            && err.contains("FERRY_TEST_PROM_TOKEN is not set"),
+        "{err}"
+    );
+    ok(&s.ferry(&["check-config"], true).await);
+
     // A real value that misses the condition: held, one failure counted.
     p().wait_ratio(&["0.5"]).await;
     let (code, message) = s.hold().await;

@@ -77,8 +77,8 @@ pub fn run(args: Args) -> Exit {
             std::env::var_os(name).is_some_and(|v| !v.is_empty())
         });
         if !missing.is_empty() {
-            for m in missing {
-                eprintln!("ferry: {m}");
+            for (field, var) in missing {
+                eprintln!("ferry: {field}: environment variable {var} is not set");
             }
             return Exit::BadInput;
         }

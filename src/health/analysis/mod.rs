@@ -209,19 +209,19 @@ fn token(a: &Analysis) -> Result<Option<String>, String> {
 }
 
 /// Every `prometheus.token_env` of the config whose variable `is_set`
-/// says is unset, as `environments[i].analysis[j].prometheus.token_env:
-/// environment variable NAME is not set` (the name only, never a value):
-/// `ferry run` refuses to start with any.
-pub fn missing_tokens(config: &Config, is_set: impl Fn(&str) -> bool) -> Vec<String> {
+/// says is unset: (field, variable name), the field as
+/// `environments[i].analysis[j].prometheus.token_env`. Names only, never
+/// a value: `ferry run` refuses to start with any.
+pub fn missing_tokens(config: &Config, is_set: impl Fn(&str) -> bool) -> Vec<(String, String)> {
     let mut missing = Vec::new();
     for (i, env) in config.environments.iter().enumerate() {
         for (j, a) in env.analysis.iter().enumerate() {
             if let Some(var) = &a.prometheus.token_env
                 && !is_set(var)
             {
-                missing.push(format!(
-                    "environments[{i}].analysis[{j}].prometheus.token_env: \
-                     environment variable {var} is not set"
+                missing.push((
+                    format!("environments[{i}].analysis[{j}].prometheus.token_env"),
+                    var.clone(),
                 ));
             }
         }
@@ -300,9 +300,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             missing_tokens(&config, |v| v == "PROM_A"),
-            vec![
-                "environments[0].analysis[2].prometheus.token_env: environment variable PROM_C is not set"
-            ]
+            vec![(
+                "environments[0].analysis[2].prometheus.token_env".to_string(),
+                "PROM_C".to_string()
+            )]
         );
         assert!(missing_tokens(&config, |_| true).is_empty());
     }

@@ -572,6 +572,25 @@ async fn app_names_are_escaped_into_the_query() {
             why: "no data".into()
         }
     );
+    // A query Prometheus refuses: its own words, never a pass.
+    let broken = Analysis {
+        query: "sum(ratio".into(),
+        ..analysis.clone()
+    };
+    let key = SoakKey {
+        app: "x".into(),
+        env: "dev".into(),
+        digest: "d".into(),
+    };
+    let got = evaluate(&[broken], &key, &tracker).await.remove(0).outcome;
+    let Outcome::Inconclusive { why } = &got else {
+        panic!("{got:?}")
+    };
+    assert!(
+        why.starts_with(&format!("Prometheus {}: HTTP 400: bad_data: ", prom.url))
+            && why.contains("parse error"),
+        "{why}"
+    );
     // Control: the same text unescaped is a different query that passes.
     let raw = prom
         .query(r#"sum(ratio{service="nope"} or vector(1) or ratio{service="x"})"#)

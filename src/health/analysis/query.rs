@@ -90,7 +90,7 @@ pub fn read_value(body: &[u8]) -> Result<f64, String> {
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|e| format!("not a Prometheus query answer: {e}"))?;
     if envelope.status != "success" {
-        return Err(error_of(&envelope));
+        return Err(format!("Prometheus answered {}", error_of(&envelope)));
     }
     let raw = match envelope.data {
         None => return Err("not a Prometheus query answer: no data".into()),
@@ -133,7 +133,7 @@ pub fn error_answer(body: &[u8]) -> Option<String> {
 fn error_of(e: &Envelope) -> String {
     let kind = e.error_type.as_deref().unwrap_or("error");
     let message = e.error.as_deref().unwrap_or("(no message)");
-    format!("Prometheus {}: {}", shorten(kind), shorten(message))
+    format!("{}: {}", shorten(kind), shorten(message))
 }
 
 /// At most [`MAX_ERROR`] characters (never a cut inside one), with any
@@ -237,9 +237,8 @@ mod tests {
     #[test]
     fn an_error_answer_says_what_prometheus_said() {
         let body = br#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:5: parse error: unexpected \"}\""}"#;
-        let want =
-            r#"Prometheus bad_data: invalid parameter "query": 1:5: parse error: unexpected "}""#;
-        assert_eq!(read_value(body), Err(want.into()));
+        let want = r#"bad_data: invalid parameter "query": 1:5: parse error: unexpected "}""#;
+        assert_eq!(read_value(body), Err(format!("Prometheus answered {want}")));
         assert_eq!(error_answer(body).as_deref(), Some(want));
         assert_eq!(error_answer(b"502 Bad Gateway"), None);
         let long = format!(

@@ -364,6 +364,7 @@ impl Harness {
                     foreign_pr: None,
                     live: None,
                     watch: None,
+                    analysis: Vec::new(),
                 });
             }
             // What staging would receive: what dev runs, passing.

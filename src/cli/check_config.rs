@@ -137,6 +137,9 @@ fn machine_checks(c: &Config, path: &Path) -> Vec<(String, String)> {
     {
         push("forge", e.to_string());
     }
+    for (field, var) in crate::health::analysis::missing_tokens(c, env_set) {
+        push(&field, format!("${var} is not set"));
+    }
     for (i, env) in c.environments.iter().enumerate() {
         if env.argocd_app.is_some() && c.argocd.is_none() {
             push(

@@ -71,6 +71,17 @@ pub fn run(args: Args) -> Exit {
                 };
             }
         };
+        // A Prometheus token that is not there would hold every promotion
+        // behind an inconclusive analysis: a deployment mistake, said now.
+        let missing = crate::health::analysis::missing_tokens(&ctx.config, |name| {
+            std::env::var_os(name).is_some_and(|v| !v.is_empty())
+        });
+        if !missing.is_empty() {
+            for (field, var) in missing {
+                eprintln!("ferry: {field}: environment variable {var} is not set");
+            }
+            return Exit::BadInput;
+        }
         if let Err(e) = start_notifier(&mut ctx) {
             eprintln!("ferry: {e}");
             return Exit::BadInput;

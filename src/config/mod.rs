@@ -6,6 +6,7 @@
 //! overlay paths that must stay inside the repository). Every error names
 //! the file, line, column and field.
 
+mod analysis;
 mod model;
 mod validate;
 mod values;
@@ -13,13 +14,16 @@ mod values;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use model::{Analysis, Prometheus};
 pub use model::{
     App, ArgoCd, AutoRevert, ChatOps, Config, Environment, Forge, ForgeKind, Gates, GitOps, Group,
     Mode, Order, Registry, RegistryKind, ScanGate, Severity, SignatureGate, Smoke,
 };
 pub use model::{ByteSize, DEFAULT_MAX_BODY, SecretError, Server};
 pub use model::{EventKind, NotifySink, SinkKind};
-pub use values::{DurationValue, TagPattern};
+pub use values::{
+    CompareOp, Condition, DurationValue, QUERY_PLACEHOLDERS, TagPattern, placeholders,
+};
 
 use crate::yaml::{self, PathSeg, Text};
 
@@ -237,6 +241,18 @@ fn url_fields(top: &yaml_serde::Mapping) -> Vec<Vec<PathSeg>> {
                         PathSeg::Index(i),
                         k("smoke"),
                         PathSeg::Index(j),
+                        k("url"),
+                    ]);
+                }
+            }
+            if let Some(yaml_serde::Value::Sequence(checks)) = env.get("analysis") {
+                for j in 0..checks.len() {
+                    paths.push(vec![
+                        k("environments"),
+                        PathSeg::Index(i),
+                        k("analysis"),
+                        PathSeg::Index(j),
+                        k("prometheus"),
                         k("url"),
                     ]);
                 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::values::{DurationValue, TagPattern};
+use super::values::{Condition, DurationValue, TagPattern};
 
 /// The whole configuration. Sections a command does not use may be absent.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -380,6 +380,10 @@ pub struct Environment {
     /// Pull request grouping.
     #[serde(default)]
     pub group: Group,
+    /// Prometheus checks that must pass, with the health and smoke
+    /// checks, for the whole soak time.
+    #[serde(default)]
+    pub analysis: Vec<Analysis>,
 }
 
 impl Environment {
@@ -423,6 +427,51 @@ pub struct Smoke {
     pub timeout: Option<DurationValue>,
     /// Retries after a failure, with backoff (default 2).
     pub retries: Option<u32>,
+}
+
+/// One Prometheus check of `environments[].analysis`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Analysis {
+    /// Unique within its environment; the key of its failure streak.
+    pub name: String,
+    /// The server asked.
+    pub prometheus: Prometheus,
+    /// A PromQL instant query; `{app}` and `{env}` are replaced by the
+    /// app's and the environment's name, escaped for a double-quoted
+    /// PromQL string.
+    pub query: String,
+    /// The condition its one value must meet, such as `>= 0.95` (see
+    /// [`Analysis::condition`]; checked at load).
+    pub success: String,
+    /// Failed evaluations in a row before the analysis counts as failed
+    /// past its limit (default 1).
+    pub failure_limit: Option<u32>,
+}
+
+impl Analysis {
+    /// `success`, parsed. Config load refuses a condition that does not
+    /// parse, so an error here means the config was built by hand.
+    pub fn condition(&self) -> Result<Condition, String> {
+        Condition::parse(&self.success)
+    }
+
+    /// `failure_limit`, 1 when unset.
+    pub fn limit(&self) -> u32 {
+        self.failure_limit.unwrap_or(1)
+    }
+}
+
+/// `environments[].analysis[].prometheus`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prometheus {
+    /// Base URL of the Prometheus HTTP API (`http://prometheus:9090`, or
+    /// with a path prefix).
+    pub url: String,
+    /// Environment variable holding a bearer token, if the server wants
+    /// one.
+    pub token_env: Option<String>,
 }
 
 /// How promotion pull requests are grouped.

@@ -548,3 +548,117 @@ fn notify_sinks_need_the_variables_of_their_kind() {
         ]
     );
 }
+
+#[test]
+fn analyses_load_with_their_defaults() {
+    let c = parse(
+        "environments:
+  - name: staging
+    mode: commit
+    analysis:
+      - name: success-rate
+        prometheus: {url: 'http://prometheus:9090', token_env: PROM_TOKEN}
+        query: sum(rate(x{service=\"{app}\",env=\"{env}\"}[5m]))
+        success: \">= 0.95\"
+        failure_limit: 3
+      - {name: latency, prometheus: {url: 'https://p.acme.io/prom'}, query: up, success: < 0.5}
+",
+    )
+    .unwrap();
+    let a = &c.environments[0].analysis;
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[0].prometheus.token_env.as_deref(), Some("PROM_TOKEN"));
+    assert_eq!(a[0].condition(), Condition::parse(">= 0.95"));
+    assert_eq!((a[0].limit(), a[1].limit()), (3, 1));
+    assert_eq!(a[1].condition().unwrap().op, CompareOp::Lt);
+    assert!(
+        parse("environments: [{name: dev, mode: commit}]\n")
+            .unwrap()
+            .environments[0]
+            .analysis
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_bad_success_condition_is_refused_at_its_position() {
+    let src = |success: &str| {
+        format!(
+            "environments:\n- name: dev\n  mode: commit\n  analysis:\n  - name: a\n    prometheus: {{url: 'http://p:9090'}}\n    query: up\n    success: {success}\n"
+        )
+    };
+    for (bad, says) in [
+        ("'=> 0.95'", "an operator"),
+        ("'>= lots'", "\"lots\" is not a number"),
+        ("'>= NaN'", "finite"),
+        ("'0.95'", "an operator"),
+    ] {
+        let e = errors(&src(bad));
+        assert_eq!(e.len(), 1, "{bad}: {e:?}");
+        assert!(
+            e[0].starts_with("8:14 environments[0].analysis[0].success: ") && e[0].contains(says),
+            "{bad}: {e:?}"
+        );
+    }
+    let e = errors(&src("'>= 1'").replace("query: up", "query: up\n    failure_limit: -1"));
+    assert!(
+        e[0].contains("environments[0].analysis[0].failure_limit"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn analysis_problems_name_their_field() {
+    let e = errors(
+        "environments:
+- name: dev
+  mode: commit
+  analysis:
+  - {name: rate, prometheus: {url: 'ftp://p'}, query: 'up{job=\"{app}\"}', success: '> 1'}
+  - {name: rate, prometheus: {url: 'http://p:9090', token_env: 'tok en'}, query: 'x{a=\"{application}\"} + {env}', success: '> 1'}
+  - {name: '', prometheus: {url: 'http://u:pw@p:9090'}, query: ' ', success: '> 1', failure_limit: 0}
+- name: prod
+  mode: commit
+  analysis:
+  - {name: rate, prometheus: {url: 'http://p:9090'}, query: up, success: '> 1'}
+",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "5:36 environments[0].analysis[0].prometheus.url: \"ftp://p\" is not an http:// or https:// URL",
+            "6:12 environments[0].analysis[1].name: analysis \"rate\" is defined twice in environment \"dev\"",
+            "6:64 environments[0].analysis[1].prometheus.token_env: is not an environment variable name \
+             (letters, digits and '_', not starting with a digit); put the variable's name here, not its value",
+            "6:82 environments[0].analysis[1].query: unknown placeholder {application}: only {app} and {env} are replaced",
+            "7:12 environments[0].analysis[2].name: must not be empty",
+            "7:34 environments[0].analysis[2].prometheus.url: the URL carries user-info (a token or password): \
+             give credentials through `token_env` or `ssh_key` instead",
+            "7:64 environments[0].analysis[2].query: must not be empty",
+            "7:100 environments[0].analysis[2].failure_limit: must be at least 1 (failed evaluations in a row)",
+        ]
+    );
+}
+
+#[test]
+fn auto_revert_is_checked_at_its_position() {
+    let e = errors(
+        "environments:
+- {name: dev, mode: commit, auto_revert: {after: 0s, within: 1h}}
+- {name: staging, mode: commit, argocd_app: s, auto_revert: {after: 10m, within: 5m}}
+- {name: prod, mode: commit, argocd_app: p, auto_revert: {after: 5m, within: 1h}}
+",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "2:50 environments[0].auto_revert.after: `auto_revert` needs `argocd_app`: Argo CD shows when the new image is live",
+            "2:50 environments[0].auto_revert.after: must be longer than 0s: one failed look is not a failure that lasts",
+            "3:82 environments[1].auto_revert.within: must be longer than `after`: a failure could never last long enough to revert",
+        ]
+    );
+    let e = errors(
+        "environments:\n- {name: dev, mode: commit, auto_revert: {after: 5m, within: 1h, every: 1m}}\n",
+    );
+    assert!(e[0].contains("unknown field `every`"), "{e:?}");
+}

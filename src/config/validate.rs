@@ -45,7 +45,7 @@ pub(super) fn user_info(url: &str) -> Option<&'static str> {
 
 /// An http(s) URL without user-info, or why not: a message that shows
 /// the URL, unless it carries user-info (then it is never echoed).
-fn web_url(url: &str) -> Result<(), String> {
+pub(super) fn web_url(url: &str) -> Result<(), String> {
     if let Some(why) = user_info(url) {
         return Err(format!("the URL {why}"));
     }
@@ -332,6 +332,7 @@ fn environments(config: &Config, p: &mut Problems) {
                 p,
             );
         }
+        super::analysis::validate(i, env, p);
         if env.mode == Mode::PullRequest && env.after.is_none() {
             p.push((
                 vec![key("environments"), PathSeg::Index(i), key("mode")],
@@ -383,10 +384,12 @@ fn auto_revert(
     at: &dyn Fn(&str) -> Vec<PathSeg>,
     p: &mut Problems,
 ) {
-    if env.argocd_app.is_none() && env.smoke.is_empty() {
+    // Argo CD tells when ferry's revision is live; without it a smoke
+    // check could be judging the image before.
+    if env.argocd_app.is_none() {
         p.push((
             at("after"),
-            "`auto_revert` needs something to watch: `argocd_app` or `smoke`".into(),
+            "`auto_revert` needs `argocd_app`: Argo CD shows when the new image is live".into(),
         ));
     }
     if r.after.0.is_zero() {

@@ -8,13 +8,17 @@
 //! - [`smoke`](smoke()): configured HTTP requests, with retries and
 //!   backoff.
 //! - [`SoakTracker`]: how long the image has been proven without a break
-//!   (kept in a file in the cache directory across restarts).
+//!   (kept in a file in the cache directory across restarts), and beside
+//!   them the analyses' failure streaks.
+//! - [`analysis`]: Prometheus checks (`environments[].analysis`), each
+//!   evaluated to Pass, Fail or Inconclusive; only Pass proves.
 //! - [`prove`]: all of it for one app in one environment.
 //!
 //! Nothing here passes by default: a missing field fails its check, and an
 //! Argo CD that cannot be asked is a [`HealthError`] the caller turns into
 //! a hold.
 
+pub mod analysis;
 mod argocd;
 mod assess;
 mod smoke;
@@ -25,6 +29,7 @@ use std::time::Duration;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+pub use analysis::{AnalysisResult, AnalysisTracker, Outcome};
 pub use argocd::{
     AppStatus, Application, ArgoClient, Condition, HealthStatus, Metadata, OperationState, Summary,
     SyncResult, SyncStatus,
@@ -105,6 +110,9 @@ pub struct Proof {
     pub revision: Option<String>,
     /// `status.health.status`.
     pub health: Option<String>,
+    /// Analysis results; empty when the Argo CD checks failed (they are
+    /// then not evaluated) or none are configured.
+    pub analysis: Vec<AnalysisResult>,
 }
 
 impl Proof {
@@ -112,6 +120,7 @@ impl Proof {
     pub fn proven(&self) -> bool {
         self.failures.is_empty()
             && self.smoke.iter().all(|s| s.ok)
+            && self.analysis.iter().all(AnalysisResult::passed)
             && self.soak_remaining == Some(Duration::ZERO)
     }
 }
@@ -149,7 +158,25 @@ pub fn conclude(
     target: Target<'_>,
     now: OffsetDateTime,
 ) -> Proof {
-    let proven = failures.is_empty() && smoke.iter().all(|s| s.ok);
+    conclude_with(app, failures, smoke, Vec::new(), tracker, target, now)
+}
+
+/// [`conclude`] with the analyses evaluated for `target` (see
+/// [`analysis::evaluate`]): any that did not pass stops the soak clock,
+/// as a failed smoke check does. `analysis` should be empty when
+/// `failures` is not.
+pub fn conclude_with(
+    app: &Application,
+    failures: Vec<Failure>,
+    smoke: Vec<SmokeResult>,
+    analysis: Vec<AnalysisResult>,
+    tracker: &SoakTracker,
+    target: Target<'_>,
+    now: OffsetDateTime,
+) -> Proof {
+    let proven = failures.is_empty()
+        && smoke.iter().all(|s| s.ok)
+        && analysis.iter().all(AnalysisResult::passed);
     let soak = tracker.observe(
         target.key,
         proven,
@@ -164,5 +191,6 @@ pub fn conclude(
         proven_since: soak.proven_since,
         revision: (!revisions.is_empty()).then(|| revisions.join(", ")),
         health: app.status.health.status.clone(),
+        analysis,
     }
 }

@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::warn;
 
+use super::analysis::AnalysisTracker;
+
 /// Which image in which environment is soaking.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SoakKey {
@@ -68,11 +70,13 @@ struct Clocks {
     dirty: bool,
 }
 
-/// The first time ferry saw each image proven, per app and environment.
+/// The first time ferry saw each image proven, per app and environment;
+/// and the analyses' failure streaks, kept and saved alongside.
 #[derive(Debug, Default)]
 pub struct SoakTracker {
     clocks: Mutex<Clocks>,
     file: Option<PathBuf>,
+    analysis: AnalysisTracker,
 }
 
 impl SoakTracker {
@@ -108,8 +112,16 @@ impl SoakTracker {
         }
         SoakTracker {
             clocks: Mutex::new(clocks),
+            analysis: AnalysisTracker::with_file(analysis_file(&file)),
             file: Some(file),
         }
+    }
+
+    /// The analyses' failure streaks; with a file, kept in
+    /// `<file stem>.analysis.json` beside it (`x.soak.json` →
+    /// `x.soak.analysis.json`).
+    pub fn analysis(&self) -> &AnalysisTracker {
+        &self.analysis
     }
 
     /// The backing file, if any.
@@ -118,8 +130,10 @@ impl SoakTracker {
     }
 
     /// Writes the clocks to the backing file (atomically) if they changed
-    /// since the last save. Does nothing without a file.
+    /// since the last save, and the analysis streaks to theirs. Does
+    /// nothing without a file.
     pub fn save(&self) -> std::io::Result<()> {
+        self.analysis.save()?;
         let Some(file) = &self.file else {
             return Ok(());
         };
@@ -192,12 +206,19 @@ impl SoakTracker {
         }
     }
 
-    /// Forgets every key, as a restart without the file would.
+    /// Forgets every key, as a restart without the file would (the
+    /// analysis streaks too).
     pub fn clear(&self) {
+        self.analysis.clear();
         let mut clocks = self.lock();
         clocks.first_proven.clear();
         clocks.dirty = true;
     }
+}
+
+/// `x.soak.json` → `x.soak.analysis.json`.
+fn analysis_file(soak: &Path) -> PathBuf {
+    soak.with_extension("analysis.json")
 }
 
 #[cfg(test)]
@@ -334,5 +355,21 @@ mod tests {
             proven_since: Some(t0 + MIN),
         };
         assert_eq!(s.remaining(5 * MIN, t0), Some(5 * MIN));
+    }
+
+    #[test]
+    fn analysis_streaks_are_saved_beside_the_clocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cache/x.soak.json");
+        let t = SoakTracker::with_file(&file);
+        let fail = crate::health::Outcome::Fail { value: 1.0 };
+        assert_eq!(t.analysis().record(&key("a"), "rate", &fail), 1);
+        t.save().unwrap();
+        let beside = dir.path().join("cache/x.soak.analysis.json");
+        assert_eq!(t.analysis().file(), Some(beside.as_path()));
+        let restarted = SoakTracker::with_file(&file);
+        assert_eq!(restarted.analysis().streak(&key("a"), "rate"), 1);
+        restarted.clear();
+        assert_eq!(restarted.analysis().streak(&key("a"), "rate"), 0);
     }
 }

@@ -294,6 +294,7 @@ mod tests {
             foreign_pr: None,
             live: None,
             watch: None,
+            analysis: Vec::new(),
         }
     }
 

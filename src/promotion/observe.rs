@@ -185,6 +185,7 @@ fn env_states(
                 foreign_pr: None,
                 live: None,
                 watch: None,
+                analysis: Vec::new(),
             })
         })
         .collect()

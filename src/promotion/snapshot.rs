@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Group, Mode};
 use crate::gates::Verdict;
+pub use crate::health::AnalysisResult;
 use crate::kustomize::Pin;
 use crate::registry::policy::{Candidate, ImageRecord};
 
@@ -75,6 +76,11 @@ pub struct EnvState {
     /// The watch of the deployment that runs, in an environment with
     /// `auto_revert`, when ferry made it or saw it land recently.
     pub watch: Option<crate::promotion::watch::Watched>,
+    /// The analyses evaluated for what it runs in this pass, in config
+    /// order; empty when none were (none configured, Argo CD not showing
+    /// the image live, or the environment not observed). See
+    /// [`AnalysisResult::past_limit`] for one that failed past its limit.
+    pub analysis: Vec<AnalysisResult>,
 }
 
 /// The image an environment fed by `after` would receive.
@@ -116,13 +122,14 @@ pub enum Gated {
 pub enum Proof {
     /// Every check holds and the soak time has passed.
     Proven {
-        /// A line of evidence for PR bodies (revision, health, smoke, soak).
+        /// A line of evidence for PR bodies (revision, health, smoke,
+        /// analysis values, soak).
         evidence: String,
     },
-    /// A check does not hold: `health` (Argo CD), `smoke`, or `soak` with
-    /// the time left.
+    /// A check does not hold: `health` (Argo CD), `smoke`, `analysis`
+    /// (Prometheus), or `soak` with the time left.
     NotYet {
-        /// `health`, `smoke` or `soak`.
+        /// `health`, `smoke`, `analysis` or `soak`.
         code: &'static str,
         /// What a person reads.
         message: String,

@@ -95,6 +95,7 @@ fn dev(running: Option<(&str, u32)>, pin: Option<Pin>) -> EnvState {
         foreign_pr: None,
         live: None,
         watch: None,
+        analysis: Vec::new(),
     }
 }
 

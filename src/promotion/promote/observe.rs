@@ -19,7 +19,9 @@ use super::{BRANCH_PREFIX, GROUP_LEAF, PromotionIo, head_for, open_pr_for};
 use crate::config::{Config, Environment, Group};
 use crate::forge::{Forge, PrState, StateFilter, same_login};
 use crate::gitops::Workspace;
-use crate::health::{self, Application, Expectation, HealthError, SmokeResult, SoakKey, Target};
+use crate::health::{
+    self, AnalysisResult, Application, Expectation, HealthError, SmokeResult, SoakKey, Target,
+};
 use crate::promotion::snapshot::{OpenPr, Proof, Proposal, Snapshot, Window};
 use crate::promotion::watch::{Live, live};
 use crate::promotion::window::Windows;
@@ -460,7 +462,7 @@ async fn prove_upstreams(
             } else {
                 Vec::new()
             };
-            env.live = Some(live::classify(application, &failures, &smoke));
+            let looked = live::classify(application, &failures, &smoke);
             let key = SoakKey {
                 app: app.app.clone(),
                 env: env.env.clone(),
@@ -470,6 +472,12 @@ async fn prove_upstreams(
                     .or_else(|| running.tag.clone())
                     .unwrap_or_default(),
             };
+            // Like smoke, only against an environment that runs the image.
+            let analysis = if failures.is_empty() {
+                analyse(cfg, &key, io).await
+            } else {
+                Vec::new()
+            };
             let target = Target {
                 argocd_app: &argocd_app,
                 want: &want,
@@ -477,10 +485,23 @@ async fn prove_upstreams(
                 soak: cfg.soak.map_or(Duration::ZERO, |d| d.0),
                 key: &key,
             };
-            let proof = health::conclude(application, failures, smoke, io.soak, target, now);
+            let proof =
+                health::conclude_with(application, failures, smoke, analysis, io.soak, target, now);
+            env.live = Some(live::with_analysis(looked, &proof.analysis));
+            env.analysis = proof.analysis.clone();
             env.proof = Some(summarize(proof));
         }
     }
+}
+
+/// The environment's analyses evaluated once for the image of `key`
+/// (the query depends on the app), each outcome counted in the streaks
+/// kept beside the soak clocks.
+async fn analyse(cfg: &Environment, key: &SoakKey, io: &PromotionIo<'_>) -> Vec<AnalysisResult> {
+    if cfg.analysis.is_empty() {
+        return Vec::new();
+    }
+    health::analysis::evaluate(&cfg.analysis, key, io.soak.analysis()).await
 }
 
 fn summarize(p: health::Proof) -> Proof {
@@ -507,6 +528,18 @@ fn summarize(p: health::Proof) -> Proof {
             message: failed.join("; "),
         };
     }
+    let held: Vec<String> = p
+        .analysis
+        .iter()
+        .filter(|a| !a.passed())
+        .map(AnalysisResult::hold_message)
+        .collect();
+    if !held.is_empty() {
+        return Proof::NotYet {
+            code: "analysis",
+            message: held.join("; "),
+        };
+    }
     match p.soak_remaining {
         Some(left) if left.is_zero() => {}
         Some(left) => {
@@ -527,9 +560,14 @@ fn summarize(p: health::Proof) -> Proof {
     } else {
         format!("{} smoke check(s) passed", p.smoke.len())
     };
+    let analysis: String = p
+        .analysis
+        .iter()
+        .map(|a| format!(", analysis {}", a.evidence()))
+        .collect();
     Proof::Proven {
         evidence: format!(
-            "Argo CD revision {}, health {}, {smoke}, proven since {}",
+            "Argo CD revision {}, health {}, {smoke}{analysis}, proven since {}",
             p.revision.unwrap_or_default(),
             p.health.unwrap_or_default(),
             p.proven_since
@@ -540,5 +578,77 @@ fn summarize(p: health::Proof) -> Proof {
                     .ok())
                 .unwrap_or_default()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::Outcome;
+
+    fn proof(analysis: Vec<AnalysisResult>) -> health::Proof {
+        health::Proof {
+            failures: Vec::new(),
+            smoke: Vec::new(),
+            soak_remaining: Some(Duration::ZERO),
+            proven_since: Some(time::macros::datetime!(2026-12-01 10:00 UTC)),
+            revision: Some("abc".into()),
+            health: Some("Healthy".into()),
+            analysis,
+        }
+    }
+
+    fn result(name: &str, outcome: Outcome, streak: u32) -> AnalysisResult {
+        AnalysisResult {
+            name: name.into(),
+            outcome,
+            success: ">= 0.95".into(),
+            streak,
+            limit: 3,
+        }
+    }
+
+    #[test]
+    fn an_analysis_that_does_not_pass_holds_with_its_value_or_why() {
+        let p = proof(vec![
+            result("success-rate", Outcome::Fail { value: 0.5 }, 2),
+            result("latency", Outcome::Pass { value: 0.99 }, 0),
+            result(
+                "errors",
+                Outcome::Inconclusive {
+                    why: "no data".into(),
+                },
+                0,
+            ),
+        ]);
+        assert!(!p.proven());
+        assert_eq!(
+            summarize(p),
+            Proof::NotYet {
+                code: "analysis",
+                message: "success-rate: 0.5 (needs >= 0.95; failed 2 of 3); errors: no data".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_evidence_of_a_proof_lists_each_analysis_with_its_value() {
+        let p = proof(vec![
+            result("success-rate", Outcome::Pass { value: 0.98 }, 0),
+            result("latency", Outcome::Pass { value: 1.0 }, 0),
+        ]);
+        assert!(p.proven());
+        assert_eq!(
+            summarize(p),
+            Proof::Proven {
+                evidence: "Argo CD revision abc, health Healthy, no smoke checks, \
+                           analysis success-rate 0.98 (>= 0.95), analysis latency 1 (>= 0.95), \
+                           proven since 2026-12-01T10:00:00Z"
+                    .into()
+            }
+        );
+        assert!(
+            matches!(summarize(proof(Vec::new())), Proof::Proven { evidence } if !evidence.contains("analysis"))
+        );
     }
 }

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::health::analysis::{AnalysisResult, Outcome};
 use crate::health::{Application, Check, Failure, SmokeResult};
 
 /// What one look saw.
@@ -94,6 +95,33 @@ pub fn classify(app: &Application, failures: &[Failure], smoke: &[SmokeResult]) 
         };
     }
     Live::Healthy
+}
+
+/// `live` with the analyses of the same look folded in: one failed past
+/// its `failure_limit` is a failure (a single failed evaluation below it is
+/// not yet); one without a value (no data, NaN, Prometheus down) cannot
+/// tell.
+pub fn with_analysis(live: Live, analysis: &[AnalysisResult]) -> Live {
+    let mut out = live;
+    for a in analysis {
+        if a.past_limit() {
+            out = worse(
+                out,
+                Live::Failing {
+                    check: "analysis".into(),
+                    seen: a.hold_message(),
+                },
+            );
+        } else if matches!(a.outcome, Outcome::Inconclusive { .. }) {
+            out = worse(
+                out,
+                Live::Unknown {
+                    why: format!("analysis {}", a.hold_message()),
+                },
+            );
+        }
+    }
+    out
 }
 
 /// The worse of two looks at the same environment (an analysis after
@@ -193,6 +221,44 @@ mod tests {
             classify(&healthy, &[], &[smoke(false, false), smoke(false, true)]),
             Live::Failing { .. }
         ));
+    }
+
+    fn analysis(outcome: Outcome, streak: u32) -> AnalysisResult {
+        AnalysisResult {
+            name: "success-rate".into(),
+            outcome,
+            success: ">= 0.95".into(),
+            streak,
+            limit: 3,
+        }
+    }
+
+    #[test]
+    fn an_analysis_fails_the_image_only_past_its_limit() {
+        let fail = |streak| analysis(Outcome::Fail { value: 0.5 }, streak);
+        assert_eq!(with_analysis(Live::Healthy, &[fail(2)]), Live::Healthy);
+        let past = with_analysis(Live::Healthy, &[fail(3)]);
+        assert!(
+            matches!(&past, Live::Failing { check, seen } if check == "analysis" && seen.contains("0.5")),
+            "{past:?}"
+        );
+        let no_data = analysis(
+            Outcome::Inconclusive {
+                why: "no data".into(),
+            },
+            0,
+        );
+        assert!(matches!(
+            with_analysis(Live::Healthy, &[no_data.clone()]),
+            Live::Unknown { .. }
+        ));
+        // A failure seen elsewhere is not hidden by an analysis without data.
+        assert!(matches!(
+            with_analysis(past.clone(), &[no_data]),
+            Live::Failing { .. }
+        ));
+        let pass = analysis(Outcome::Pass { value: 0.99 }, 0);
+        assert_eq!(with_analysis(Live::Healthy, &[pass]), Live::Healthy);
     }
 
     #[test]

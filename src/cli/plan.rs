@@ -133,7 +133,17 @@ pub fn render_table(plan: &Plan) -> String {
         out.push('\n');
     }
     out.push_str(&render_prs(plan));
+    out.push_str(&render_watch(plan));
     out
+}
+
+/// The watches, one line each: `watch api/staging: watching (41m left)`,
+/// `watch api/staging: reverting: smoke: … (failing for 2m of 5m)`.
+fn render_watch(plan: &Plan) -> String {
+    plan.watch
+        .iter()
+        .map(|w| format!("watch {}/{}: {}\n", w.app, w.env, w.describe()))
+        .collect()
 }
 
 /// The pull-request steps, one line each: what a pass would open, update
@@ -168,7 +178,7 @@ fn render_prs(plan: &Plan) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{render_prs, short};
+    use super::{render_prs, render_watch, short};
     use crate::promotion::Plan;
     use crate::promotion::plan::{PrOp, PrStep, PrWhy};
 
@@ -193,6 +203,43 @@ mod tests {
         assert_eq!(
             render_prs(&plan),
             "pull request close #7 ferry/staging/api (api): gate_failed — sha-3 no longer passes the gates: unsigned\n"
+        );
+    }
+
+    #[test]
+    fn watches_are_listed_with_time_left_or_the_failing_check() {
+        use crate::promotion::watch::{Via, WatchEntry, WatchState};
+        let entry = |state| WatchEntry {
+            app: "api".into(),
+            env: "staging".into(),
+            commit: "c".repeat(40),
+            via: Via::Commit,
+            state,
+            revert: None,
+        };
+        let plan = Plan {
+            entries: Vec::new(),
+            pull_requests: Vec::new(),
+            watch: vec![
+                entry(WatchState::Watching {
+                    left_secs: 2460,
+                    note: None,
+                }),
+                entry(WatchState::Reverting {
+                    check: "smoke".into(),
+                    seen: "http://api/healthz: expected HTTP 200, got 500".into(),
+                    failing_secs: 125,
+                    after_secs: 300,
+                    left_secs: 3000,
+                    blocked: None,
+                }),
+            ],
+        };
+        assert_eq!(
+            render_watch(&plan),
+            "watch api/staging: watching (41m left)\n\
+             watch api/staging: reverting: smoke: http://api/healthz: expected HTTP 200, got 500 \
+             (failing for 2m5s of 5m)\n"
         );
     }
 

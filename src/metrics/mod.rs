@@ -49,6 +49,8 @@ pub struct Metrics {
     pass_duration: Histogram,
     last_success: Gauge,
     commits: IntCounterVec,
+    reverts: IntCounterVec,
+    watched: IntGaugeVec,
     pull_requests: IntCounterVec,
     gate_verdicts: IntCounterVec,
     held_images: IntGaugeVec,
@@ -157,6 +159,18 @@ impl Metrics {
                 "ferry_commits_total",
                 "Commits ferry pushed to the GitOps repository, by environment (passes and commands).",
                 &["env"],
+            ),
+            reverts: counter(
+                &r,
+                "ferry_auto_reverts_total",
+                "Automatic reverts ferry committed, by environment and the check that failed (argocd, smoke, analysis).",
+                &["env", "check"],
+            ),
+            watched: int_gauges(
+                &r,
+                "ferry_watched_deployments",
+                "Deployments ferry watches for an automatic revert, by environment and state (watching, reverting, reverted), at the last pass.",
+                &["env", "state"],
             ),
             pull_requests: counter(
                 &r,
@@ -298,6 +312,7 @@ impl Metrics {
                 .set(held_of(e).len() as i64);
         }
         self.set_images(&report.board);
+        self.set_watched(&report.plan);
     }
 
     /// Counts the commits a pass pushed (also of a pass that failed after
@@ -307,6 +322,32 @@ impl Metrics {
             if matches!(outcome, Outcome::Pushed { .. }) {
                 self.commits.with_label_values(&[env]).inc();
             }
+        }
+        for r in &report.reverts {
+            self.commits.with_label_values(&[r.env.as_str()]).inc();
+            // The check is one of three names ferry sets, never free text.
+            let check = match r.check.as_str() {
+                c @ ("argocd" | "smoke" | "analysis") => c,
+                _ => "other",
+            };
+            self.reverts
+                .with_label_values(&[r.env.as_str(), check])
+                .inc();
+        }
+    }
+
+    fn set_watched(&self, plan: &crate::promotion::Plan) {
+        use crate::promotion::watch::WatchState;
+        self.watched.reset();
+        for w in &plan.watch {
+            let state = match w.state {
+                WatchState::Watching { .. } => "watching",
+                WatchState::Reverting { .. } => "reverting",
+                WatchState::Reverted { .. } => "reverted",
+            };
+            self.watched
+                .with_label_values(&[w.env.as_str(), state])
+                .inc();
         }
     }
 

@@ -384,3 +384,75 @@ fn the_rate_limit_gauge_appears_once_known_and_saturates() {
         Some(i64::MAX as f64)
     );
 }
+
+#[test]
+fn automatic_reverts_count_as_commits_and_by_check_and_watches_by_state() {
+    use crate::promotion::watch::execute::Reverted;
+    use crate::promotion::watch::{Via, WatchEntry, WatchState};
+    let m = Metrics::new();
+    let mut r = report("v1");
+    let image = |t: &str| ImageRef {
+        tag: Some(t.into()),
+        digest: None,
+    };
+    r.reverts.push(Reverted {
+        app: "api".into(),
+        env: "prod".into(),
+        commit: "b".repeat(40),
+        reverts: "a".repeat(40),
+        from: image("v2"),
+        to: image("v1"),
+        check: "smoke".into(),
+        seen: "http://api: expected HTTP 200, got 500".into(),
+        pull_request: None,
+    });
+    r.plan.watch = vec![WatchEntry {
+        app: "api".into(),
+        env: "prod".into(),
+        commit: "a".repeat(40),
+        via: Via::Commit,
+        state: WatchState::Reverted { by: "b".repeat(40) },
+        revert: None,
+    }];
+    let commits_before = value(&m.render(), r#"ferry_commits_total{env="prod"}"#).unwrap_or(0.0);
+    m.observe_pass(
+        Some(&r),
+        Duration::from_secs(1),
+        datetime!(2026-12-02 01:00 UTC),
+    );
+    let text = m.render();
+    assert_eq!(
+        value(
+            &text,
+            r#"ferry_auto_reverts_total{check="smoke",env="prod"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&text, r#"ferry_commits_total{env="prod"}"#),
+        Some(commits_before + 1.0),
+        "the revert is a commit to prod"
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"ferry_watched_deployments{env="prod",state="reverted"}"#
+        ),
+        Some(1.0)
+    );
+    // The next pass without the watch drops its series.
+    r.plan.watch.clear();
+    r.reverts.clear();
+    m.observe_pass(
+        Some(&r),
+        Duration::from_secs(1),
+        datetime!(2026-12-02 01:01 UTC),
+    );
+    assert_eq!(
+        value(
+            &m.render(),
+            r#"ferry_watched_deployments{env="prod",state="reverted"}"#
+        ),
+        None
+    );
+}

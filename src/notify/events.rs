@@ -289,6 +289,28 @@ pub fn from_pass(
             .collect();
         out.push(e);
     }
+    for r in &report.reverts {
+        let mut e = Event::new(EventKind::Reverted, at);
+        e.env = Some(r.env.clone());
+        e.commit = Some(r.commit.clone());
+        e.who = Some(crate::promotion::watch::execute::PINNED_BY.to_string());
+        e.command = Some("auto-revert".into());
+        e.reason = Some(bounded(&format!(
+            "auto-revert: {}: {} (reverts {})",
+            r.check, r.seen, r.reverts
+        )));
+        e.pull_request = r.pull_request.as_ref().map(|(number, url)| PullRequest {
+            number: Some(*number),
+            url: url.clone(),
+        });
+        e.changes = vec![Change {
+            app: r.app.clone(),
+            from: Some(r.from.clone()),
+            to: Some(r.to.clone()),
+            image: None,
+        }];
+        out.push(e);
+    }
     if let Some(previous) = previous {
         out.extend(promoted(config, &report.board, previous, at));
     }

@@ -415,3 +415,45 @@ fn pass_failing_at_three_once_per_streak_then_recovered() {
     let again = s.failed("x", later).unwrap();
     assert_ne!(again.key(), failing.key());
 }
+
+/// An automatic revert is told as `reverted`, once per revert commit, with
+/// the check that failed and the promotion PR it undid.
+#[test]
+fn an_automatic_revert_is_reverted_with_its_reason() {
+    use crate::promotion::watch::execute::Reverted;
+    let mut r = report(Vec::new(), board("sha-1111111", "sha-1111111", true, None));
+    r.reverts.push(Reverted {
+        app: "api".into(),
+        env: "staging".into(),
+        commit: "b".repeat(40),
+        reverts: "a".repeat(40),
+        from: ImageRef {
+            tag: Some("v2".into()),
+            digest: None,
+        },
+        to: ImageRef {
+            tag: Some("v1".into()),
+            digest: None,
+        },
+        check: "smoke".into(),
+        seen: "http://api/healthz: expected HTTP 200, got 500".into(),
+        pull_request: Some((4, "https://example.invalid/pull/4".into())),
+    });
+    let events = from_pass(&config(), &r, None, AT);
+    assert_eq!(kinds(&events), vec![EventKind::Reverted]);
+    let e = &events[0];
+    assert_eq!(e.key(), format!("reverted:{}", "b".repeat(40)));
+    assert_eq!(e.env.as_deref(), Some("staging"));
+    assert!(
+        e.reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("auto-revert: smoke: http://api/healthz")),
+        "{:?}",
+        e.reason
+    );
+    assert_eq!(e.pull_request.as_ref().and_then(|p| p.number), Some(4));
+    assert_eq!(
+        e.changes[0].to.as_ref().and_then(|t| t.tag.as_deref()),
+        Some("v1")
+    );
+}

@@ -76,6 +76,26 @@ fn the_demo_story_runs_through_production() {
         "pull request #5 opened for api/production",
         "slack  pr_opened  production: api sha-1111111 → sha-5d5d5d5 (#5)",
         "reviewer merged #5",
+        // An image passes the gates and dev, lands in staging by a merged
+        // PR, fails staging's smoke check: ferry reverts and pins it.
+        "── auto-revert: sha-9f9f9f9 passes the gates and dev, then fails staging's smoke check ──",
+        "commit ",
+        "dev: api sha-7e7e7e7→sha-9f9f9f9",
+        "pull request #6 opened for api/staging",
+        "reviewer merged #6",
+        "watch api/staging: reverting: smoke: ",
+        "expected HTTP 200, got 500",
+        "(failing for 0s of 1s)",
+        "plan api/staging: reverting — smoke: ",
+        "auto-revert ",
+        " to staging: api back to sha-5d5d5d5 (smoke: ",
+        "slack  reverted  staging: api sha-9f9f9f9 → sha-5d5d5d5 (#6) by ferry",
+        "overlays/staging: # ferry:pin by=ferry at=",
+        "reason=\"auto-revert: smoke: http://127.0.0.1:",
+        "ferry commented on #6: **ferry reverted staging**: `api` failed its health for ",
+        "the next pass:",
+        "plan api/staging: pinned — pinned by ferry",
+        "watch api/staging: reverted by ",
         // What the platform team sees, through the real server: readiness,
         // metrics that counted the scenes above, the status page, DORA.
         "── operations: what the platform team sees",
@@ -85,15 +105,21 @@ fn the_demo_story_runs_through_production() {
         "ferry_pull_requests_total{action=\"opened\",env=\"production\"} 2",
         "ferry_commands_total{command=\"revert\",result=\"ok\"} 1",
         "ferry_commands_total{command=\"unpin\",result=\"failed\"} 1",
+        "ferry_auto_reverts_total{check=\"smoke\",env=\"staging\"} 1",
+        "ferry_watched_deployments{env=\"staging\",state=\"reverted\"} 1",
         "ferry_webhook_deliveries_total{event=\"issue_comment\",result=\"unauthorized\"} 1",
         "ferry_dora_deployments{env=\"production\"} 4",
         "ferry_dora_change_failure_ratio{env=\"production\"} 0.25",
         "GET /        200, the status page: 2 apps × 3 environments",
-        "api  dev: sha-7e7e7e7 [up_to_date] | staging: sha-5d5d5d5 [held] | production: sha-5d5d5d5 [up_to_date]",
+        "api  dev: sha-9f9f9f9 [up_to_date] | staging: sha-5d5d5d5 pinned by ferry [pinned] | production: sha-5d5d5d5 [up_to_date]",
         "DORA over the last 30 days",
+        // The auto-revert counts as staging's failed deployment.
+        "staging    4 deployments (monthly), lead time median ",
+        "change failure rate 25%",
         // The lead time runs from the registry's push date to now.
         "production 4 deployments (monthly), lead time median ",
-        "change failure rate 25%",
+        "staging: auto-revert api sha-9f9f9f9→sha-5d5d5d5",
+        "Merge pull request #6 from ferry/staging/api",
         "production: revert api sha-5d5d5d5→sha-1111111",
     ];
     let mut at = 0;
@@ -110,7 +136,7 @@ fn the_demo_story_runs_through_production() {
         1,
         "{out}"
     );
-    assert_eq!(out.matches("  slack  ").count(), 16, "{out}");
+    assert_eq!(out.matches("  slack  ").count(), 21, "{out}");
     // The status page the operations scene saved: the matrix, escaped text.
     let page = std::fs::read_to_string(dir.path().join("status.html")).unwrap();
     assert!(page.contains("<table"), "{page}");
@@ -120,9 +146,12 @@ fn the_demo_story_runs_through_production() {
         "production's change failure rate: {page}"
     );
     assert!(
-        out.contains("── overlays/dev: api:sha-7e7e7e7, web:v1.1.0"),
+        out.contains("── overlays/dev: api:sha-9f9f9f9, web:v1.1.0"),
         "{out}"
     );
+    // Exactly one revert, of api in staging: web, which shares staging's
+    // smoke check, is not blamed for it.
+    assert_eq!(out.matches("  auto-revert ").count(), 1, "{out}");
     for env in ["staging", "production"] {
         assert!(
             out.contains(&format!("── overlays/{env}: api:sha-5d5d5d5, web:v1.1.0")),
@@ -136,8 +165,9 @@ fn the_demo_story_runs_through_production() {
     let pulls = prs["pulls"].as_array().unwrap();
     assert_eq!(
         pulls.len(),
-        4,
-        "api and web to staging, both together to production, api again after the unpin: {pulls:#?}"
+        5,
+        "api and web to staging, both together to production, api again after the unpin, \
+         api's broken image to staging: {pulls:#?}"
     );
     assert!(pulls.iter().all(|p| p["state"] == "merged"));
     let mut heads: Vec<&str> = pulls.iter().map(|p| p["head"].as_str().unwrap()).collect();
@@ -147,6 +177,7 @@ fn the_demo_story_runs_through_production() {
         [
             "ferry/production/_all",
             "ferry/production/_all",
+            "ferry/staging/api",
             "ferry/staging/api",
             "ferry/staging/web"
         ]
@@ -174,6 +205,24 @@ fn the_demo_story_runs_through_production() {
         replies[1].contains("needs the maintain role; yours is read"),
         "{}",
         replies[1]
+    );
+    // The broken image's PR: the forge names the commit that merged it,
+    // and ferry's last comment on it says why staging went back.
+    let broken = pulls.iter().find(|p| p["number"] == 6).unwrap();
+    assert!(broken["title"].as_str().unwrap().contains("sha-9f9f9f9"));
+    assert_eq!(
+        broken["merge_commit"].as_str().map(str::len),
+        Some(40),
+        "{broken:#}"
+    );
+    let said = broken["comments"].as_array().unwrap().last().unwrap()["body"]
+        .as_str()
+        .unwrap();
+    assert!(
+        said.starts_with("**ferry reverted staging**")
+            && said.contains("`sha-9f9f9f9` to `sha-5d5d5d5`")
+            && said.contains("**smoke**: "),
+        "{said}"
     );
     let staging_api = pulls
         .iter()

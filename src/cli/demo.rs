@@ -58,7 +58,8 @@ chatops: {permission: write, environments: {production: maintain}}
 environments:
   - {name: dev, mode: commit, argocd_app: platform-dev, smoke: [{url: "ARGOCD_URL/smoke/dev"}]}
   - {name: staging, mode: pull_request, after: dev, argocd_app: platform-staging,
-     smoke: [{url: "ARGOCD_URL/smoke/staging", retries: 0}], labels: [promotion], reviewers: [alice, "team:platform"]}
+     smoke: [{url: "ARGOCD_URL/smoke/staging", retries: 0}], labels: [promotion], reviewers: [alice, "team:platform"],
+     auto_revert: {after: 1s, within: 1h}}
   - {name: production, mode: pull_request, after: staging, argocd_app: platform-production, labels: [promotion],
      group: environment, windows: ["* * * * *"], timezone: Europe/Paris}
 apps:
@@ -91,7 +92,7 @@ pub fn demo_digest(repository: &str, tag: &str) -> Digest {
 
 /// How an arriving image fares.
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Good,
     Critical,
     Unsigned,
@@ -142,14 +143,20 @@ const STORY: &[&[Arrival]] = &[
 ];
 
 /// The registry file, rebuilt from every image that has arrived.
-struct Registry {
+pub(super) struct Registry {
     dir: PathBuf,
     signer: Signer,
     lines: Vec<(String, String)>,
 }
 
 impl Registry {
-    fn push(&mut self, repository: &str, tag: &str, kind: Kind, minute: u32) -> Result<()> {
+    pub(super) fn push(
+        &mut self,
+        repository: &str,
+        tag: &str,
+        kind: Kind,
+        minute: u32,
+    ) -> Result<()> {
         let digest = demo_digest(repository, tag);
         let scan = match kind {
             Kind::Critical => "{status: COMPLETE, findings: {CRITICAL: 2, HIGH: 5}}",
@@ -348,6 +355,7 @@ async fn story(dir: &Path, out: &mut impl Write) -> Result<()> {
     }
     hand_edit(&mut ctx, &mut registry, out).await?;
     super::demo_chatops::scene(&mut ctx, dir, out).await?;
+    super::demo_revert::scene(&mut ctx, dir, &mut registry, out).await?;
     super::demo_notify::print(&ctx.notifier, out).await?;
     super::demo_ops::scene(&mut ctx, dir, out).await?;
     writeln!(out, "\n── git log of the GitOps repository ──")?;
@@ -465,6 +473,18 @@ pub(super) async fn pass(
             )?;
         }
     }
+    for r in &report.reverts {
+        writeln!(
+            out,
+            "  auto-revert {} to {}: {} back to {} ({}: {})",
+            r.commit.get(..8).unwrap_or(&r.commit),
+            r.env,
+            r.app,
+            r.to.tag.as_deref().unwrap_or("the image before"),
+            r.check,
+            r.seen
+        )?;
+    }
     for pr in &report.prs {
         writeln!(
             out,
@@ -524,7 +544,7 @@ pub(super) async fn merge(
         "Merge pull request #{} from {}\n\n{}",
         pr.number, pr.head, pr.title
     );
-    ctx.workspace.apply(
+    let landed = ctx.workspace.apply(
         &Author {
             name: "alice".into(),
             email: "alice@demo.invalid".into(),
@@ -535,8 +555,14 @@ pub(super) async fn merge(
                 .map(|_| Some(message.clone()))
         },
     )?;
+    // The forge records which commit landed the PR, as GitHub's
+    // `merge_commit_sha` does.
+    let commit = match landed {
+        Outcome::Pushed { commit, .. } => Some(commit.to_string()),
+        Outcome::NothingToDo => None,
+    };
     if let Some(AnyForge::Local(forge)) = &ctx.forge {
-        forge.merge(pr.number).await?;
+        forge.merge_as(pr.number, commit.as_deref()).await?;
     }
     Ok(())
 }

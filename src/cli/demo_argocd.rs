@@ -5,13 +5,18 @@
 //! with kustomize semantics) and reports it Synced at the branch tip;
 //! Healthy from the second look at a revision on ("after a short delay").
 //! `GET /smoke/<env>` answers 503 once for staging after its overlay first
-//! changes (the new image "warming up"), 200 otherwise.
+//! changes (the new image "warming up"), 500 while staging runs
+//! [`BROKEN_TAG`], 200 otherwise.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The image that passes the gates and dev, and breaks staging: its smoke
+/// check answers 500 while staging runs it.
+pub const BROKEN_TAG: &str = "sha-9f9f9f9";
 
 /// Per application: the revision last seen and how often it was asked.
 type Seen = HashMap<String, (String, u32, String)>;
@@ -56,7 +61,14 @@ pub async fn start(repo: PathBuf) -> std::io::Result<StandIn> {
                     if !seen.contains(&blob) {
                         seen.push(blob);
                     }
-                    if warming {
+                    let broken = env == "staging"
+                        && overlay(&repo, env).is_some_and(|(_, text)| text.contains(BROKEN_TAG));
+                    if broken {
+                        (
+                            "500 Internal Server Error",
+                            "error rate 100%: NullPointerException in /checkout".into(),
+                        )
+                    } else if warming {
                         ("503 Service Unavailable", "warming up".into())
                     } else {
                         ("200 OK", "ok".into())

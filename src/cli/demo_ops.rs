@@ -24,10 +24,13 @@ const SHOWN: &[&str] = &[
     r#"ferry_pull_requests_total{action="opened",env="production"}"#,
     r#"ferry_commands_total{command="revert",result="ok"}"#,
     r#"ferry_commands_total{command="unpin",result="failed"}"#,
+    r#"ferry_auto_reverts_total{check="smoke",env="staging"}"#,
+    r#"ferry_watched_deployments{env="staging",state="reverted"}"#,
     r#"ferry_webhook_deliveries_total{event="issue_comment",result="unauthorized"}"#,
     r#"ferry_held_images{app="web",env="dev"}"#,
     r#"ferry_dora_deployments{env="production"}"#,
     r#"ferry_dora_change_failure_ratio{env="production"}"#,
+    r#"ferry_dora_change_failure_ratio{env="staging"}"#,
 ];
 
 /// Runs one more pass, publishes its status the way `ferry run` does, and

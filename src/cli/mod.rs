@@ -8,6 +8,7 @@ mod demo_argocd;
 mod demo_chatops;
 mod demo_notify;
 mod demo_ops;
+mod demo_revert;
 mod plan;
 mod report;
 mod run;

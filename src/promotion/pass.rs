@@ -188,6 +188,7 @@ pub async fn run_pass<S: ImageSource>(
     for pr in &prs {
         board.pull_request(pr);
     }
+    note_opened(config, &plan, &prs, io.watch);
     if !io.read_only
         && let Err(e) = io.watch.save()
     {
@@ -200,6 +201,35 @@ pub async fn run_pass<S: ImageSource>(
         board,
         reverts,
     })
+}
+
+/// Notes each promotion PR this pass opened or updated in an environment
+/// with `auto_revert`, with the images its branch carries (the plan's
+/// moves), so that its merge is recognised even before a pass sees it open.
+fn note_opened(config: &Config, plan: &Plan, prs: &[PrAction], book: &watch::WatchBook) {
+    for pr in prs.iter().filter(|p| p.what != "closed") {
+        let watched = config
+            .environments
+            .iter()
+            .any(|e| e.name == pr.env && e.auto_revert.is_some());
+        if !watched {
+            continue;
+        }
+        let carried = plan
+            .moves_in(&pr.env)
+            .filter(|m| m.action == Action::PullRequest && pr.apps.contains(&m.app))
+            .filter_map(|m| {
+                let to = m.to.as_ref()?;
+                Some((m.app.clone(), to.tag.clone(), to.digest.clone()?))
+            })
+            .collect();
+        book.opened(watch::book::SeenPr {
+            number: pr.number,
+            url: pr.url.clone(),
+            env: pr.env.clone(),
+            carried,
+        });
+    }
 }
 
 /// Records a move ferry pushed as a deployment to watch, when the overlay

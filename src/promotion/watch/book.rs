@@ -185,13 +185,10 @@ impl WatchBook {
         now: OffsetDateTime,
     ) -> Option<Failing> {
         let mut state = self.lock();
-        let Some(d) = state
+        let d = state
             .deployments
             .iter_mut()
-            .find(|d| d.app == app && d.env == env && d.commit == commit)
-        else {
-            return None;
-        };
+            .find(|d| d.app == app && d.env == env && d.commit == commit)?;
         let next = match live {
             Live::Failing { check, seen } => Some(Failing {
                 since: d.failing.as_ref().map_or(now, |f| f.since),
@@ -249,6 +246,15 @@ impl WatchBook {
         }
         state.open_prs = now;
         gone
+    }
+
+    /// Notes a PR ferry just opened or updated, as if seen open: one a
+    /// reviewer merges before the next pass is still recognised.
+    pub fn opened(&self, pr: SeenPr) {
+        let mut state = self.lock();
+        state.open_prs.retain(|p| p.number != pr.number);
+        state.open_prs.push(pr);
+        state.dirty = true;
     }
 
     /// Puts back a PR the forge could not be asked about, to ask again on

@@ -19,6 +19,9 @@ use crate::promotion::revert::{self, Deployed};
 use crate::promotion::snapshot::{AppState, EnvState, Snapshot};
 use crate::registry::ImageSource;
 
+/// An overlay's versions, newest first: commit and bytes.
+type Versions = Vec<(String, Vec<u8>)>;
+
 /// How far back an overlay's history is read for the image before.
 const VERSIONS: usize = 200;
 const COMMITS: usize = 5_000;
@@ -43,31 +46,27 @@ pub async fn observe<S: ImageSource>(
         return;
     }
     learn_merges(snapshot, io, &watched, now).await;
-    let mut histories: HashMap<PathBuf, Result<Vec<(String, Vec<u8>)>, String>> = HashMap::new();
+    let mut histories: HashMap<PathBuf, Result<Versions, String>> = HashMap::new();
     let repositories: HashMap<&str, &str> = config
         .apps
         .iter()
         .map(|a| (a.name.as_str(), a.repository.as_str()))
         .collect();
-    for app in &mut snapshot.apps {
-        let image = app.image.clone();
-        let repository = repositories.get(app.app.as_str()).copied().unwrap_or("");
-        for i in 0..app.envs.len() {
-            let Some(rule) = config
-                .environments
-                .iter()
-                .find(|e| e.name == app.envs[i].env)
-                .and_then(|e| e.auto_revert)
-            else {
+    // First every watched app's look, then the blame (a check the
+    // environment shares fails every app at once), then the clocks.
+    let mut pending: Vec<Pending> = Vec::new();
+    for (ai, app) in snapshot.apps.iter().enumerate() {
+        for (ei, env) in app.envs.iter().enumerate() {
+            let Some(cfg) = config.environments.iter().find(|e| e.name == env.env) else {
                 continue;
             };
-            let env = &app.envs[i];
+            let Some(rule) = cfg.auto_revert else {
+                continue;
+            };
             let Some(dep) = io.watch.current(&app.app, &env.env) else {
                 continue;
             };
-            let within = rule.within.0;
-            let after = rule.after.0;
-            if now - dep.landed_at > within {
+            if now - dep.landed_at > rule.within.0 {
                 continue;
             }
             let Some(file) = env.file.clone() else {
@@ -77,32 +76,80 @@ pub async fn observe<S: ImageSource>(
                 .entry(file.clone())
                 .or_insert_with(|| versions(ws, &file));
             let history = match history {
-                Ok(h) => deployed(h, &image),
+                Ok(h) => deployed(h, &app.image),
                 Err(e) => {
                     warn!(app = %app.app, env = %env.env, error = %e, "cannot read the overlay's history; not watched this pass");
                     continue;
                 }
             };
-            let Some(watched) = look(app, i, &dep, &history, io, now, within, after) else {
-                continue;
-            };
-            let watched = match watched {
-                Look::Watched(w) => w,
-                Look::Gone => {
-                    info!(app = %app.app, env = %app.envs[i].env, commit = %dep.commit,
-                        "the overlay no longer runs this deployment; watch ended");
-                    io.watch.forget(&app.app, &app.envs[i].env, &dep.commit);
-                    continue;
+            match look(env, &dep, &history) {
+                Some(Look::Watching { back_to }) => {
+                    let live = env.live.clone().unwrap_or_else(|| Live::Unknown {
+                        why: "Argo CD was not asked (no `argocd` or `argocd_app`)".into(),
+                    });
+                    let shared = match &live {
+                        Live::Failing { check, seen } => shared(cfg, check, seen),
+                        _ => false,
+                    };
+                    pending.push(Pending {
+                        ai,
+                        ei,
+                        dep,
+                        back_to,
+                        live,
+                        shared,
+                        rule,
+                    });
                 }
-            };
-            let mut watched = watched;
-            if due(&watched, now)
-                && let Ok(back) = &mut watched.back_to
-            {
-                back.checked = Some(check_back(app, repository, back, source, gates).await);
+                Some(Look::Reverted) => {
+                    app_watch(
+                        &mut pending,
+                        ai,
+                        ei,
+                        dep,
+                        rule,
+                        Live::Healthy,
+                        Err("reverted already".into()),
+                    );
+                }
+                Some(Look::Gone) => {
+                    info!(app = %app.app, env = %env.env, commit = %dep.commit,
+                        "the overlay no longer runs this deployment; watch ended");
+                    io.watch.forget(&app.app, &env.env, &dep.commit);
+                }
+                None => {}
             }
-            app.envs[i].watch = Some(watched);
         }
+    }
+    blame(&mut pending);
+    for p in pending {
+        let app = &mut snapshot.apps[p.ai];
+        let env = &app.envs[p.ei];
+        let failing = if p.dep.reverted_by.is_some() {
+            None
+        } else {
+            io.watch
+                .look(&app.app, &env.env, &p.dep.commit, &p.live, now)
+        };
+        let mut watched = Watched {
+            commit: p.dep.commit.clone(),
+            via: p.dep.via.clone(),
+            landed_at: p.dep.landed_at,
+            within: p.rule.within.0,
+            after: p.rule.after.0,
+            live: p.live,
+            failing,
+            back_to: p.back_to,
+            pinned: env.pin.is_some(),
+            reverted_by: p.dep.reverted_by.clone(),
+        };
+        let repository = repositories.get(app.app.as_str()).copied().unwrap_or("");
+        if due(&watched, now)
+            && let Ok(back) = &mut watched.back_to
+        {
+            back.checked = Some(check_back(app, repository, back, source, gates).await);
+        }
+        app.envs[p.ei].watch = Some(watched);
     }
     io.watch.prune(now);
     if !io.read_only
@@ -121,44 +168,99 @@ fn due(w: &Watched, now: OffsetDateTime) -> bool {
         && w.failing.as_ref().is_some_and(|f| now - f.since >= w.after)
 }
 
+/// One watched app in one environment, between its look and its clock.
+struct Pending {
+    ai: usize,
+    ei: usize,
+    dep: Deployment,
+    back_to: Result<BackTo, String>,
+    live: Live,
+    /// `live` fails a check the environment shares between its apps.
+    shared: bool,
+    rule: crate::config::AutoRevert,
+}
+
+fn app_watch(
+    pending: &mut Vec<Pending>,
+    ai: usize,
+    ei: usize,
+    dep: Deployment,
+    rule: crate::config::AutoRevert,
+    live: Live,
+    back_to: Result<BackTo, String>,
+) {
+    pending.push(Pending {
+        ai,
+        ei,
+        dep,
+        back_to,
+        live,
+        shared: false,
+        rule,
+    });
+}
+
+/// Whether a failing `check` is one the environment shares between its
+/// apps: its smoke checks, an Argo CD application without `{app}`, an
+/// analysis whose query does not name `{app}`.
+fn shared(cfg: &crate::config::Environment, check: &str, seen: &str) -> bool {
+    match check {
+        "smoke" => true,
+        "argocd" => !cfg
+            .argocd_app
+            .as_deref()
+            .is_some_and(|a| a.contains("{app}")),
+        "analysis" => cfg
+            .analysis
+            .iter()
+            .find(|a| seen.starts_with(&format!("{}: ", a.name)))
+            .is_none_or(|a| !a.query.contains("{app}")),
+        _ => true,
+    }
+}
+
+/// A failure of a check the environment shares is the newest deployment's
+/// in that environment: it began after that image landed, and the others
+/// ran before it without failing. The others' looks do not count against
+/// them (their clocks stop).
+fn blame(pending: &mut [Pending]) {
+    let mut newest: HashMap<String, OffsetDateTime> = HashMap::new();
+    for p in pending.iter().filter(|p| p.shared) {
+        let t = newest.entry(p.dep.env.clone()).or_insert(p.dep.landed_at);
+        if p.dep.landed_at > *t {
+            *t = p.dep.landed_at;
+        }
+    }
+    for p in pending.iter_mut().filter(|p| p.shared) {
+        if newest.get(&p.dep.env).is_some_and(|t| p.dep.landed_at < *t)
+            && let Live::Failing { check, seen } = &p.live
+        {
+            p.live = Live::Settling {
+                why: format!(
+                    "the environment's {check} fails ({seen}), blamed on its newest deployment"
+                ),
+            };
+        }
+    }
+}
+
 enum Look {
-    Watched(Watched),
+    Watching {
+        back_to: Result<BackTo, String>,
+    },
+    /// ferry reverted it already.
+    Reverted,
     /// The overlay runs something else now: not this deployment any more.
     Gone,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn look(
-    app: &AppState,
-    i: usize,
-    dep: &Deployment,
-    history: &[Deployed],
-    io: &PromotionIo<'_>,
-    now: OffsetDateTime,
-    within: std::time::Duration,
-    after: std::time::Duration,
-) -> Option<Look> {
-    let env: &EnvState = &app.envs[i];
-    let running = env.running.as_ref().ok()?.as_ref()?;
-    let base = |live: Live, failing, back_to| Watched {
-        commit: dep.commit.clone(),
-        via: dep.via.clone(),
-        landed_at: dep.landed_at,
-        within,
-        after,
-        live,
-        failing,
-        back_to,
-        pinned: env.pin.is_some(),
-        reverted_by: dep.reverted_by.clone(),
-    };
+/// Whether the overlay still runs `dep`, as its history shows, and the
+/// image before it.
+fn look(env: &EnvState, dep: &Deployment, history: &[Deployed]) -> Option<Look> {
     if dep.reverted_by.is_some() {
-        return Some(Look::Watched(base(
-            Live::Healthy,
-            None,
-            Err("reverted already".into()),
-        )));
+        return Some(Look::Reverted);
     }
+    let running = env.running.as_ref().ok()?.as_ref()?;
     // The history must end in what the overlay runs, and that image must
     // have come with the deployment's commit.
     let current = history.first()?;
@@ -182,11 +284,7 @@ fn look(
         }),
         Err(e) => Err(e.to_string()),
     };
-    let live = env.live.clone().unwrap_or_else(|| Live::Unknown {
-        why: "Argo CD was not asked (no `argocd` or `argocd_app`)".into(),
-    });
-    let failing = io.watch.look(&app.app, &env.env, &dep.commit, &live, now);
-    Some(Look::Watched(base(live, failing, back_to)))
+    Some(Look::Watching { back_to })
 }
 
 /// The registry's and the gates' word on the image to go back to: it must
@@ -243,7 +341,7 @@ fn describe(b: &BackTo) -> String {
 
 /// The versions of `file` on the first-parent line, newest first: commit
 /// and bytes (empty for a deleted file).
-fn versions(ws: &Workspace, file: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
+fn versions(ws: &Workspace, file: &Path) -> Result<Versions, String> {
     ws.file_versions(file, VERSIONS, COMMITS)
         .map(|vs| {
             vs.into_iter()
@@ -339,5 +437,107 @@ async fn learn_merges(
                 io.watch.still_unknown(pr);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn pending(app: &str, env: &str, landed: OffsetDateTime, live: Live, shared: bool) -> Pending {
+        Pending {
+            ai: 0,
+            ei: 0,
+            dep: Deployment {
+                app: app.into(),
+                env: env.into(),
+                commit: format!("{app}-commit"),
+                tag: None,
+                digest: None,
+                landed_at: landed,
+                via: Via::Commit,
+                failing: None,
+                reverted_by: None,
+            },
+            back_to: Err("none".into()),
+            live,
+            shared,
+            rule: crate::config::AutoRevert {
+                after: crate::config::DurationValue(std::time::Duration::from_secs(60)),
+                within: crate::config::DurationValue(std::time::Duration::from_secs(3600)),
+            },
+        }
+    }
+
+    fn smoke_fails() -> Live {
+        Live::Failing {
+            check: "smoke".into(),
+            seen: "http://staging/healthz: expected HTTP 200, got 500".into(),
+        }
+    }
+
+    /// The environment's smoke check fails every app at once: only the
+    /// newest deployment there is blamed, in that environment alone.
+    #[test]
+    fn a_shared_check_blames_the_newest_deployment_only() {
+        let t = datetime!(2026-12-02 10:00 UTC);
+        let mut p = vec![
+            pending("web", "staging", t, smoke_fails(), true),
+            pending(
+                "api",
+                "staging",
+                t + time::Duration::minutes(20),
+                smoke_fails(),
+                true,
+            ),
+            pending("db", "production", t, smoke_fails(), true),
+            // An app's own check is its own, however old.
+            pending(
+                "old",
+                "staging",
+                t - time::Duration::minutes(5),
+                Live::Failing {
+                    check: "argocd".into(),
+                    seen: "Degraded".into(),
+                },
+                false,
+            ),
+        ];
+        blame(&mut p);
+        assert!(
+            matches!(p[0].live, Live::Settling { .. }),
+            "{:?}",
+            p[0].live
+        );
+        assert_eq!(p[1].live, smoke_fails());
+        assert_eq!(p[2].live, smoke_fails(), "another environment");
+        assert!(matches!(p[3].live, Live::Failing { .. }));
+    }
+
+    #[test]
+    fn which_checks_an_environment_shares() {
+        let cfg: crate::config::Config = crate::config::parse(
+            "environments:
+  - name: staging
+    mode: commit
+    argocd_app: '{app}-staging'
+    analysis:
+      - {name: rate, prometheus: {url: 'http://p:9090'}, query: 'rate{service=\"{app}\"}', success: '> 0.9'}
+      - {name: errors, prometheus: {url: 'http://p:9090'}, query: 'errors', success: '< 1'}
+  - {name: prod, mode: commit, argocd_app: platform-prod}
+",
+        )
+        .unwrap();
+        let (staging, prod) = (&cfg.environments[0], &cfg.environments[1]);
+        assert!(shared(staging, "smoke", "x"));
+        assert!(
+            !shared(staging, "argocd", "Degraded"),
+            "one Argo CD app per app"
+        );
+        assert!(shared(prod, "argocd", "Degraded"));
+        assert!(!shared(staging, "analysis", "rate: 0.5 (needs > 0.9)"));
+        assert!(shared(staging, "analysis", "errors: 3 (needs < 1)"));
     }
 }

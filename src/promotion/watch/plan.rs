@@ -253,3 +253,132 @@ fn judge(
         revert,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::promotion::watch::{BackTo, Failing, Live};
+
+    const NOW: OffsetDateTime = datetime!(2026-12-02 10:30 UTC);
+
+    fn watched(failing_for: Option<i64>) -> Watched {
+        Watched {
+            commit: "c2".into(),
+            via: Via::Merge {
+                number: 6,
+                url: "u#6".into(),
+            },
+            landed_at: datetime!(2026-12-02 10:00 UTC),
+            within: Duration::from_secs(3600),
+            after: Duration::from_secs(300),
+            live: Live::Healthy,
+            failing: failing_for.map(|s| Failing {
+                since: NOW - time::Duration::seconds(s),
+                check: "smoke".into(),
+                seen: "got 500".into(),
+            }),
+            back_to: Ok(BackTo {
+                tag: Some("sha-1".into()),
+                digest: "sha256:1".into(),
+                commit: "c1".into(),
+                checked: Some(Ok(Some("key".into()))),
+            }),
+            pinned: false,
+            reverted_by: None,
+        }
+    }
+
+    fn from() -> ImageRef {
+        ImageRef {
+            tag: Some("sha-2".into()),
+            digest: Some("sha256:2".into()),
+        }
+    }
+
+    #[test]
+    fn healthy_is_watching_with_the_time_left() {
+        let (state, revert) = judge(&watched(None), "api", "staging", from(), NOW);
+        assert_eq!(
+            state,
+            WatchState::Watching {
+                left_secs: 1800,
+                note: None
+            }
+        );
+        assert!(revert.is_none());
+    }
+
+    #[test]
+    fn a_failure_reverts_only_once_it_lasted_after() {
+        let (state, revert) = judge(&watched(Some(299)), "api", "staging", from(), NOW);
+        assert!(matches!(
+            state,
+            WatchState::Reverting {
+                failing_secs: 299,
+                ..
+            }
+        ));
+        assert!(revert.is_none(), "not yet");
+        let (_, revert) = judge(&watched(Some(300)), "api", "staging", from(), NOW);
+        let r = revert.expect("due");
+        assert_eq!((r.reverts.as_str(), r.to_commit.as_str()), ("c2", "c1"));
+        assert_eq!(r.from, from());
+        assert_eq!(r.to.digest.as_deref(), Some("sha256:1"));
+        assert_eq!(r.signature_key.as_deref(), Some("key"));
+    }
+
+    #[test]
+    fn no_revert_after_the_watch_a_pin_or_a_refused_image() {
+        // The watch ended at 11:00.
+        let late = datetime!(2026-12-02 11:00:01 UTC);
+        let mut w = watched(Some(400));
+        if let Some(f) = &mut w.failing {
+            f.since = late - time::Duration::seconds(400);
+        }
+        assert!(judge(&w, "api", "staging", from(), late).1.is_none());
+        let mut pinned = watched(Some(400));
+        pinned.pinned = true;
+        let (state, revert) = judge(&pinned, "api", "staging", from(), NOW);
+        assert!(revert.is_none());
+        assert!(
+            matches!(state, WatchState::Watching { note: Some(n), .. } if n.contains("pinned"))
+        );
+        let mut refused = watched(Some(400));
+        if let Ok(b) = &mut refused.back_to {
+            b.checked = Some(Err("the signature of sha-1 does not pass".into()));
+        }
+        let (state, revert) = judge(&refused, "api", "staging", from(), NOW);
+        assert!(revert.is_none());
+        assert!(
+            matches!(state, WatchState::Reverting { blocked: Some(b), .. } if b.contains("signature"))
+        );
+        let mut nothing = watched(Some(400));
+        nothing.back_to = Err("no earlier image".into());
+        assert!(judge(&nothing, "api", "staging", from(), NOW).1.is_none());
+        let mut done = watched(Some(400));
+        done.reverted_by = Some("c3".into());
+        assert_eq!(
+            judge(&done, "api", "staging", from(), NOW),
+            (WatchState::Reverted { by: "c3".into() }, None)
+        );
+    }
+
+    #[test]
+    fn spans_read_short() {
+        assert_eq!(
+            [
+                span(0),
+                span(45),
+                span(300),
+                span(305),
+                span(3600),
+                span(3720)
+            ],
+            ["0s", "45s", "5m", "5m5s", "1h", "1h2m"]
+        );
+    }
+}

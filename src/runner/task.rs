@@ -61,16 +61,28 @@ pub(super) async fn run(
     // After a failed pass: when to try again. Pass triggers that arrive
     // before then wait for it; commands do not.
     let mut retry_at: Option<Instant> = None;
+    // A failure the automatic revert is timing: look again when it would
+    // be due, not only at the next resync. Other triggers do not wait.
+    let mut look_at: Option<Instant> = None;
     let mut waiting = Batch::default();
     loop {
+        let mut woke_to_look = false;
         let first = tokio::select! {
             _ = shutdown.wait_for(|s| *s) => break,
             t = rx.recv() => match t { Some(t) => Some(t), None => break },
             _ = sleep_until(retry_at), if retry_at.is_some() => None,
+            _ = sleep_until(look_at), if look_at.is_some() => {
+                woke_to_look = true;
+                None
+            }
         };
         let mut batch = std::mem::take(&mut waiting);
         match first {
             Some(t) => batch.add(t),
+            None if woke_to_look => {
+                look_at = None;
+                batch.reasons.push("watch".into());
+            }
             None => {
                 retry_at = None;
                 batch.reasons.push("retry".into());
@@ -97,6 +109,9 @@ pub(super) async fn run(
         let started = Instant::now();
         let result = ctx.run_pass().await;
         let ok = result.is_ok();
+        if let Ok(r) = &result {
+            look_at = crate::promotion::watch::next_look(&r.plan.watch).map(|d| Instant::now() + d);
+        }
         let board = result.as_ref().ok().map(|r| Arc::new(r.board.clone()));
         let error = match &result {
             Ok(r) => {

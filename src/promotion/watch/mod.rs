@@ -36,7 +36,7 @@ use time::OffsetDateTime;
 
 pub use book::{Deployment, WatchBook};
 pub use live::Live;
-pub use plan::{RevertStep, WatchEntry, WatchState, plan_watch};
+pub use plan::{RevertStep, WatchEntry, WatchState, next_look, plan_watch};
 
 /// How ferry knows a deployment is one it may revert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

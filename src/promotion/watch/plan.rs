@@ -153,6 +153,25 @@ fn secs(d: time::Duration) -> u64 {
     u64::try_from(d.whole_seconds()).unwrap_or(0)
 }
 
+/// How long until a failure being watched would last `after`: when a pass
+/// should look again, rather than at the next resync (a second after, so
+/// the look finds it due). `None` when no failure is being timed.
+pub fn next_look(watch: &[WatchEntry]) -> Option<std::time::Duration> {
+    watch
+        .iter()
+        .filter_map(|w| match &w.state {
+            WatchState::Reverting {
+                failing_secs,
+                after_secs,
+                blocked: None,
+                ..
+            } if w.revert.is_none() => Some(after_secs.saturating_sub(*failing_secs) + 1),
+            _ => None,
+        })
+        .min()
+        .map(std::time::Duration::from_secs)
+}
+
 /// Every watch of the snapshot, in config order.
 pub fn plan_watch(snapshot: &Snapshot) -> Vec<WatchEntry> {
     let now = snapshot.taken_at;
@@ -365,6 +384,42 @@ mod tests {
             judge(&done, "api", "staging", from(), NOW),
             (WatchState::Reverted { by: "c3".into() }, None)
         );
+    }
+
+    #[test]
+    fn the_next_look_is_when_the_soonest_failure_would_be_due() {
+        let entry = |failing_secs, blocked: Option<&str>| WatchEntry {
+            app: "api".into(),
+            env: "staging".into(),
+            commit: "c".into(),
+            via: Via::Commit,
+            state: WatchState::Reverting {
+                check: "smoke".into(),
+                seen: "500".into(),
+                failing_secs,
+                after_secs: 300,
+                left_secs: 3000,
+                blocked: blocked.map(Into::into),
+            },
+            revert: None,
+        };
+        assert_eq!(next_look(&[]), None);
+        assert_eq!(
+            next_look(&[
+                entry(100, None),
+                entry(250, None),
+                entry(299, Some("no image"))
+            ]),
+            Some(Duration::from_secs(51))
+        );
+        let watching = WatchEntry {
+            state: WatchState::Watching {
+                left_secs: 10,
+                note: None,
+            },
+            ..entry(0, None)
+        };
+        assert_eq!(next_look(&[watching]), None, "nothing to time");
     }
 
     #[test]

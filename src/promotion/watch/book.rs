@@ -185,13 +185,10 @@ impl WatchBook {
         now: OffsetDateTime,
     ) -> Option<Failing> {
         let mut state = self.lock();
-        let Some(d) = state
+        let d = state
             .deployments
             .iter_mut()
-            .find(|d| d.app == app && d.env == env && d.commit == commit)
-        else {
-            return None;
-        };
+            .find(|d| d.app == app && d.env == env && d.commit == commit)?;
         let next = match live {
             Live::Failing { check, seen } => Some(Failing {
                 since: d.failing.as_ref().map_or(now, |f| f.since),

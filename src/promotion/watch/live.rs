@@ -249,7 +249,7 @@ mod tests {
             0,
         );
         assert!(matches!(
-            with_analysis(Live::Healthy, &[no_data.clone()]),
+            with_analysis(Live::Healthy, std::slice::from_ref(&no_data)),
             Live::Unknown { .. }
         ));
         // A failure seen elsewhere is not hidden by an analysis without data.

@@ -19,6 +19,9 @@ use crate::promotion::revert::{self, Deployed};
 use crate::promotion::snapshot::{AppState, EnvState, Snapshot};
 use crate::registry::ImageSource;
 
+/// An overlay's versions, newest first: commit and bytes.
+type Versions = Vec<(String, Vec<u8>)>;
+
 /// How far back an overlay's history is read for the image before.
 const VERSIONS: usize = 200;
 const COMMITS: usize = 5_000;
@@ -43,7 +46,7 @@ pub async fn observe<S: ImageSource>(
         return;
     }
     learn_merges(snapshot, io, &watched, now).await;
-    let mut histories: HashMap<PathBuf, Result<Vec<(String, Vec<u8>)>, String>> = HashMap::new();
+    let mut histories: HashMap<PathBuf, Result<Versions, String>> = HashMap::new();
     let repositories: HashMap<&str, &str> = config
         .apps
         .iter()
@@ -87,7 +90,7 @@ pub async fn observe<S: ImageSource>(
                 continue;
             };
             let watched = match watched {
-                Look::Watched(w) => w,
+                Look::Watched(w) => *w,
                 Look::Gone => {
                     info!(app = %app.app, env = %app.envs[i].env, commit = %dep.commit,
                         "the overlay no longer runs this deployment; watch ended");
@@ -122,7 +125,7 @@ fn due(w: &Watched, now: OffsetDateTime) -> bool {
 }
 
 enum Look {
-    Watched(Watched),
+    Watched(Box<Watched>),
     /// The overlay runs something else now: not this deployment any more.
     Gone,
 }
@@ -153,11 +156,11 @@ fn look(
         reverted_by: dep.reverted_by.clone(),
     };
     if dep.reverted_by.is_some() {
-        return Some(Look::Watched(base(
+        return Some(Look::Watched(Box::new(base(
             Live::Healthy,
             None,
             Err("reverted already".into()),
-        )));
+        ))));
     }
     // The history must end in what the overlay runs, and that image must
     // have come with the deployment's commit.
@@ -186,7 +189,7 @@ fn look(
         why: "Argo CD was not asked (no `argocd` or `argocd_app`)".into(),
     });
     let failing = io.watch.look(&app.app, &env.env, &dep.commit, &live, now);
-    Some(Look::Watched(base(live, failing, back_to)))
+    Some(Look::Watched(Box::new(base(live, failing, back_to))))
 }
 
 /// The registry's and the gates' word on the image to go back to: it must
@@ -243,7 +246,7 @@ fn describe(b: &BackTo) -> String {
 
 /// The versions of `file` on the first-parent line, newest first: commit
 /// and bytes (empty for a deleted file).
-fn versions(ws: &Workspace, file: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
+fn versions(ws: &Workspace, file: &Path) -> Result<Versions, String> {
     ws.file_versions(file, VERSIONS, COMMITS)
         .map(|vs| {
             vs.into_iter()

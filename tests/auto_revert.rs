@@ -289,6 +289,13 @@ apps:
     /// (first parent main, second the PR's branch, the branch's tree), and
     /// the forge records it as the PR's merge commit. Returns its id.
     async fn merge(&self, number: u64) -> String {
+        self.merge_naming(number, |merge, _| Some(merge.to_string()))
+            .await
+    }
+
+    /// [`merge`](Self::merge), the forge naming what `names` picks from
+    /// the merge commit and the PR branch's head as the merge commit.
+    async fn merge_naming(&self, number: u64, names: fn(&str, &str) -> Option<String>) -> String {
         let forge = self.forge();
         let pr = forge.get(number).await.unwrap();
         assert_eq!(pr.state, PrState::Open);
@@ -323,7 +330,8 @@ apps:
             )
             .unwrap()
             .to_string();
-        forge.merge_as(number, Some(&id)).await.unwrap();
+        let named = names(&id, &head.id().to_string());
+        forge.merge_as(number, named.as_deref()).await.unwrap();
         id
     }
 
@@ -366,6 +374,13 @@ apps:
     /// pass (of each context); the reviewer merges it. Returns the PR's
     /// number and the merge commit.
     async fn promote_and_merge(&self, ctxs: &mut [&mut Context]) -> (u64, String) {
+        let number = self.promote(ctxs).await;
+        (number, self.merge(number).await)
+    }
+
+    /// ferry opens the promotion PR of staging and each context sees it
+    /// open on its next pass. Returns the PR's number.
+    async fn promote(&self, ctxs: &mut [&mut Context]) -> u64 {
         let report = pass(ctxs[0]).await;
         let opened: Vec<_> = report.prs.iter().filter(|p| p.what == "opened").collect();
         assert_eq!(opened.len(), 1, "{:?}", report.prs);
@@ -380,7 +395,17 @@ apps:
                     .all(|(_, o)| *o == Outcome::NothingToDo)
             );
         }
-        (number, self.merge(number).await)
+        number
+    }
+
+    /// The watch book beside the checkout in `cache`, as saved.
+    fn book(&self, cache: &str) -> Value {
+        let file = std::fs::read_dir(self.cache(cache))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(".watch.json"))
+            .expect("the watch book beside the checkout");
+        serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
     }
 }
 
@@ -702,9 +727,11 @@ async fn two_replicas_revert_once() {
     let mut two = w.context("cache-two").await;
     let (_, merge) = w.promote_and_merge(&mut [&mut one, &mut two]).await;
     // Argo CD stays at the merge (it has not synced a revert yet), so what
-    // each replica sees does not depend on which pushes first.
+    // each replica sees does not depend on which pushes first; it answers
+    // Degraded and Missing in turn, so the two replicas' reverts differ
+    // (their pins' reasons): only the compare-and-swap keeps the second.
     w.argo.freeze_revision(STAGING, Some(&merge));
-    w.argo.set_health(STAGING, "Degraded");
+    w.argo.cycle_health(STAGING, &["Degraded", "Missing"]);
     for ctx in [&mut one, &mut two] {
         let report = pass(ctx).await;
         assert_eq!(watch(&report, "staging").unwrap()["state"], "reverting");
@@ -910,4 +937,36 @@ async fn a_smoke_check_the_server_fails_is_reverted_one_it_cannot_reach_is_not()
         "{:?}",
         w.pr_comments(number)
     );
+}
+
+/// A merge is ferry's deployment only when the forge names the commit
+/// that brought the image on main: a merge recorded without a merge commit,
+/// or naming another commit (the PR branch's head), is not watched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_is_watched_only_as_the_commit_the_forge_names() {
+    async fn story(names: fn(&str, &str) -> Option<String>) {
+        let (w, _a, b) = staging_world("{after: 1s, within: 1m}", "").await;
+        let mut ctx = w.context("cache").await;
+        let number = w.promote(&mut [&mut ctx]).await;
+        let seen = w.book("cache");
+        assert_eq!(seen["open_prs"][0]["number"], number, "{seen}");
+        assert_eq!(seen["open_prs"][0]["env"], "staging");
+        let merge = w.merge_naming(number, names).await;
+        w.argo.set_health(STAGING, "Degraded");
+        let report = pass(&mut ctx).await;
+        let first_look = Instant::now();
+        assert!(report.plan.watch.is_empty(), "{:?}", report.plan.watch);
+        wait_past(first_look, ONE_S).await;
+        let report = pass(&mut ctx).await;
+        assert!(report.reverts.is_empty());
+        assert!(report.plan.watch.is_empty(), "{:?}", report.plan.watch);
+        assert_eq!(w.tip(), merge);
+        assert_eq!(w.overlay("staging").tag.as_deref(), Some(b.tag.as_str()));
+        let book = w.book("cache");
+        assert!(
+            book["open_prs"].as_array().unwrap().is_empty(),
+            "the PR was handed back once it closed: {book}"
+        );
+    }
+    tokio::join!(story(|_, _| None), story(|_, head| Some(head.to_string())));
 }

@@ -32,8 +32,9 @@ use super::support_argocd::{at, corpus_app};
 
 #[derive(Default)]
 struct State {
-    /// Per application: its `status.health.status`.
-    health: HashMap<String, String>,
+    /// Per application: its `status.health.status`, one after the other
+    /// on successive requests (round and round).
+    health: HashMap<String, (Vec<String>, usize)>,
     /// Per application: a revision it reports instead of main's tip.
     frozen: HashMap<String, String>,
     /// Per environment: the smoke endpoint's status and body.
@@ -110,11 +111,16 @@ impl LiveArgo {
     /// Application `app` reports health `status` (`Healthy`, `Degraded`,
     /// `Missing`, `Progressing`).
     pub fn set_health(&self, app: &str, status: &str) {
-        self.state
-            .lock()
-            .unwrap()
-            .health
-            .insert(app.to_string(), status.to_string());
+        self.cycle_health(app, &[status]);
+    }
+
+    /// Application `app` answers each request with the next of `statuses`
+    /// (round and round), so two clients asking in turn see different ones.
+    pub fn cycle_health(&self, app: &str, statuses: &[&str]) {
+        self.state.lock().unwrap().health.insert(
+            app.to_string(),
+            (statuses.iter().map(|s| s.to_string()).collect(), 0),
+        );
     }
 
     /// Application `app` reports `revision` as synced, whatever main's tip
@@ -199,14 +205,15 @@ fn application(repo: &Path, name: &str, state: &Mutex<State>) -> Option<serde_js
     let git = git2::Repository::open_bare(repo).ok()?;
     let tip = git.refname_to_id("refs/heads/main").ok()?;
     let (health, frozen) = {
-        let s = state.lock().unwrap();
-        (
-            s.health
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| "Healthy".into()),
-            s.frozen.get(name).cloned(),
-        )
+        let mut s = state.lock().unwrap();
+        let health = match s.health.get_mut(name) {
+            Some((h, turn)) if !h.is_empty() => {
+                *turn += 1;
+                h[(*turn - 1) % h.len()].clone()
+            }
+            _ => "Healthy".into(),
+        };
+        (health, s.frozen.get(name).cloned())
     };
     let revision = frozen.unwrap_or_else(|| tip.to_string());
     let commit = git.find_commit(git2::Oid::from_str(&revision).ok()?).ok()?;

@@ -970,3 +970,38 @@ async fn a_merge_is_watched_only_as_the_commit_the_forge_names() {
     }
     tokio::join!(story(|_, _| None), story(|_, head| Some(head.to_string())));
 }
+
+/// The image to go back to must pass the signature gate: staging ran an
+/// unsigned A (by hand, before), so a lasting failure of B is reported and
+/// not reverted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_revert_to_an_image_whose_signature_does_not_pass() {
+    let (a, b) = (Image::new("v1"), Image::new("v2"));
+    let mut w = World::new(
+        &staging_envs("{after: 1s, within: 1m}", ""),
+        &[("dev", &b), ("staging", &a)],
+        &[],
+    )
+    .await;
+    w.push(&a, false);
+    w.push(&b, true);
+    let mut ctx = w.context("cache").await;
+    let (_, merge) = w.promote_and_merge(&mut [&mut ctx]).await;
+    w.argo.set_health(STAGING, "Degraded");
+    let report = pass(&mut ctx).await;
+    let first_look = Instant::now();
+    assert_eq!(watch(&report, "staging").unwrap()["state"], "reverting");
+    wait_past(first_look, ONE_S).await;
+    let report = pass(&mut ctx).await;
+    let entry = watch(&report, "staging").unwrap();
+    assert_eq!(entry["state"], "reverting", "{entry}");
+    assert!(entry.get("revert").is_none(), "{entry}");
+    let blocked = entry["blocked"].as_str().unwrap();
+    assert!(
+        blocked.starts_with("the signature of ") && blocked.contains(&a.tag),
+        "{blocked}"
+    );
+    assert!(report.reverts.is_empty());
+    assert_eq!(w.tip(), merge);
+    assert_eq!(w.overlay("staging").tag.as_deref(), Some(b.tag.as_str()));
+}

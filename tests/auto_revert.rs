@@ -1005,3 +1005,36 @@ async fn no_revert_to_an_image_whose_signature_does_not_pass() {
     assert_eq!(w.tip(), merge);
     assert_eq!(w.overlay("staging").tag.as_deref(), Some(b.tag.as_str()));
 }
+
+/// Degraded at a revision older than the merge is the old image's: Argo
+/// CD has not synced ferry's deployment yet, so the watch waits (settling),
+/// however long it lasts; once Argo CD shows the merge Degraded, the clock
+/// starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn degraded_before_argo_cd_syncs_the_merge_is_not_a_failure() {
+    let (w, _a, _b) = staging_world("{after: 1s, within: 1m}", "").await;
+    let mut ctx = w.context("cache").await;
+    let before = w.tip();
+    let (_, merge) = w.promote_and_merge(&mut [&mut ctx]).await;
+    w.argo.freeze_revision(STAGING, Some(&before));
+    w.argo.set_health(STAGING, "Degraded");
+    let report = pass(&mut ctx).await;
+    let first_look = Instant::now();
+    let entry = watch(&report, "staging").unwrap();
+    assert_eq!(entry["state"], "watching", "{entry}");
+    assert!(
+        entry["note"].as_str().unwrap().starts_with("settling: "),
+        "{entry}"
+    );
+    wait_past(first_look, ONE_S).await;
+    let report = pass(&mut ctx).await;
+    assert_eq!(watch(&report, "staging").unwrap()["state"], "watching");
+    assert!(report.reverts.is_empty());
+    assert_eq!(w.tip(), merge);
+
+    w.argo.freeze_revision(STAGING, None);
+    let report = pass(&mut ctx).await;
+    let entry = watch(&report, "staging").unwrap();
+    assert_eq!(entry["state"], "reverting", "{entry}");
+    assert!(entry.get("revert").is_none(), "a new clock: {entry}");
+}

@@ -56,10 +56,11 @@ fn the_demo_repository_reports_its_story() {
     assert_eq!(names, ["dev", "staging", "production"]);
 
     // dev: sha-2a2a2a2, then sha-5d5d5d5 with web v1.1.0 in one commit,
-    // then dana's hand edit to sha-7e7e7e7. The initial commit is none.
+    // then dana's hand edit to sha-7e7e7e7, then sha-9f9f9f9. The initial
+    // commit is none.
     let log = first_parent_log(&dir.path().join("gitops.git"));
     let dev = env(&r, "dev");
-    assert_eq!(dev["deployments"], 4, "{dev:#}\n{log}");
+    assert_eq!(dev["deployments"], 5, "{dev:#}\n{log}");
     assert_eq!(dev["failures"], 0);
     assert_eq!(dev["change_failure_rate"], 0.0);
     // ferry's commits record the push time of what they bring (the demo's
@@ -67,12 +68,15 @@ fn the_demo_repository_reports_its_story() {
     assert!(dev["lead_time_median"].is_u64(), "{dev:#}");
     assert_eq!(
         dev_commits_with_push_time(&dir.path().join("gitops.git")),
-        2
+        3
     );
-    // staging: the two merged PRs (api, web), from those push times.
+    // staging: the two merged PRs (api, web), PR #6 bringing sha-9f9f9f9,
+    // and ferry's automatic revert of it, which makes #6 a failure.
     let staging = env(&r, "staging");
-    assert_eq!(staging["deployments"], 2, "{staging:#}\n{log}");
-    assert_eq!(staging["failures"], 0);
+    assert_eq!(staging["deployments"], 4, "{staging:#}\n{log}");
+    assert_eq!(staging["failures"], 1);
+    assert_eq!(staging["change_failure_rate"], 0.25);
+    assert!(staging["time_to_restore_median"].is_u64(), "{staging:#}");
     assert!(staging["lead_time_median"].is_u64(), "{staging:#}");
     // production: PR #3 (api and web), oncall's `/ferry revert api
     // production`, PR #5 promoting api again after the unpin. Only PR #3's
@@ -116,7 +120,7 @@ fn the_demo_repository_reports_its_story() {
         "{text}"
     );
     assert!(
-        text.contains("\ndev\n  deployments          4 (4.00 a day; band: "),
+        text.contains("\ndev\n  deployments          5 (5.00 a day; band: "),
         "{text}"
     );
     assert!(text.contains("  lead time            median "), "{text}");

@@ -107,7 +107,11 @@ pub async fn snapshot<S: ImageSource>(
     let mut snap = observe::take(config, ws.root(), source, gates).await;
     promote::observe(config, &mut snap, ws, io, now).await;
     gating::gate_promotions(config, &mut snap, source, gates).await;
-    watch::observe::observe(config, &mut snap, ws, io, source, gates, now).await;
+    // The watch judges at the snapshot's time, as the plan does: `now` is
+    // older by the registry reads, and a revert the plan found due at
+    // `taken_at` would find its image before unchecked and wait a pass.
+    let taken_at = snap.taken_at;
+    watch::observe::observe(config, &mut snap, ws, io, source, gates, taken_at).await;
     snap
 }
 

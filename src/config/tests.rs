@@ -647,6 +647,7 @@ fn auto_revert_is_checked_at_its_position() {
 - {name: dev, mode: commit, auto_revert: {after: 0s, within: 1h}}
 - {name: staging, mode: commit, argocd_app: s, auto_revert: {after: 10m, within: 5m}}
 - {name: prod, mode: commit, argocd_app: p, auto_revert: {after: 5m, within: 1h}}
+- {name: qa, mode: commit, argocd_app: q, auto_revert: {after: 5m, within: 8d}}
 ",
     );
     assert_eq!(
@@ -655,6 +656,7 @@ fn auto_revert_is_checked_at_its_position() {
             "2:50 environments[0].auto_revert.after: `auto_revert` needs `argocd_app`: Argo CD shows when the new image is live",
             "2:50 environments[0].auto_revert.after: must be longer than 0s: one failed look is not a failure that lasts",
             "3:82 environments[1].auto_revert.within: must be longer than `after`: a failure could never last long enough to revert",
+            "5:76 environments[3].auto_revert.within: must be at most 7d: ferry keeps what it watches for a week",
         ]
     );
     let e = errors(

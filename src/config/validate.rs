@@ -398,6 +398,13 @@ fn auto_revert(
             "must be longer than 0s: one failed look is not a failure that lasts".into(),
         ));
     }
+    // The watch book keeps a deployment a week (`watch::book::KEEP`).
+    if r.within.0 > std::time::Duration::from_secs(7 * 24 * 3600) {
+        p.push((
+            at("within"),
+            "must be at most 7d: ferry keeps what it watches for a week".into(),
+        ));
+    }
     if r.within.0 <= r.after.0 {
         p.push((
             at("within"),

@@ -322,9 +322,11 @@ async fn attempt(
         // The body is never read: dropping the response closes it.
         return Ok(status);
     };
+    // A body cut off (reset, timed out) is the network's word, not the
+    // app's: only a body read whole and not matching is an answer.
     let text = read_capped(&mut resp, MAX_BODY)
         .await
-        .map_err(Missed::answered)?;
+        .map_err(Missed::unanswered)?;
     if re.is_match(&String::from_utf8_lossy(&text)) {
         Ok(status)
     } else {

@@ -69,18 +69,19 @@ impl PassError {
     }
 }
 
-/// `error`, carrying `commits` (and the plan and board) when any was
-/// pushed.
+/// `error`, carrying `commits` and `reverts` (and the plan and board)
+/// when any was pushed.
 fn failed(
     error: PassError,
     plan: &Plan,
     commits: Vec<(String, Outcome)>,
+    reverts: Vec<Reverted>,
     board: Board,
 ) -> PassError {
-    if !commits
+    let pushed = commits
         .iter()
-        .any(|(_, o)| matches!(o, Outcome::Pushed { .. }))
-    {
+        .any(|(_, o)| matches!(o, Outcome::Pushed { .. }));
+    if !pushed && reverts.is_empty() {
         return error;
     }
     PassError::Partial {
@@ -90,7 +91,7 @@ fn failed(
             commits,
             prs: Vec::new(),
             board,
-            reverts: Vec::new(),
+            reverts,
         }),
     }
 }
@@ -168,7 +169,7 @@ pub async fn run_pass<S: ImageSource>(
             apply_moves(root, config, &env.name, &moves)
         }) {
             Ok(o) => o,
-            Err(e) => return Err(failed(e.into(), &plan, commits, board)),
+            Err(e) => return Err(failed(e.into(), &plan, commits, reverts, board)),
         };
         // What the overlays hold now, read back: the commit may have left
         // a move out, or another writer made it.
@@ -187,7 +188,15 @@ pub async fn run_pass<S: ImageSource>(
     }
     let prs = match promote::execute(config, &snap, &plan, ws, author, io.forge).await {
         Ok(prs) => prs,
-        Err(e) => return Err(failed(PassError::Promotion(e), &plan, commits, board)),
+        Err(e) => {
+            return Err(failed(
+                PassError::Promotion(e),
+                &plan,
+                commits,
+                reverts,
+                board,
+            ));
+        }
     };
     for pr in &prs {
         board.pull_request(pr);
@@ -305,6 +314,7 @@ mod tests {
             PassError::Promotion("GitHub: 502".into()),
             &plan,
             pushed,
+            Vec::new(),
             board(),
         );
         assert_eq!(e.to_string(), "promotion: GitHub: 502");
@@ -315,10 +325,38 @@ mod tests {
         let e = failed(
             PassError::Promotion("GitHub: 502".into()),
             &plan,
-            nothing,
+            nothing.clone(),
+            Vec::new(),
             board(),
         );
         assert!(e.done().is_none());
         assert!(matches!(e, PassError::Promotion(_)));
+        // An automatic revert pushed before the failure is kept, to be
+        // counted and announced, even without another commit.
+        let revert = Reverted {
+            app: "api".into(),
+            env: "staging".into(),
+            commit: "b".repeat(40),
+            reverts: "a".repeat(40),
+            from: crate::promotion::plan::ImageRef {
+                tag: Some("v2".into()),
+                digest: None,
+            },
+            to: crate::promotion::plan::ImageRef {
+                tag: Some("v1".into()),
+                digest: None,
+            },
+            check: "smoke".into(),
+            seen: "500".into(),
+            pull_request: None,
+        };
+        let e = failed(
+            PassError::Promotion("GitHub: 502".into()),
+            &plan,
+            nothing,
+            vec![revert],
+            board(),
+        );
+        assert_eq!(e.done().map(|d| d.reverts.len()), Some(1));
     }
 }

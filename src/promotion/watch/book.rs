@@ -21,6 +21,13 @@ use super::{Failing, Live, Via};
 /// says, so the file stays small.
 pub const KEEP: time::Duration = time::Duration::days(7);
 
+/// The longest time between two looks that still counts as "failing
+/// without a break": twice `after`, and a minute more for slow passes.
+pub fn gap(after: std::time::Duration) -> time::Duration {
+    time::Duration::try_from(after.saturating_mul(2)).unwrap_or(time::Duration::MAX)
+        + time::Duration::minutes(1)
+}
+
 /// A deployment ferry made or saw land.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployment {
@@ -175,7 +182,10 @@ impl WatchBook {
 
     /// Advances the failure clock of the deployment `commit` of `app` in
     /// `env` with one look at `now`: a failure starts it (or keeps it
-    /// running), anything else stops it. Returns the clock after the look.
+    /// running), anything else stops it. A failure seen again after a gap
+    /// without looks longer than [`gap`] (ferry was down, passes failed)
+    /// starts it afresh: nothing saw it fail in between. Returns the clock
+    /// after the look.
     pub fn look(
         &self,
         app: &str,
@@ -183,6 +193,7 @@ impl WatchBook {
         commit: &str,
         live: &Live,
         now: OffsetDateTime,
+        after: std::time::Duration,
     ) -> Option<Failing> {
         let mut state = self.lock();
         let d = state
@@ -190,11 +201,18 @@ impl WatchBook {
             .iter_mut()
             .find(|d| d.app == app && d.env == env && d.commit == commit)?;
         let next = match live {
-            Live::Failing { check, seen } => Some(Failing {
-                since: d.failing.as_ref().map_or(now, |f| f.since),
-                check: check.clone(),
-                seen: seen.clone(),
-            }),
+            Live::Failing { check, seen } => {
+                let kept = d.failing.as_ref().filter(|f| {
+                    let last = f.last_seen.unwrap_or(f.since);
+                    now - last <= gap(after)
+                });
+                Some(Failing {
+                    since: kept.map_or(now, |f| f.since),
+                    check: check.clone(),
+                    seen: seen.clone(),
+                    last_seen: Some(now),
+                })
+            }
             _ => None,
         };
         let changed = d.failing != next;
@@ -284,6 +302,8 @@ mod tests {
 
     use super::*;
 
+    const AFTER: std::time::Duration = std::time::Duration::from_secs(300);
+
     fn dep(app: &str, commit: &str) -> Deployment {
         Deployment {
             app: app.into(),
@@ -311,7 +331,7 @@ mod tests {
         book.record(dep("api", "c1"));
         let t0 = datetime!(2026-12-02 10:01 UTC);
         let f = book
-            .look("api", "staging", "c1", &failing("500"), t0)
+            .look("api", "staging", "c1", &failing("500"), t0, AFTER)
             .unwrap();
         assert_eq!(f.since, t0);
         let f = book
@@ -321,6 +341,7 @@ mod tests {
                 "c1",
                 &failing("502"),
                 t0 + time::Duration::minutes(2),
+                AFTER,
             )
             .unwrap();
         assert_eq!((f.since, f.seen.as_str()), (t0, "502"), "it keeps running");
@@ -334,18 +355,37 @@ mod tests {
                 "staging",
                 "c1",
                 &unknown,
-                t0 + time::Duration::minutes(3)
+                t0 + time::Duration::minutes(3),
+                AFTER
             )
             .is_none()
         );
         let t4 = t0 + time::Duration::minutes(4);
         let f = book
-            .look("api", "staging", "c1", &failing("500"), t4)
+            .look("api", "staging", "c1", &failing("500"), t4, AFTER)
             .unwrap();
         assert_eq!(f.since, t4, "it starts afresh");
+        // A failure seen again after a gap without looks (ferry was down)
+        // starts afresh: nothing saw it fail in between.
+        let t20 = t4 + time::Duration::minutes(20);
+        let f = book
+            .look("api", "staging", "c1", &failing("500"), t20, AFTER)
+            .unwrap();
+        assert_eq!(f.since, t20);
+        let f = book
+            .look(
+                "api",
+                "staging",
+                "c1",
+                &failing("500"),
+                t20 + time::Duration::minutes(11),
+                AFTER,
+            )
+            .unwrap();
+        assert_eq!(f.since, t20, "within twice after and a minute");
         // Another deployment's clock is not this one's.
         assert!(
-            book.look("api", "staging", "c0", &failing("500"), t4)
+            book.look("api", "staging", "c0", &failing("500"), t4, AFTER)
                 .is_none()
         );
     }
@@ -364,6 +404,7 @@ mod tests {
             "c2",
             &failing("500"),
             datetime!(2026-12-02 10:05 UTC),
+            AFTER,
         );
         book.save().unwrap();
         let again = WatchBook::with_file(&file);

@@ -82,6 +82,9 @@ pub struct Failing {
     pub check: String,
     /// What the last look saw.
     pub seen: String,
+    /// The last look that saw it failing.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_seen: Option<OffsetDateTime>,
 }
 
 /// What the snapshot holds for one watched app in one environment.

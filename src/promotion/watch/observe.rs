@@ -2,7 +2,7 @@
 //! `auto_revert`: which deployment runs, whether ferry made it or saw it
 //! land, the failure clock after this look, and the image before it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
@@ -19,8 +19,9 @@ use crate::promotion::revert::{self, Deployed};
 use crate::promotion::snapshot::{AppState, EnvState, Snapshot};
 use crate::registry::ImageSource;
 
-/// An overlay's versions, newest first: commit and bytes.
-type Versions = Vec<(String, Vec<u8>)>;
+/// An overlay's versions, newest first: commit, commit time (seconds) and
+/// bytes.
+type Versions = Vec<(String, i64, Vec<u8>)>;
 
 /// How far back an overlay's history is read for the image before.
 const VERSIONS: usize = 200;
@@ -75,8 +76,8 @@ pub async fn observe<S: ImageSource>(
             let history = histories
                 .entry(file.clone())
                 .or_insert_with(|| versions(ws, &file));
-            let history = match history {
-                Ok(h) => deployed(h, &app.image),
+            let (history, brought_at) = match history {
+                Ok(h) => (deployed(h, &app.image), brought_at(h, &app.image)),
                 Err(e) => {
                     warn!(app = %app.app, env = %env.env, error = %e, "cannot read the overlay's history; not watched this pass");
                     continue;
@@ -99,6 +100,7 @@ pub async fn observe<S: ImageSource>(
                         live,
                         shared,
                         rule,
+                        brought_at,
                     });
                 }
                 Some(Look::Reverted) => {
@@ -121,15 +123,22 @@ pub async fn observe<S: ImageSource>(
             }
         }
     }
-    blame(&mut pending);
+    let newest = newest_changes(snapshot, ws, &pending, &mut histories);
+    blame(&mut pending, &newest);
     for p in pending {
         let app = &mut snapshot.apps[p.ai];
         let env = &app.envs[p.ei];
         let failing = if p.dep.reverted_by.is_some() {
             None
         } else {
-            io.watch
-                .look(&app.app, &env.env, &p.dep.commit, &p.live, now)
+            io.watch.look(
+                &app.app,
+                &env.env,
+                &p.dep.commit,
+                &p.live,
+                now,
+                p.rule.after.0,
+            )
         };
         let mut watched = Watched {
             commit: p.dep.commit.clone(),
@@ -178,6 +187,8 @@ struct Pending {
     /// `live` fails a check the environment shares between its apps.
     shared: bool,
     rule: crate::config::AutoRevert,
+    /// When the commit that brought what the overlay runs was made.
+    brought_at: Option<i64>,
 }
 
 fn app_watch(
@@ -197,6 +208,7 @@ fn app_watch(
         live,
         shared: false,
         rule,
+        brought_at: None,
     });
 }
 
@@ -219,25 +231,69 @@ fn shared(cfg: &crate::config::Environment, check: &str, seen: &str) -> bool {
     }
 }
 
-/// A failure of a check the environment shares is the newest deployment's
-/// in that environment: it began after that image landed, and the others
-/// ran before it without failing. The others' looks do not count against
-/// them (their clocks stop).
-fn blame(pending: &mut [Pending]) {
-    let mut newest: HashMap<String, OffsetDateTime> = HashMap::new();
-    for p in pending.iter().filter(|p| p.shared) {
-        let t = newest.entry(p.dep.env.clone()).or_insert(p.dep.landed_at);
-        if p.dep.landed_at > *t {
-            *t = p.dep.landed_at;
+/// When the commit that brought what `versions` runs for `image` was made:
+/// the oldest of the newest run of versions with the same image.
+fn brought_at(versions: &[(String, i64, Vec<u8>)], image: &str) -> Option<i64> {
+    let history = deployed(versions, image);
+    let current = history.first()?;
+    let run = history
+        .iter()
+        .take_while(|d| (&d.tag, &d.digest) == (&current.tag, &current.digest))
+        .count();
+    versions.get(run.checked_sub(1)?).map(|(_, t, _)| *t)
+}
+
+/// Per environment where a shared check fails this pass: when the newest
+/// image change of any app there was made — whoever made it (a person, a
+/// command, a revert), not only the deployments ferry watches.
+fn newest_changes(
+    snapshot: &Snapshot,
+    ws: &Workspace,
+    pending: &[Pending],
+    histories: &mut HashMap<PathBuf, Result<Versions, String>>,
+) -> HashMap<String, i64> {
+    let envs: HashSet<&str> = pending
+        .iter()
+        .filter(|p| p.shared)
+        .map(|p| p.dep.env.as_str())
+        .collect();
+    let mut newest: HashMap<String, i64> = HashMap::new();
+    for app in &snapshot.apps {
+        for env in app.envs.iter().filter(|e| envs.contains(e.env.as_str())) {
+            let Some(file) = &env.file else { continue };
+            let versions = histories
+                .entry(file.clone())
+                .or_insert_with(|| versions(ws, file));
+            let Some(t) = versions
+                .as_ref()
+                .ok()
+                .and_then(|v| brought_at(v, &app.image))
+            else {
+                continue;
+            };
+            let slot = newest.entry(env.env.clone()).or_insert(t);
+            *slot = (*slot).max(t);
         }
     }
+    newest
+}
+
+/// A failure of a check the environment shares is blamed on the newest
+/// image change there, and only when that change is a deployment ferry
+/// watches (several, when one merge brought them together): the others ran
+/// before it without failing, and a failure after a hand edit or a revert
+/// is not the watched image's. The looks not blamed stop their clocks. So
+/// a failure that outlives a revert reverts nothing more.
+fn blame(pending: &mut [Pending], newest: &HashMap<String, i64>) {
     for p in pending.iter_mut().filter(|p| p.shared) {
-        if newest.get(&p.dep.env).is_some_and(|t| p.dep.landed_at < *t)
-            && let Live::Failing { check, seen } = &p.live
-        {
+        let blamed = match (newest.get(&p.dep.env), p.brought_at) {
+            (Some(n), Some(mine)) => mine >= *n,
+            _ => false,
+        };
+        if !blamed && let Live::Failing { check, seen } = &p.live {
             p.live = Live::Settling {
                 why: format!(
-                    "the environment's {check} fails ({seen}), blamed on its newest deployment"
+                    "the environment's {check} fails ({seen}), but this is not its newest change"
                 ),
             };
         }
@@ -272,6 +328,11 @@ fn look(env: &EnvState, dep: &Deployment, history: &[Deployed]) -> Option<Look> 
         .take_while(|d| (&d.tag, &d.digest) == (&current.tag, &current.digest))
         .count();
     let brought = history.get(run.saturating_sub(1))?;
+    // A deployment the checkout does not hold yet (its merge landed after
+    // this pass synced) is waited for, not given up.
+    if !history.iter().any(|d| d.commit == dep.commit) {
+        return None;
+    }
     if brought.commit != dep.commit || (&dep.tag, &dep.digest) != (&running.tag, &running.digest) {
         return Some(Look::Gone);
     }
@@ -345,17 +406,17 @@ fn versions(ws: &Workspace, file: &Path) -> Result<Versions, String> {
     ws.file_versions(file, VERSIONS, COMMITS)
         .map(|vs| {
             vs.into_iter()
-                .map(|v| (v.commit, v.content.unwrap_or_default()))
+                .map(|v| (v.commit, v.time, v.content.unwrap_or_default()))
                 .collect()
         })
         .map_err(|e| e.to_string())
 }
 
 /// What each version set for `image`.
-fn deployed(versions: &[(String, Vec<u8>)], image: &str) -> Vec<Deployed> {
+fn deployed(versions: &[(String, i64, Vec<u8>)], image: &str) -> Vec<Deployed> {
     versions
         .iter()
-        .map(|(commit, bytes)| {
+        .map(|(commit, _, bytes)| {
             let entry = std::str::from_utf8(bytes)
                 .ok()
                 .and_then(|t| crate::kustomize::read_images(t).ok())
@@ -396,9 +457,12 @@ async fn learn_merges(
                 number: p.number,
                 url: p.url.clone(),
                 env: env.to_string(),
+                // An image a person asked for (`/ferry promote`) is their
+                // deployment, not ferry's: never watched.
                 carried: p
                     .carried
                     .iter()
+                    .filter(|c| !p.asked.contains(&c.app))
                     .map(|c| (c.app.clone(), c.tag.clone(), c.digest.clone()))
                     .collect(),
             })
@@ -446,7 +510,7 @@ mod tests {
 
     use super::*;
 
-    fn pending(app: &str, env: &str, landed: OffsetDateTime, live: Live, shared: bool) -> Pending {
+    fn pending(app: &str, env: &str, brought_at: i64, live: Live, shared: bool) -> Pending {
         Pending {
             ai: 0,
             ei: 0,
@@ -456,7 +520,7 @@ mod tests {
                 commit: format!("{app}-commit"),
                 tag: None,
                 digest: None,
-                landed_at: landed,
+                landed_at: datetime!(2026-12-02 10:00 UTC),
                 via: Via::Commit,
                 failing: None,
                 reverted_by: None,
@@ -468,6 +532,7 @@ mod tests {
                 after: crate::config::DurationValue(std::time::Duration::from_secs(60)),
                 within: crate::config::DurationValue(std::time::Duration::from_secs(3600)),
             },
+            brought_at: Some(brought_at),
         }
     }
 
@@ -479,33 +544,26 @@ mod tests {
     }
 
     /// The environment's smoke check fails every app at once: only the
-    /// newest deployment there is blamed, in that environment alone.
+    /// newest change there is blamed, in that environment alone, and only
+    /// when it is a watched deployment.
     #[test]
-    fn a_shared_check_blames_the_newest_deployment_only() {
-        let t = datetime!(2026-12-02 10:00 UTC);
+    fn a_shared_check_blames_the_newest_change_only() {
+        let degraded = Live::Failing {
+            check: "argocd".into(),
+            seen: "Degraded".into(),
+        };
         let mut p = vec![
-            pending("web", "staging", t, smoke_fails(), true),
-            pending(
-                "api",
-                "staging",
-                t + time::Duration::minutes(20),
-                smoke_fails(),
-                true,
-            ),
-            pending("db", "production", t, smoke_fails(), true),
+            pending("web", "staging", 100, smoke_fails(), true),
+            pending("api", "staging", 200, smoke_fails(), true),
+            pending("db", "production", 100, smoke_fails(), true),
             // An app's own check is its own, however old.
-            pending(
-                "old",
-                "staging",
-                t - time::Duration::minutes(5),
-                Live::Failing {
-                    check: "argocd".into(),
-                    seen: "Degraded".into(),
-                },
-                false,
-            ),
+            pending("old", "staging", 50, degraded, false),
         ];
-        blame(&mut p);
+        let newest = HashMap::from([
+            ("staging".to_string(), 200),
+            ("production".to_string(), 100),
+        ]);
+        blame(&mut p, &newest);
         assert!(
             matches!(p[0].live, Live::Settling { .. }),
             "{:?}",
@@ -514,6 +572,45 @@ mod tests {
         assert_eq!(p[1].live, smoke_fails());
         assert_eq!(p[2].live, smoke_fails(), "another environment");
         assert!(matches!(p[3].live, Live::Failing { .. }));
+        // A newer change that is not watched (a hand edit, ferry's revert
+        // of api): nobody is blamed, so a failure that outlives a revert
+        // reverts nothing more.
+        let mut p = vec![
+            pending("web", "staging", 100, smoke_fails(), true),
+            pending("api", "staging", 200, smoke_fails(), true),
+        ];
+        blame(&mut p, &HashMap::from([("staging".to_string(), 300)]));
+        assert!(
+            p.iter().all(|p| matches!(p.live, Live::Settling { .. })),
+            "{:?}",
+            p[1].live
+        );
+        // One merge that brought two apps: both are the newest change.
+        let mut p = vec![
+            pending("web", "staging", 300, smoke_fails(), true),
+            pending("api", "staging", 300, smoke_fails(), true),
+        ];
+        blame(&mut p, &HashMap::from([("staging".to_string(), 300)]));
+        assert!(p.iter().all(|p| p.live == smoke_fails()));
+    }
+
+    #[test]
+    fn the_commit_that_brought_an_image_is_the_oldest_of_its_run() {
+        let v = |c: &str, t: i64, tag: &str| {
+            (
+                c.to_string(),
+                t,
+                format!("images:\n- name: api\n  newTag: {tag}\n").into_bytes(),
+            )
+        };
+        // c3 only touched another app (same api tag): c2 brought sha-2.
+        let versions = vec![
+            v("c3", 30, "sha-2"),
+            v("c2", 20, "sha-2"),
+            v("c1", 10, "sha-1"),
+        ];
+        assert_eq!(brought_at(&versions, "api"), Some(20));
+        assert_eq!(brought_at(&[], "api"), None);
     }
 
     #[test]

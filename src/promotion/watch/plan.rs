@@ -299,6 +299,7 @@ mod tests {
                 since: NOW - time::Duration::seconds(s),
                 check: "smoke".into(),
                 seen: "got 500".into(),
+                last_seen: None,
             }),
             back_to: Ok(BackTo {
                 tag: Some("sha-1".into()),

@@ -40,6 +40,9 @@ pub enum PrWhy {
     Promoted,
     /// The image the PR proposes fails the gates now, or left the registry.
     GateFailed,
+    /// The upstream environment ran the image the PR proposes and ferry
+    /// reverted it there automatically: it failed its health.
+    Reverted,
     /// The branch is not ferry's commit, and nothing is to be proposed now.
     NotFerrys,
     /// The config no longer produces the branch.
@@ -172,7 +175,37 @@ pub fn plan_prs(snapshot: &Snapshot, entries: &[Entry]) -> Vec<PrStep> {
     steps
 }
 
-/// Why the image an open PR proposes may not be promoted any more, if so.
+/// Why the image an open PR proposes may not be promoted any more (the
+/// gates, the registry, or an automatic revert upstream), if so.
+fn refusal(r: &Row) -> Option<(PrWhy, String)> {
+    let pr = r.env.open_pr.as_ref()?;
+    if let Some(why) = gate_failure(pr) {
+        return Some((PrWhy::GateFailed, why));
+    }
+    reverted_upstream(r, pr).map(|why| (PrWhy::Reverted, why))
+}
+
+/// The upstream environment ran the PR's image and ferry reverted it there.
+fn reverted_upstream(r: &Row, pr: &OpenPr) -> Option<String> {
+    let upstream = r.env.after.as_ref()?;
+    let watch = r
+        .app
+        .envs
+        .iter()
+        .find(|e| &e.env == upstream)?
+        .watch
+        .as_ref()?;
+    let by = watch.reverted_by.as_ref()?;
+    (watch.digest.is_some() && watch.digest == pr.digest).then(|| {
+        format!(
+            "{} failed its health in {upstream}, and ferry reverted it there (commit {})",
+            pr.tag.as_deref().unwrap_or("its image"),
+            by.get(..12).unwrap_or(by)
+        )
+    })
+}
+
+/// Why the image an open PR proposes fails the gates now, if so.
 fn gate_failure(pr: &OpenPr) -> Option<String> {
     let tag = pr.tag.as_deref().unwrap_or("its image");
     match pr.gate.as_ref()? {
@@ -227,9 +260,9 @@ fn app_step(env: &str, head: &str, r: &Row, open: Option<&Proposal>) -> Option<P
             format!("{env} already runs this app's promoted image ({msg}); closing."),
         );
     }
-    if let Some(why) = r.env.open_pr.as_ref().and_then(gate_failure) {
+    if let Some((code, why)) = refusal(r) {
         return close(
-            PrWhy::GateFailed,
+            code,
             format!(
                 "The image this pull request proposes for {}: {why}. Closing.",
                 e.app
@@ -280,6 +313,9 @@ fn not_ferrys(env: &str, why: &str) -> String {
 /// the verdict on that image as the evidence.
 fn kept(r: &Row) -> Option<Entry> {
     let pr = r.env.open_pr.as_ref()?;
+    if reverted_upstream(r, pr).is_some() {
+        return None;
+    }
     let digest = pr.digest.clone()?;
     let Some(Gated::Checked(v)) = &pr.gate else {
         return None;
@@ -323,7 +359,7 @@ fn grouped_step(env: &str, head: &str, rows: &[Row], open: Option<&Proposal>) ->
             match kept(r) {
                 Some(k) => carries.push(k),
                 None => {
-                    if let Some(why) = r.env.open_pr.as_ref().and_then(gate_failure) {
+                    if let Some((_, why)) = refusal(r) {
                         dropped.push(format!("{}: {why}", r.app.app));
                     }
                 }

@@ -620,9 +620,19 @@ fn with_pr(p: Proposal, edit: impl FnOnce(&mut EnvState)) -> Plan {
 }
 
 fn with_proposals(proposals: Vec<Proposal>, edit: impl FnOnce(&mut EnvState)) -> Plan {
+    with_envs(proposals, |_| {}, edit)
+}
+
+/// [`with_proposals`], with dev (the upstream) edited too.
+fn with_envs(
+    proposals: Vec<Proposal>,
+    edit_dev: impl FnOnce(&mut EnvState),
+    edit: impl FnOnce(&mut EnvState),
+) -> Plan {
     let recs: Vec<ImageRecord> = (1..=4).map(|n| rec(n, &format!("sha-{n}"))).collect();
     let mut dev_env = dev(Some(("sha-3", 3)), None);
     dev_env.proof = proven();
+    edit_dev(&mut dev_env);
     let mut staging = dev(Some(("sha-1", 1)), None);
     staging.env = "staging".into();
     staging.mode = Mode::PullRequest;
@@ -754,4 +764,58 @@ fn a_pr_someone_asked_for_stays_until_the_environment_runs_it() {
     );
     // Someone asked for sha-4 (dev never ran it): it stays open.
     assert!(at(true).pull_requests.is_empty());
+}
+
+/// dev ran sha-2 and ferry reverted it there automatically: staging's
+/// open PR proposing sha-2 is closed, not left for a reviewer to merge.
+#[test]
+fn an_open_pr_whose_image_was_reverted_upstream_is_closed() {
+    use crate::promotion::watch::{Live, Via, Watched};
+    let reverted = |digest: String| Watched {
+        commit: "c2".into(),
+        digest: Some(digest),
+        via: Via::Commit,
+        landed_at: datetime!(2026-11-25 23:30 UTC),
+        within: std::time::Duration::from_secs(3600),
+        after: std::time::Duration::from_secs(60),
+        live: Live::Healthy,
+        failing: None,
+        back_to: Err("reverted already".into()),
+        pinned: true,
+        reverted_by: Some("r".repeat(40)),
+    };
+    let settle = |s: &mut EnvState| {
+        s.open_pr = Some(open_pr(2, true, Some(Gated::Checked(pass(2)))));
+    };
+    let p = with_envs(
+        vec![proposal(2, None)],
+        |dev| {
+            dev.proof = Some(Proof::NotYet {
+                code: "soak",
+                message: "not proven yet".into(),
+            });
+            dev.watch = Some(reverted(d(2).to_string()));
+        },
+        settle,
+    );
+    let step = &p.pull_requests[0];
+    assert_eq!((step.op, step.why), (PrOp::Close, PrWhy::Reverted));
+    assert!(
+        step.message.contains("failed its health in dev") && step.message.contains("rrrrrrrrrrrr"),
+        "{}",
+        step.message
+    );
+    // Another image reverted upstream leaves the PR alone.
+    let p = with_envs(
+        vec![proposal(2, None)],
+        |dev| {
+            dev.proof = Some(Proof::NotYet {
+                code: "soak",
+                message: "not proven yet".into(),
+            });
+            dev.watch = Some(reverted(d(4).to_string()));
+        },
+        settle,
+    );
+    assert!(p.pull_requests.is_empty(), "{:?}", p.pull_requests);
 }

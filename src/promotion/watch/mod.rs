@@ -92,6 +92,8 @@ pub struct Failing {
 pub struct Watched {
     /// The commit that brought the image (ferry's push, or the merge).
     pub commit: String,
+    /// The digest it brought.
+    pub digest: Option<String>,
     /// How ferry knows it.
     pub via: Via,
     /// When it landed.

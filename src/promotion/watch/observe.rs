@@ -142,6 +142,7 @@ pub async fn observe<S: ImageSource>(
         };
         let mut watched = Watched {
             commit: p.dep.commit.clone(),
+            digest: p.dep.digest.clone(),
             via: p.dep.via.clone(),
             landed_at: p.dep.landed_at,
             within: p.rule.within.0,

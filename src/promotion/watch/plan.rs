@@ -287,6 +287,7 @@ mod tests {
     fn watched(failing_for: Option<i64>) -> Watched {
         Watched {
             commit: "c2".into(),
+            digest: Some("sha256:2".into()),
             via: Via::Merge {
                 number: 6,
                 url: "u#6".into(),

@@ -521,6 +521,17 @@ async fn a_degraded_promotion_is_reverted_once_and_pinned() {
     assert_eq!(new.len(), 1, "exactly one revert commit: {new:#?}");
     let revert = &new[0];
     assert_eq!(report.reverts[0].commit, revert.id);
+    // The pass's board (status page, /metrics) shows the overlay as the
+    // revert left it: the image before, pinned by ferry.
+    let cell = report.board.cell("api", "staging").expect("a staging cell");
+    assert_eq!(
+        cell.running.as_ref().and_then(|r| r.digest.as_deref()),
+        Some(a.digest.as_str())
+    );
+    assert_eq!(
+        cell.pin.as_ref().and_then(|p| p.by.as_deref()),
+        Some("ferry")
+    );
     assert_eq!(revert.author, "ferry", "ferry's own commit");
     assert_eq!(revert.trailer("Ferry-Command"), Some("auto-revert"));
     assert_eq!(revert.trailer("Ferry-Reverts"), Some(merge.as_str()));

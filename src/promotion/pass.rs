@@ -152,6 +152,18 @@ pub async fn run_pass<S: ImageSource>(
         watch::execute::revert_all(config, &due, ws, author, io.forge, io.watch, snap.taken_at)
             .await
     };
+    // What the reverted overlays hold now, for the board.
+    for r in &reverts {
+        if let Some(app) = config.apps.iter().find(|a| a.name == r.app)
+            && let Some(dir) = app.overlays.get(&r.env)
+            && let Some(entry) = plan
+                .entries
+                .iter()
+                .find(|e| e.app == r.app && e.env == r.env)
+        {
+            board.settle(&r.env, entry, read_overlay(ws.root(), dir, &app.image));
+        }
+    }
     let mut commits = Vec::new();
     for env in config
         .environments

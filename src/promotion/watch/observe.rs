@@ -497,6 +497,8 @@ async fn learn_merges(
                 }
             }
             Ok(_) => {}
+            // Gone from the forge: nothing to ask again.
+            Err(crate::forge::ForgeError::NotFound(_)) => {}
             Err(e) => {
                 warn!(number = pr.number, error = %e, "cannot ask the forge about a promotion PR; asking again next pass");
                 io.watch.still_unknown(pr);

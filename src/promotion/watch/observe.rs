@@ -104,15 +104,16 @@ pub async fn observe<S: ImageSource>(
                     });
                 }
                 Some(Look::Reverted) => {
-                    app_watch(
-                        &mut pending,
+                    pending.push(Pending {
                         ai,
                         ei,
                         dep,
+                        back_to: Err("reverted already".into()),
+                        live: Live::Healthy,
+                        shared: false,
                         rule,
-                        Live::Healthy,
-                        Err("reverted already".into()),
-                    );
+                        brought_at: None,
+                    });
                 }
                 Some(Look::Gone) => {
                     info!(app = %app.app, env = %env.env, commit = %dep.commit,
@@ -190,27 +191,6 @@ struct Pending {
     rule: crate::config::AutoRevert,
     /// When the commit that brought what the overlay runs was made.
     brought_at: Option<i64>,
-}
-
-fn app_watch(
-    pending: &mut Vec<Pending>,
-    ai: usize,
-    ei: usize,
-    dep: Deployment,
-    rule: crate::config::AutoRevert,
-    live: Live,
-    back_to: Result<BackTo, String>,
-) {
-    pending.push(Pending {
-        ai,
-        ei,
-        dep,
-        back_to,
-        live,
-        shared: false,
-        rule,
-        brought_at: None,
-    });
 }
 
 /// Whether a failing `check` is one the environment shares between its

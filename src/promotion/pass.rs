@@ -229,8 +229,8 @@ pub async fn run_pass<S: ImageSource>(
 }
 
 /// Notes each promotion PR this pass opened or updated in an environment
-/// with `auto_revert`, with the images its branch carries (the plan's
-/// moves), so that its merge is recognised even before a pass sees it open.
+/// with `auto_revert`, with the images its branch carries (the plan's PR
+/// step), so that its merge is recognised even before a pass sees it open.
 fn note_opened(config: &Config, plan: &Plan, prs: &[PrAction], book: &watch::WatchBook) {
     for pr in prs.iter().filter(|p| p.what != "closed") {
         let watched = config
@@ -240,9 +240,16 @@ fn note_opened(config: &Config, plan: &Plan, prs: &[PrAction], book: &watch::Wat
         if !watched {
             continue;
         }
-        let carried = plan
-            .moves_in(&pr.env)
-            .filter(|m| m.action == Action::PullRequest && pr.apps.contains(&m.app))
+        // What the branch carries: the step's entries (moves and the apps
+        // a grouped PR keeps), not only this pass's moves.
+        let Some(step) = plan.pull_requests.iter().find(|s| {
+            s.env == pr.env && s.apps == pr.apps && s.op != crate::promotion::plan::PrOp::Close
+        }) else {
+            continue;
+        };
+        let carried = step
+            .carries
+            .iter()
             .filter_map(|m| {
                 let to = m.to.as_ref()?;
                 Some((m.app.clone(), to.tag.clone(), to.digest.clone()?))

@@ -188,15 +188,17 @@ fn refusal(r: &Row) -> Option<(PrWhy, String)> {
 /// The upstream environment ran the PR's image and ferry reverted it there.
 fn reverted_upstream(r: &Row, pr: &OpenPr) -> Option<String> {
     let upstream = r.env.after.as_ref()?;
-    let watch = r
-        .app
-        .envs
-        .iter()
-        .find(|e| &e.env == upstream)?
-        .watch
-        .as_ref()?;
+    let up = r.app.envs.iter().find(|e| &e.env == upstream)?;
+    let watch = up.watch.as_ref()?;
     let by = watch.reverted_by.as_ref()?;
-    (watch.digest.is_some() && watch.digest == pr.digest).then(|| {
+    // Upstream running it again (a person put it back) is not a refusal.
+    let runs_it = up
+        .running
+        .as_ref()
+        .ok()
+        .and_then(|r| r.as_ref()?.digest.as_ref())
+        .is_some_and(|d| Some(d) == pr.digest.as_ref());
+    (!runs_it && watch.digest.is_some() && watch.digest == pr.digest).then(|| {
         format!(
             "{} failed its health in {upstream}, and ferry reverted it there (commit {})",
             pr.tag.as_deref().unwrap_or("its image"),

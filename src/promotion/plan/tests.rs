@@ -805,6 +805,23 @@ fn an_open_pr_whose_image_was_reverted_upstream_is_closed() {
         "{}",
         step.message
     );
+    // dev runs sha-2 again (a person put it back): not a refusal.
+    let p = with_envs(
+        vec![proposal(2, None)],
+        |dev| {
+            dev.proof = Some(Proof::NotYet {
+                code: "soak",
+                message: "not proven yet".into(),
+            });
+            dev.running = Ok(Some(Running {
+                tag: Some("sha-2".into()),
+                digest: Some(d(2).to_string()),
+            }));
+            dev.watch = Some(reverted(d(2).to_string()));
+        },
+        settle,
+    );
+    assert!(p.pull_requests.is_empty(), "{:?}", p.pull_requests);
     // Another image reverted upstream leaves the PR alone.
     let p = with_envs(
         vec![proposal(2, None)],

@@ -21,11 +21,19 @@ use super::{Failing, Live, Via};
 /// says, so the file stays small.
 pub const KEEP: time::Duration = time::Duration::days(7);
 
+/// The shortest gap that restarts a failure clock, whatever `after`:
+/// longer than the default resync (300 s) and a slow pass.
+pub const MIN_GAP: time::Duration = time::Duration::minutes(10);
+
 /// The longest time between two looks that still counts as "failing
-/// without a break": twice `after`, and a minute more for slow passes.
+/// without a break": twice `after` and a minute, at least [`MIN_GAP`], so
+/// slow passes or a resync longer than `after` do not restart it on every
+/// look; a process down longer than that does.
 pub fn gap(after: std::time::Duration) -> time::Duration {
-    time::Duration::try_from(after.saturating_mul(2)).unwrap_or(time::Duration::MAX)
-        + time::Duration::minutes(1)
+    let twice = time::Duration::try_from(after.saturating_mul(2))
+        .unwrap_or(time::Duration::days(30))
+        .min(time::Duration::days(30));
+    (twice + time::Duration::minutes(1)).max(MIN_GAP)
 }
 
 /// A deployment ferry made or saw land.
@@ -383,6 +391,8 @@ mod tests {
             )
             .unwrap();
         assert_eq!(f.since, t20, "within twice after and a minute");
+        // Never less than MIN_GAP, however short `after`.
+        assert_eq!(gap(std::time::Duration::from_secs(10)), MIN_GAP);
         // Another deployment's clock is not this one's.
         assert!(
             book.look("api", "staging", "c0", &failing("500"), t4, AFTER)

@@ -67,7 +67,9 @@ pub async fn observe<S: ImageSource>(
             let Some(dep) = io.watch.current(&app.app, &env.env) else {
                 continue;
             };
-            if now - dep.landed_at > rule.within.0 {
+            // A revert stays listed after the watch (until the book lets
+            // it go): downstream PRs carrying the reverted image read it.
+            if now - dep.landed_at > rule.within.0 && dep.reverted_by.is_none() {
                 continue;
             }
             let Some(file) = env.file.clone() else {

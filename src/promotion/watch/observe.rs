@@ -78,8 +78,8 @@ pub async fn observe<S: ImageSource>(
             let history = histories
                 .entry(file.clone())
                 .or_insert_with(|| versions(ws, &file));
-            let (history, brought_at) = match history {
-                Ok(h) => (deployed(h, &app.image), brought_at(h, &app.image)),
+            let (history, brought) = match history {
+                Ok(h) => (deployed(h, &app.image), brought(h, &app.image)),
                 Err(e) => {
                     warn!(app = %app.app, env = %env.env, error = %e, "cannot read the overlay's history; not watched this pass");
                     continue;
@@ -102,7 +102,7 @@ pub async fn observe<S: ImageSource>(
                         live,
                         shared,
                         rule,
-                        brought_at,
+                        brought,
                     });
                 }
                 Some(Look::Reverted) => {
@@ -114,7 +114,7 @@ pub async fn observe<S: ImageSource>(
                         live: Live::Healthy,
                         shared: false,
                         rule,
-                        brought_at: None,
+                        brought: None,
                     });
                 }
                 Some(Look::Gone) => {
@@ -191,8 +191,8 @@ struct Pending {
     /// `live` fails a check the environment shares between its apps.
     shared: bool,
     rule: crate::config::AutoRevert,
-    /// When the commit that brought what the overlay runs was made.
-    brought_at: Option<i64>,
+    /// The commit that brought what the overlay runs.
+    brought: Option<String>,
 }
 
 /// Whether a failing `check` is one the environment shares between its
@@ -214,51 +214,72 @@ fn shared(cfg: &crate::config::Environment, check: &str, seen: &str) -> bool {
     }
 }
 
-/// When the commit that brought what `versions` runs for `image` was made:
-/// the oldest of the newest run of versions with the same image.
-fn brought_at(versions: &[(String, i64, Vec<u8>)], image: &str) -> Option<i64> {
+/// The commit that brought what `versions` runs for `image`: the oldest
+/// of the newest run of versions with the same image.
+fn brought(versions: &[(String, i64, Vec<u8>)], image: &str) -> Option<String> {
     let history = deployed(versions, image);
     let current = history.first()?;
     let run = history
         .iter()
         .take_while(|d| (&d.tag, &d.digest) == (&current.tag, &current.digest))
         .count();
-    versions.get(run.checked_sub(1)?).map(|(_, t, _)| *t)
+    versions.get(run.checked_sub(1)?).map(|(c, _, _)| c.clone())
 }
 
-/// Per environment where a shared check fails this pass: when the newest
-/// image change of any app there was made — whoever made it (a person, a
-/// command, a revert), not only the deployments ferry watches.
+/// Per environment where a shared check fails this pass: the newest image
+/// change of any app there — whoever made it (a person, a command, a
+/// revert), not only the deployments ferry watches. Newest by history
+/// (`is_descendant(rev, ancestor)`), never by commit times, which any
+/// committer sets.
 fn newest_changes(
     snapshot: &Snapshot,
     ws: &Workspace,
     pending: &[Pending],
     histories: &mut HashMap<PathBuf, Result<Versions, String>>,
-) -> HashMap<String, i64> {
+) -> HashMap<String, String> {
     let envs: HashSet<&str> = pending
         .iter()
         .filter(|p| p.shared)
         .map(|p| p.dep.env.as_str())
         .collect();
-    let mut newest: HashMap<String, i64> = HashMap::new();
+    let mut changes: HashMap<String, HashSet<String>> = HashMap::new();
     for app in &snapshot.apps {
         for env in app.envs.iter().filter(|e| envs.contains(e.env.as_str())) {
             let Some(file) = &env.file else { continue };
             let versions = histories
                 .entry(file.clone())
                 .or_insert_with(|| versions(ws, file));
-            let Some(t) = versions
-                .as_ref()
-                .ok()
-                .and_then(|v| brought_at(v, &app.image))
-            else {
-                continue;
-            };
-            let slot = newest.entry(env.env.clone()).or_insert(t);
-            *slot = (*slot).max(t);
+            if let Some(c) = versions.as_ref().ok().and_then(|v| brought(v, &app.image)) {
+                changes.entry(env.env.clone()).or_default().insert(c);
+            }
         }
     }
-    newest
+    changes
+        .into_iter()
+        .filter_map(|(env, commits)| {
+            newest(&commits, |rev, ancestor| {
+                ws.is_descendant_or_equal(rev, ancestor)
+            })
+            .map(|c| (env, c))
+        })
+        .collect()
+}
+
+/// The commit of `commits` that is every other's descendant, if one is:
+/// the changes of one branch's first-parent line always have one.
+fn newest(commits: &HashSet<String>, is_descendant: impl Fn(&str, &str) -> bool) -> Option<String> {
+    let mut sorted: Vec<&String> = commits.iter().collect();
+    sorted.sort();
+    let mut best = *sorted.first()?;
+    for c in &sorted {
+        if is_descendant(c, best) {
+            best = c;
+        }
+    }
+    sorted
+        .iter()
+        .all(|c| is_descendant(best, c))
+        .then(|| best.clone())
 }
 
 /// A failure of a check the environment shares is blamed on the newest
@@ -267,12 +288,11 @@ fn newest_changes(
 /// before it without failing, and a failure after a hand edit or a revert
 /// is not the watched image's. The looks not blamed stop their clocks. So
 /// a failure that outlives a revert reverts nothing more.
-fn blame(pending: &mut [Pending], newest: &HashMap<String, i64>) {
+fn blame(pending: &mut [Pending], newest: &HashMap<String, String>) {
     for p in pending.iter_mut().filter(|p| p.shared) {
-        let blamed = match (newest.get(&p.dep.env), p.brought_at) {
-            (Some(n), Some(mine)) => mine >= *n,
-            _ => false,
-        };
+        let blamed = newest
+            .get(&p.dep.env)
+            .is_some_and(|n| p.brought.as_ref() == Some(n));
         if !blamed && let Live::Failing { check, seen } = &p.live {
             p.live = Live::Settling {
                 why: format!(
@@ -495,7 +515,7 @@ mod tests {
 
     use super::*;
 
-    fn pending(app: &str, env: &str, brought_at: i64, live: Live, shared: bool) -> Pending {
+    fn pending(app: &str, env: &str, brought: &str, live: Live, shared: bool) -> Pending {
         Pending {
             ai: 0,
             ei: 0,
@@ -517,7 +537,7 @@ mod tests {
                 after: crate::config::DurationValue(std::time::Duration::from_secs(60)),
                 within: crate::config::DurationValue(std::time::Duration::from_secs(3600)),
             },
-            brought_at: Some(brought_at),
+            brought: Some(brought.to_string()),
         }
     }
 
@@ -538,15 +558,15 @@ mod tests {
             seen: "Degraded".into(),
         };
         let mut p = vec![
-            pending("web", "staging", 100, smoke_fails(), true),
-            pending("api", "staging", 200, smoke_fails(), true),
-            pending("db", "production", 100, smoke_fails(), true),
+            pending("web", "staging", "c100", smoke_fails(), true),
+            pending("api", "staging", "c200", smoke_fails(), true),
+            pending("db", "production", "c100", smoke_fails(), true),
             // An app's own check is its own, however old.
-            pending("old", "staging", 50, degraded, false),
+            pending("old", "staging", "c050", degraded, false),
         ];
         let newest = HashMap::from([
-            ("staging".to_string(), 200),
-            ("production".to_string(), 100),
+            ("staging".to_string(), "c200".to_string()),
+            ("production".to_string(), "c100".to_string()),
         ]);
         blame(&mut p, &newest);
         assert!(
@@ -561,10 +581,13 @@ mod tests {
         // of api): nobody is blamed, so a failure that outlives a revert
         // reverts nothing more.
         let mut p = vec![
-            pending("web", "staging", 100, smoke_fails(), true),
-            pending("api", "staging", 200, smoke_fails(), true),
+            pending("web", "staging", "c100", smoke_fails(), true),
+            pending("api", "staging", "c200", smoke_fails(), true),
         ];
-        blame(&mut p, &HashMap::from([("staging".to_string(), 300)]));
+        blame(
+            &mut p,
+            &HashMap::from([("staging".to_string(), "c300".to_string())]),
+        );
         assert!(
             p.iter().all(|p| matches!(p.live, Live::Settling { .. })),
             "{:?}",
@@ -572,10 +595,13 @@ mod tests {
         );
         // One merge that brought two apps: both are the newest change.
         let mut p = vec![
-            pending("web", "staging", 300, smoke_fails(), true),
-            pending("api", "staging", 300, smoke_fails(), true),
+            pending("web", "staging", "c300", smoke_fails(), true),
+            pending("api", "staging", "c300", smoke_fails(), true),
         ];
-        blame(&mut p, &HashMap::from([("staging".to_string(), 300)]));
+        blame(
+            &mut p,
+            &HashMap::from([("staging".to_string(), "c300".to_string())]),
+        );
         assert!(p.iter().all(|p| p.live == smoke_fails()));
     }
 
@@ -594,8 +620,27 @@ mod tests {
             v("c2", 20, "sha-2"),
             v("c1", 10, "sha-1"),
         ];
-        assert_eq!(brought_at(&versions, "api"), Some(20));
-        assert_eq!(brought_at(&[], "api"), None);
+        assert_eq!(brought(&versions, "api").as_deref(), Some("c2"));
+        assert_eq!(brought(&[], "api"), None);
+    }
+
+    /// The newest change is found by history, whatever the commit times
+    /// say (a committer's clock can be behind).
+    #[test]
+    fn the_newest_change_is_the_descendant_of_all_others() {
+        // c1 → c2 → c3 on one line; the names sort otherwise.
+        let order = ["zz1", "aa2", "mm3"];
+        let pos = |c: &str| order.iter().position(|o| *o == c);
+        let desc =
+            |rev: &str, anc: &str| matches!((pos(rev), pos(anc)), (Some(r), Some(a)) if r >= a);
+        let all: HashSet<String> = order.iter().map(|s| s.to_string()).collect();
+        assert_eq!(newest(&all, desc).as_deref(), Some("mm3"));
+        let two: HashSet<String> = ["zz1", "aa2"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(newest(&two, desc).as_deref(), Some("aa2"));
+        // A commit not on the line: no newest, nobody blamed.
+        let odd: HashSet<String> = ["zz1", "elsewhere"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(newest(&odd, desc), None);
+        assert_eq!(newest(&HashSet::new(), desc), None);
     }
 
     #[test]

@@ -866,24 +866,34 @@ async fn propose(
     .await
     {
         Ok(actions) => match actions.into_iter().next() {
-            Some(a) => Done {
-                ok: true,
-                message: format!(
-                    "Pull request #{} {} with `{}` at {} for {}: {}. The gates pass; {}",
-                    a.number,
-                    a.what,
-                    app.name,
-                    checked.describe(),
-                    env.name,
-                    a.url,
-                    match &unproven {
-                        Some(u) => format!("not yet proven: {u}."),
-                        None => "upstream has proven it.".into(),
-                    }
-                ),
-                commit: None,
-                pull_request: Some(a.url),
-            },
+            Some(a) => {
+                // A person's deployment, not ferry's: the automatic revert
+                // never watches what this PR lands.
+                io.promotion.watch.asked(a.number, &app.name);
+                if !io.promotion.read_only
+                    && let Err(e) = io.promotion.watch.save()
+                {
+                    tracing::warn!(error = %e, "cannot save the watch book");
+                }
+                Done {
+                    ok: true,
+                    message: format!(
+                        "Pull request #{} {} with `{}` at {} for {}: {}. The gates pass; {}",
+                        a.number,
+                        a.what,
+                        app.name,
+                        checked.describe(),
+                        env.name,
+                        a.url,
+                        match &unproven {
+                            Some(u) => format!("not yet proven: {u}."),
+                            None => "upstream has proven it.".into(),
+                        }
+                    ),
+                    commit: None,
+                    pull_request: Some(a.url),
+                }
+            }
             None => Done::ok(format!(
                 "The promotion pull request for `{}` in {} already proposes {}.",
                 app.name,

@@ -21,6 +21,9 @@ use super::{Failing, Live, Via};
 /// says, so the file stays small.
 pub const KEEP: time::Duration = time::Duration::days(7);
 
+/// How many `/ferry promote` requests the book remembers.
+pub const ASKED_KEPT: usize = 1_000;
+
 /// The shortest gap that restarts a failure clock, whatever `after`:
 /// longer than the default resync (300 s) and a slow pass.
 pub const MIN_GAP: time::Duration = time::Duration::minutes(10);
@@ -81,6 +84,9 @@ struct State {
     deployments: Vec<Deployment>,
     #[serde(default)]
     open_prs: Vec<SeenPr>,
+    /// `(PR number, app)` a person asked for (`/ferry promote`).
+    #[serde(default)]
+    asked: Vec<(u64, String)>,
     #[serde(skip)]
     dirty: bool,
 }
@@ -283,6 +289,28 @@ impl WatchBook {
         state.dirty = true;
     }
 
+    /// Notes that a person asked for `app` in PR `number` (`/ferry
+    /// promote`): its merge is their deployment, never watched.
+    pub fn asked(&self, number: u64, app: &str) {
+        let mut state = self.lock();
+        let key = (number, app.to_string());
+        if !state.asked.contains(&key) {
+            state.asked.push(key);
+            // Bounded: the oldest requests go first.
+            let excess = state.asked.len().saturating_sub(ASKED_KEPT);
+            state.asked.drain(..excess);
+            state.dirty = true;
+        }
+    }
+
+    /// Whether a person asked for `app` in PR `number`.
+    pub fn was_asked(&self, number: u64, app: &str) -> bool {
+        self.lock()
+            .asked
+            .iter()
+            .any(|(n, a)| *n == number && a == app)
+    }
+
     /// Puts back a PR the forge could not be asked about, to ask again on
     /// the next pass.
     pub fn still_unknown(&self, pr: SeenPr) {
@@ -433,6 +461,25 @@ mod tests {
                 .current("web", "staging")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn what_a_person_asked_for_is_remembered_per_pr_and_app() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.json");
+        let book = WatchBook::with_file(&file);
+        book.asked(7, "api");
+        book.asked(7, "api");
+        book.save().unwrap();
+        let again = WatchBook::with_file(&file);
+        assert!(again.was_asked(7, "api"));
+        assert!(!again.was_asked(7, "web"), "another app of the PR");
+        assert!(!again.was_asked(8, "api"), "another PR");
+        for n in 0..ASKED_KEPT as u64 {
+            again.asked(100 + n, "api");
+        }
+        assert!(!again.was_asked(7, "api"), "the oldest go first");
+        assert!(again.was_asked(100 + ASKED_KEPT as u64 - 1, "api"));
     }
 
     #[test]

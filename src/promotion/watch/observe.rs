@@ -482,6 +482,9 @@ async fn learn_merges(
                     continue;
                 };
                 for (app, tag, digest) in &pr.carried {
+                    if io.watch.was_asked(pr.number, app) {
+                        continue;
+                    }
                     io.watch.record(Deployment {
                         app: app.clone(),
                         env: pr.env.clone(),

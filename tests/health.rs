@@ -807,6 +807,11 @@ async fn smoke_urls_never_show_their_query_token() {
     ];
     let r = smoke(&checks).await;
     assert!(r[0].ok && !r[1].ok && !r[2].ok && !r[3].ok, "{r:#?}");
+    // Which failures the server answered: a wrong status is its answer; a
+    // refused connection and an invalid check are not (the automatic
+    // revert acts only on an answer).
+    let answered: Vec<bool> = r.iter().map(|x| x.answered).collect();
+    assert_eq!(answered, [true, true, false, false], "{r:#?}");
     for result in &r {
         let shown = format!("{result:?} {}", serde_json::to_string(result).unwrap());
         assert!(!shown.contains("s3cret"), "{shown}");
@@ -846,6 +851,9 @@ async fn an_oversized_smoke_body_fails_the_check_clearly() {
         !r[1].ok && r[1].message.contains("exceeds the limit"),
         "{r:#?}"
     );
+    // A body too large is the server's answer (it can fail an image); one
+    // that answered nothing could not be asked.
+    assert!(r[0].answered && r[1].answered, "{r:#?}");
     assert!(r[2].ok, "{r:#?}");
     assert!(
         started.elapsed() < Duration::from_secs(10),

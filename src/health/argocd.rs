@@ -137,13 +137,22 @@ pub(crate) fn describe(e: reqwest::Error) -> String {
     crate::redact::text(&text)
 }
 
+/// What [`read_capped`] says about a body over its cap.
+const TOO_LARGE: &str = "the response body exceeds the limit of";
+
+/// Whether a [`read_capped`] error is a body over the cap (the server's
+/// answer) rather than a transport failure.
+pub(crate) fn is_too_large(error: &str) -> bool {
+    error.starts_with(TOO_LARGE)
+}
+
 /// Reads a body chunk by chunk and fails as soon as it exceeds `cap`
 /// bytes (or announces more), so a huge answer is never held in memory.
 pub(crate) async fn read_capped(
     resp: &mut reqwest::Response,
     cap: usize,
 ) -> Result<Vec<u8>, String> {
-    let too_large = || format!("the response body exceeds the limit of {cap} bytes");
+    let too_large = || format!("{TOO_LARGE} {cap} bytes");
     if resp
         .content_length()
         .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX))

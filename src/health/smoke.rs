@@ -323,10 +323,14 @@ async fn attempt(
         return Ok(status);
     };
     // A body cut off (reset, timed out) is the network's word, not the
-    // app's: only a body read whole and not matching is an answer.
-    let text = read_capped(&mut resp, MAX_BODY)
-        .await
-        .map_err(Missed::unanswered)?;
+    // app's; a body too large to match is the app's answer.
+    let text = read_capped(&mut resp, MAX_BODY).await.map_err(|e| {
+        if super::argocd::is_too_large(&e) {
+            Missed::answered(e)
+        } else {
+            Missed::unanswered(e)
+        }
+    })?;
     if re.is_match(&String::from_utf8_lossy(&text)) {
         Ok(status)
     } else {

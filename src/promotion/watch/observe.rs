@@ -122,7 +122,10 @@ pub async fn observe<S: ImageSource>(
                         "the overlay no longer runs this deployment; watch ended");
                     io.watch.forget(&app.app, &env.env, &dep.commit);
                 }
-                None => {}
+                None => {
+                    tracing::debug!(app = %app.app, env = %env.env, commit = %dep.commit,
+                        "the deployment is not on the overlay's first-parent history (yet); waiting");
+                }
             }
         }
     }

@@ -302,11 +302,7 @@ fn commit_edit(
                 }
             }
             let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
-            let name = kustomize::read_images(&text)
-                .ok()
-                .and_then(|es| es.into_iter().find(|e| e.name == image))
-                .and_then(|e| e.new_name)
-                .unwrap_or_else(|| image.clone());
+            let name = kustomize::rendered_name(&text, &image);
             Ok::<_, String>(Some(render(msg, request, app, env, &name)))
         })
         .map_err(|e| e.to_string())?;

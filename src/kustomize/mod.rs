@@ -57,6 +57,16 @@ pub fn read_images(src: &str) -> Result<Vec<ImageEntry>, EditError> {
     entries::read(&text, root.as_ref())
 }
 
+/// The name `image` renders as in a kustomization text: its entry's
+/// `newName`, else `image` itself (also when the text does not read).
+pub fn rendered_name(src: &str, image: &str) -> String {
+    read_images(src)
+        .ok()
+        .and_then(|es| es.into_iter().find(|e| e.name == image))
+        .and_then(|e| e.new_name)
+        .unwrap_or_else(|| image.to_string())
+}
+
 /// The result of editing one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEdit {
@@ -151,6 +161,17 @@ fn refuse_link(file: &Path) -> Result<(), EditError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_renders_as_its_new_name_or_itself() {
+        let text = "images:\n- name: api\n  newName: 123.dkr.ecr.us-west-2.amazonaws.com/api\n- name: web\n  newTag: v1\n";
+        assert_eq!(
+            rendered_name(text, "api"),
+            "123.dkr.ecr.us-west-2.amazonaws.com/api"
+        );
+        assert_eq!(rendered_name(text, "web"), "web");
+        assert_eq!(rendered_name("images: [", "api"), "api", "unreadable text");
+    }
 
     fn up(s: &str) -> ImageUpdate {
         ImageUpdate::parse(s).unwrap()

@@ -233,11 +233,7 @@ fn revert_one(
                 .map_err(|e| e.to_string())?;
             kustomize::pin_file(&file, &image, Some(&spec)).map_err(|e| e.to_string())?;
             let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
-            let name = kustomize::read_images(&text)
-                .ok()
-                .and_then(|es| es.into_iter().find(|e| e.name == image))
-                .and_then(|e| e.new_name)
-                .unwrap_or_else(|| image.clone());
+            let name = kustomize::rendered_name(&text, &image);
             Ok::<_, String>(Some(message(step, &name, &failed_for)))
         })
         .map_err(|e| e.to_string())?;

@@ -210,7 +210,10 @@ fn judge(
     if let Some(by) = &w.reverted_by {
         return (WatchState::Reverted { by: by.clone() }, None);
     }
-    let left = secs(w.landed_at + w.within - now);
+    // Subtracted, not added: a landing time read from the book cannot
+    // overflow the calendar.
+    let within = time::Duration::try_from(w.within).unwrap_or(time::Duration::MAX);
+    let left = secs(within - (now - w.landed_at));
     let Some(f) = w.failing.as_ref().filter(|_| !w.pinned) else {
         let note = if w.pinned {
             Some("pinned: never reverted".to_string())
@@ -422,6 +425,17 @@ mod tests {
             ..entry(0, None)
         };
         assert_eq!(next_look(&[watching]), None, "nothing to time");
+    }
+
+    /// A landing time at the end of the calendar (a damaged book) gives a
+    /// watch, not a panic.
+    #[test]
+    fn a_landing_at_the_end_of_time_does_not_panic() {
+        let mut w = watched(None);
+        w.landed_at = time::PrimitiveDateTime::MAX.assume_utc();
+        let (state, revert) = judge(&w, "api", "staging", from(), NOW);
+        assert!(matches!(state, WatchState::Watching { .. }));
+        assert!(revert.is_none());
     }
 
     #[test]
